@@ -1,0 +1,100 @@
+"""One place that turns the environment into settings.
+
+Every variable the project reads is read here (and listed in `.env.example`), so that the
+CLI, the connectors, dbt's profile and Dagster agree on paths and targets. Values are read
+when `Settings.from_env()` is called, never at import time, so tests can set the
+environment first. Secrets are kept out of `repr()` so they cannot leak into logs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+SYSTEMS = ("salesforce", "erp", "finance", "marketing")
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    duckdb_path: Path
+    warehouse: str = "duckdb"
+    pg_dsn: str | None = field(default=None, repr=False)
+    reporting_currency: str = "USD"
+    as_of: dt.date | None = None
+    locale: str = "en"
+    # Salesforce
+    salesforce_instance_url: str | None = None
+    salesforce_access_token: str | None = field(default=None, repr=False)
+    salesforce_client_id: str | None = field(default=None, repr=False)
+    salesforce_client_secret: str | None = field(default=None, repr=False)
+    salesforce_username: str | None = None
+    salesforce_password: str | None = field(default=None, repr=False)
+    salesforce_security_token: str | None = field(default=None, repr=False)
+    # ERP, finance, marketing
+    erp_url: str | None = field(default=None, repr=False)
+    erp_mapping: Path | None = None
+    finance_drop: str | None = None
+    adspend_drop: str | None = None
+    marketing_api_url: str | None = None
+    marketing_api_token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        home = Path(_env("LTC_HOME", ".ltc")).expanduser().resolve()
+        as_of = _env("LTC_AS_OF")
+        mapping = _env("LTC_ERP_MAPPING")
+        return cls(
+            home=home,
+            duckdb_path=Path(_env("LTC_DUCKDB_PATH", str(home / "warehouse.duckdb"))).expanduser().resolve(),
+            warehouse=_env("LTC_WAREHOUSE", "duckdb"),
+            pg_dsn=_env("LTC_PG_DSN"),
+            reporting_currency=_env("LTC_REPORTING_CURRENCY", "USD"),
+            as_of=dt.date.fromisoformat(as_of) if as_of else None,
+            locale=_env("LTC_LOCALE", "en"),
+            salesforce_instance_url=_env("SALESFORCE_INSTANCE_URL"),
+            salesforce_access_token=_env("SALESFORCE_ACCESS_TOKEN"),
+            salesforce_client_id=_env("SALESFORCE_CLIENT_ID"),
+            salesforce_client_secret=_env("SALESFORCE_CLIENT_SECRET"),
+            salesforce_username=_env("SALESFORCE_USERNAME"),
+            salesforce_password=_env("SALESFORCE_PASSWORD"),
+            salesforce_security_token=_env("SALESFORCE_SECURITY_TOKEN"),
+            erp_url=_env("LTC_ERP_URL"),
+            erp_mapping=Path(mapping) if mapping else None,
+            finance_drop=_env("LTC_FINANCE_DROP"),
+            adspend_drop=_env("LTC_ADSPEND_DROP"),
+            marketing_api_url=_env("LTC_MARKETING_API_URL"),
+            marketing_api_token=_env("LTC_MARKETING_API_TOKEN"),
+        )
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.home / "sandbox"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @property
+    def dlt_dir(self) -> Path:
+        """dlt's local working folder; the authoritative state lives in the warehouse."""
+        return self.home / "dlt"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, so callers can check that none leaked into an artifact."""
+        return [
+            getattr(self, f.name)
+            for f in fields(self)
+            if not f.repr and getattr(self, f.name)
+        ]
