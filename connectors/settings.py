@@ -15,6 +15,21 @@ from pathlib import Path
 
 SYSTEMS = ("salesforce", "erp", "finance", "marketing")
 
+# Nothing at run time may reach the internet: every library that phones home by default is
+# told not to. Applied with setdefault, so an operator can still override a value.
+OFFLINE_DEFAULTS = {
+    "RUNTIME__DLTHUB_TELEMETRY": "false",
+    "DO_NOT_TRACK": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+}
+
+
+def apply_offline_defaults() -> None:
+    """Switch off telemetry of dlt, dbt and Great Expectations for this process (Dagster: see `orchestration.instance`)."""
+    for name, value in OFFLINE_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)

@@ -1,0 +1,33 @@
+# Two commands matter: `make demo` and `make test`. Both bootstrap .venv idempotently: the
+# install runs again only when pyproject.toml or constraints.txt changed (the stamp file).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.ltc-installed
+UV_VERSION := $(shell sed -n 's/^uv==//p' constraints.txt)
+export LTC_HOME ?= $(CURDIR)/.ltc
+
+.PHONY: demo test test-all dev dbt-parse lint clean setup
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[test]"
+	@touch $(STAMP)
+
+dbt-parse: $(STAMP)
+	@$(BIN)/python -c "from orchestration.prepare import prepare_dbt_manifest; prepare_dbt_manifest()"
+
+demo: $(STAMP)
+	$(BIN)/ltc demo
+
+test: $(STAMP) dbt-parse
+	$(BIN)/python -m pytest -q
+
+dev: $(STAMP)
+	$(BIN)/ltc dev
+
+clean:
+	rm -rf .ltc dbt_project/target dbt_project/logs .pytest_cache

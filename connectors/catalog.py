@@ -1,0 +1,31 @@
+"""The catalogue of raw tables each connector lands.
+
+Dagster builds one asset per entry (`raw/<system>/<table>`), the quality layer keys its suites
+on the same names, and dbt's sources declare the same tables. Keeping the list here means a new
+object is added in one place and shows up everywhere else.
+"""
+
+from __future__ import annotations
+
+RAW_TABLES: dict[str, tuple[str, ...]] = {
+    "salesforce": (
+        "user",
+        "campaign",
+        "lead",
+        "campaign_member",
+        "account",
+        "contact",
+        "opportunity",
+        "opportunity_history",
+        "contract",
+        "order",
+    ),
+    "erp": ("customers", "sales_orders", "invoices"),
+    "finance": ("bank_transactions", "fx_rates"),
+    "marketing": ("ad_spend",),
+}
+
+
+def raw_schema(system: str) -> str:
+    """The warehouse schema (dlt dataset) a system lands in."""
+    return f"raw_{system}"

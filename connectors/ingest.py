@@ -1,0 +1,171 @@
+"""Run one connector end to end: `run_ingest("salesforce" | "erp" | "finance" | "marketing")`.
+
+The single entry point the CLI (`ltc ingest <system>`) and the Dagster ingest assets call, so both
+get the same configuration checks, the same `_loaded_at` stamp and the same result shape. Config
+problems become an `IngestError` whose one-line message says what to set; failures inside a run are
+unwrapped from dlt's exception chain so the real reason (e.g. the Salesforce API limit) is on top.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from connectors.landing import (
+    QUARANTINE_TABLE,
+    FileFormatError,
+    LandingConfigError,
+    drop_folder,
+    make_pipeline,
+    stamp_loaded_at,
+    utc_now,
+)
+from connectors.settings import SYSTEMS, Settings
+
+
+class IngestError(RuntimeError):
+    """An ingest could not run or failed; `str()` is a one-line reason with what to do."""
+
+
+@dataclass
+class IngestResult:
+    system: str
+    load_ids: list[str]
+    rows_loaded: dict[str, int]  # raw table → rows written by this run (dlt's internal tables left out)
+    notes: list[str] = field(default_factory=list)  # cursor windows, files landed/skipped/quarantined
+    seconds: float = 0.0
+
+    @property
+    def load_id(self) -> str | None:
+        return self.load_ids[-1] if self.load_ids else None
+
+
+# ---- per-system source builders ---------------------------------------------------------------
+
+def _salesforce(settings: Settings, objects: list[str] | None, run_start, notes, closers):
+    from connectors.salesforce.client import SalesforceAuth, build_client
+    from connectors.salesforce.source import DEFAULT_OBJECTS, salesforce_source, table_name
+
+    SalesforceAuth.from_settings(settings)  # fail fast on config before any network call
+    by_table = {table_name(o): o for o in DEFAULT_OBJECTS}
+    chosen = _choose(objects, by_table, "salesforce")
+    return salesforce_source(lambda: build_client(settings), [by_table[t] for t in chosen], run_start, notes)
+
+
+def _erp(settings: Settings, objects: list[str] | None, run_start, notes, closers):
+    from connectors.erp.source import TABLES_BY_NAME, erp_source
+
+    if not settings.erp_url:
+        raise IngestError("LTC_ERP_URL is not set; set it to the ERP's SQLAlchemy URL (sandbox: sqlite:///$LTC_HOME/sandbox/erp.sqlite)")
+    url = sa.engine.make_url(settings.erp_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_file():
+        # SQLite would silently create an empty database: say so instead
+        raise IngestError(f"LTC_ERP_URL points at {url.database}, which does not exist; generate the sandbox or fix the path")
+    chosen = _choose(objects, TABLES_BY_NAME, "erp")
+    engine = sa.create_engine(url)
+    closers.append(engine.dispose)
+    notes.append(f"erp: {url.render_as_string(hide_password=True)} tables {', '.join(chosen)}")
+    return erp_source(engine, tuple(chosen))
+
+
+def _finance(settings: Settings, objects: list[str] | None, run_start, notes, closers):
+    from connectors.finance.source import finance_source
+
+    folder = drop_folder(settings.finance_drop, "LTC_FINANCE_DROP")
+    source = finance_source(folder, notes)
+    chosen = _choose(objects, source.resources, "finance")
+    if "bank_transactions" in chosen and QUARANTINE_TABLE not in chosen:
+        chosen.append(QUARANTINE_TABLE)  # a bad statement file is reported in the same run
+    return source.with_resources(*chosen)
+
+
+def _marketing(settings: Settings, objects: list[str] | None, run_start, notes, closers):
+    from connectors.marketing.source import marketing_source
+
+    folder = drop_folder(settings.adspend_drop, "LTC_ADSPEND_DROP")
+    source = marketing_source(folder, notes)
+    _choose(objects, source.resources, "marketing")  # validates names; ad_spend always brings its quarantine
+    return source
+
+
+_BUILDERS = {"salesforce": _salesforce, "erp": _erp, "finance": _finance, "marketing": _marketing}
+assert set(_BUILDERS) == set(SYSTEMS)
+
+
+def _choose(objects: list[str] | None, known, system: str) -> list[str]:
+    if not objects:
+        return list(known)
+    unknown = sorted(set(objects) - set(known))
+    if unknown:
+        raise IngestError(f"unknown {system} object(s) {unknown}; choose from {sorted(known)}")
+    return [o for o in known if o in set(objects)]  # source order, no duplicates
+
+
+# ---- error unwrapping ---------------------------------------------------------------------------
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None:
+            break
+        exc = nxt
+    return exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
+
+
+# ---- entry point ----------------------------------------------------------------------------------
+
+def run_ingest(system: str, settings: Settings | None = None, objects: list[str] | None = None) -> IngestResult:
+    """Land one system into `raw_<system>`; `objects` limits it to those raw tables."""
+    from connectors.salesforce.client import SalesforceConfigError
+    from connectors.salesforce.source import SalesforceExtractError, SalesforceLimitError
+
+    if system not in _BUILDERS:
+        raise IngestError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
+    settings = settings or Settings.from_env()
+    started = time.perf_counter()
+    run_start = utc_now()
+    notes: list[str] = []
+    closers: list = []
+    config_errors = (SalesforceConfigError, LandingConfigError, SalesforceLimitError, SalesforceExtractError)
+    try:
+        source = _BUILDERS[system](settings, objects, run_start, notes, closers)
+        pipeline = make_pipeline(system, settings)
+    except IngestError:
+        raise
+    except config_errors as exc:
+        raise IngestError(f"{system}: {exc}") from exc
+    except requests.exceptions.RequestException as exc:
+        raise IngestError(f"{system}: cannot reach the source ({_one_line(exc)}); check the URL and that it is running") from exc
+    stamp_loaded_at(source, run_start, hint=system != "erp")
+    try:
+        info = pipeline.run(source)
+    except PipelineStepFailed as exc:
+        cause = _root_cause(exc)
+        if isinstance(cause, (*config_errors, FileFormatError)):
+            raise IngestError(f"{system}: {cause}") from exc
+        raise IngestError(f"{system} ingest failed in step {exc.step}: {_one_line(cause)}") from exc
+    finally:
+        for close in closers:
+            close()
+    trace = pipeline.last_trace
+    counts = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
+    rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}
+    return IngestResult(
+        system=system,
+        load_ids=list(info.loads_ids),
+        rows_loaded=rows,
+        notes=notes,
+        seconds=round(time.perf_counter() - started, 3),
+    )

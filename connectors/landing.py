@@ -1,0 +1,263 @@
+"""The one place that builds dlt pipelines and the shared landing conventions.
+
+Every connector lands through `make_pipeline`, so switching the warehouse from the DuckDB file to
+Postgres is configuration (`LTC_WAREHOUSE=postgres`, `LTC_PG_DSN`), not code. dlt keeps its
+incremental state, load ids and schema versions in the destination dataset (`_dlt_pipeline_state`,
+`_dlt_loads`, `_dlt_version`) and restores them on a clean worker, so `settings.dlt_dir` is only a
+scratch folder.
+
+Also here: `stamp_loaded_at` (the `_loaded_at` column dbt source freshness reads) and the small
+helpers the file-drop connectors share (sha256 of a delivered file, listing a drop folder).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any, Callable
+
+import dlt
+import pyarrow as pa
+
+from connectors.settings import Settings, apply_offline_defaults
+
+log = logging.getLogger(__name__)
+
+LOADED_AT = "_loaded_at"
+LOADED_AT_HINT = {"name": LOADED_AT, "data_type": "timestamp", "timezone": True, "nullable": False}
+MONEY = {"data_type": "decimal", "precision": 18, "scale": 2}
+FX_RATE = {"data_type": "decimal", "precision": 18, "scale": 6}
+
+
+class LandingConfigError(ValueError):
+    """The warehouse configuration is incomplete (e.g. postgres without a DSN)."""
+
+
+def make_destination(settings: Settings):
+    if settings.warehouse == "postgres":
+        if not settings.pg_dsn:
+            raise LandingConfigError("LTC_WAREHOUSE=postgres needs LTC_PG_DSN (postgresql://user:pass@host:5432/db)")
+        return dlt.destinations.postgres(credentials=settings.pg_dsn)
+    if settings.warehouse != "duckdb":
+        raise LandingConfigError(f"LTC_WAREHOUSE={settings.warehouse!r} is not supported; use duckdb or postgres")
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    return dlt.destinations.duckdb(str(settings.duckdb_path))
+
+
+def make_pipeline(system: str, settings: Settings) -> dlt.Pipeline:
+    """`ltc_<system>` pipeline landing into dataset `raw_<system>` of the configured warehouse."""
+    apply_offline_defaults()  # no dlt telemetry: nothing at run time may reach the internet
+    # Arrow items (the ERP's pyarrow backend) get dlt's load columns too, like JSON items do:
+    # every raw table keeps `_dlt_load_id` and `_dlt_id` (docs/contracts.md §2)
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
+    settings.dlt_dir.mkdir(parents=True, exist_ok=True)
+    return dlt.pipeline(
+        pipeline_name=f"ltc_{system}",
+        destination=make_destination(settings),
+        dataset_name=f"raw_{system}",
+        pipelines_dir=str(settings.dlt_dir),
+    )
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def stamp_loaded_at(source: Any, loaded_at: dt.datetime, hint: bool = True) -> Any:
+    """Add `_loaded_at` (one value per run) to every row of every selected resource.
+
+    Works for both item shapes we yield: dict rows (pages of them are mapped row by row by dlt)
+    and Arrow tables (one vectorised column append per table, from the sql_database pyarrow backend).
+    `hint=False` for `sql_table` resources: their Arrow column already carries the type, and a
+    column hint the source table does not have only earns a warning.
+    """
+
+    def _stamp(item):
+        if isinstance(item, pa.Table):
+            col = pa.array([loaded_at] * item.num_rows, type=pa.timestamp("us", tz="UTC"))
+            if LOADED_AT in item.column_names:
+                item = item.drop_columns([LOADED_AT])
+            return item.append_column(LOADED_AT, col)
+        item[LOADED_AT] = loaded_at
+        return item
+
+    for resource in source.selected_resources.values():
+        resource.add_map(_stamp)
+        if hint:
+            resource.apply_hints(columns=[LOADED_AT_HINT])
+    return source
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def drop_folder(location: str | None, env_name: str) -> Path:
+    """Resolve a file-drop location to a local folder (v1 supports local paths only)."""
+    if not location:
+        raise LandingConfigError(f"{env_name} is not set; point it at the drop folder")
+    if "://" in location and not location.startswith("file://"):
+        raise LandingConfigError(f"{env_name}={location!r}: only local folders are supported in v1")
+    folder = Path(location.removeprefix("file://")).expanduser()
+    if not folder.is_dir():
+        raise LandingConfigError(f"{env_name}={location!r} is not a folder")
+    return folder
+
+
+def sorted_files(folder: Path, pattern: str) -> list[Path]:
+    """Files under `folder` matching `pattern`, in a stable order (name) so runs are reproducible."""
+    return sorted(p for p in folder.rglob(pattern) if p.is_file())
+
+
+# ---- typed flat files and quarantine (shared by the file-drop connectors) ----------------------
+
+class FileFormatError(ValueError):
+    """A delivered file cannot be read as its declared format; the message is the quarantine reason."""
+
+
+QUARANTINE_TABLE = "quarantined_files"
+QUARANTINE_HINTS = {
+    "table_name": QUARANTINE_TABLE,
+    "write_disposition": "merge",
+    "primary_key": "file_sha256",
+    "columns": [
+        {"name": "file_sha256", "data_type": "text", "nullable": False},
+        {"name": "file_name", "data_type": "text"},
+        {"name": "reason", "data_type": "text"},
+        {"name": "quarantined_at", "data_type": "timestamp", "timezone": True},
+    ],
+}
+
+
+def quarantine_row(file_name: str, sha256: str, reason: str) -> dict:
+    """One `quarantined_files` row: which file, which bytes, why."""
+    return {"file_sha256": sha256, "file_name": file_name, "reason": reason[:1000], "quarantined_at": utc_now()}
+
+
+def read_typed_csv(path: Path, types: dict[str, Any]) -> list[dict]:
+    """Read a CSV whose header must contain `types`' columns, converting each value explicitly.
+
+    stdlib `csv` + explicit converters rather than pandas: pandas 3 infers money as float64 and text
+    as its new string dtype; here a value is either converted exactly (e.g. `Decimal`) or the file is
+    rejected with the row and column that failed. Empty cells become None.
+    """
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        missing = [c for c in types if c not in header]
+        if missing:
+            raise FileFormatError(f"{path.name}: missing columns {missing} (header {header})")
+        rows = []
+        for line_no, raw in enumerate(reader, start=2):
+            row = {}
+            for col, convert in types.items():
+                value = (raw.get(col) or "").strip()
+                try:
+                    row[col] = convert(value) if value != "" else None
+                except Exception as exc:  # noqa: BLE001 - any converter failure rejects the file
+                    raise FileFormatError(f"{path.name} line {line_no}: {col}={value!r}: {exc}") from exc
+            rows.append(row)
+    return rows
+
+
+def exact_decimal(places: int):
+    """Converter: text → Decimal with at most `places` decimals (more would be silently rounded
+    by a DECIMAL(18, places) column, so reject instead)."""
+    from decimal import Decimal
+
+    quantum = Decimal(1).scaleb(-places)
+
+    def convert(value: str):
+        number = Decimal(value)
+        if not number.is_finite() or number != number.quantize(quantum):
+            raise ValueError(f"not a number with at most {places} decimals")
+        return number.quantize(quantum)
+
+    return convert
+
+
+def iso_date(value: str) -> dt.date:
+    return dt.date.fromisoformat(value)
+
+
+def currency_code(value: str) -> str:
+    code = value.upper()
+    if len(code) != 3 or not code.isalpha():
+        raise ValueError("not an ISO 4217 currency code")
+    return code
+
+
+class DropScan:
+    """Reads the files of a drop folder not landed yet, once per run, for a data resource and the
+    quarantine resource alike.
+
+    `seen` (kept in the dlt source state, i.e. in the warehouse) maps sha256 → what became of the
+    file, so a file delivered twice — even under another name — is read once. Each resource marks
+    only what it yields itself: if `quarantined_files` is not selected, a bad file is looked at
+    again next run rather than forgotten.
+    """
+
+    def __init__(self, folder: Path, pattern: str, read: Callable[[Path, str], list[dict]], errors: tuple):
+        self.folder, self.pattern, self.read, self.errors = folder, pattern, read, errors
+        self._results: list[tuple[Path, str, list[dict] | None, str | None]] | None = None
+        self.skipped = 0
+
+    def results(self, seen: dict):
+        if self._results is None:
+            self._results, this_run = [], set()
+            for path in sorted_files(self.folder, self.pattern):
+                sha = file_sha256(path)
+                if sha in seen or sha in this_run:
+                    self.skipped += 1
+                    continue
+                this_run.add(sha)
+                try:
+                    self._results.append((path, sha, self.read(path, sha), None))
+                except self.errors as exc:
+                    log.warning("quarantined %s: %s", path.name, exc)
+                    self._results.append((path, sha, None, str(exc)))
+        return self._results
+
+    def landed_pages(self, seen: dict):
+        """Row pages of the readable new files, marking each as loaded."""
+        for path, sha, rows, _ in self.results(seen):
+            if rows is None:
+                continue
+            seen[sha] = {"file_name": path.name, "status": "loaded", "rows": len(rows)}
+            if rows:
+                yield rows
+
+    def quarantined(self, seen: dict) -> list[dict]:
+        rows = []
+        for path, sha, parsed, reason in self.results(seen):
+            if parsed is None:
+                seen[sha] = {"file_name": path.name, "status": "quarantined"}
+                rows.append(quarantine_row(path.name, sha, reason))
+        return rows
+
+
+def drop_state(key: str) -> dict:
+    return dlt.current.source_state().setdefault(key, {})
+
+
+def quarantine_resource(scan: DropScan, state_key: str, notes: list[str]):
+    """`quarantined_files`: one row per delivered file that could not be read, with the reason."""
+
+    @dlt.resource(name=QUARANTINE_TABLE, **{k: v for k, v in QUARANTINE_HINTS.items() if k != "table_name"})
+    def quarantined_files():
+        """One row per unreadable delivered file (sha256, name, reason); merge on file_sha256."""
+        rows = scan.quarantined(drop_state(state_key))
+        if rows:
+            notes.append(f"{QUARANTINE_TABLE}: {', '.join(r['file_name'] for r in rows)}")
+            yield rows
+
+    return quarantined_files

@@ -1,0 +1,121 @@
+"""Build a `simple_salesforce.Salesforce` client from `Settings`.
+
+Credential precedence (first complete set wins, as `ARCHITECTURE.md` fixes it):
+1. `SALESFORCE_ACCESS_TOKEN` — used as the session id as is;
+2. `SALESFORCE_CLIENT_ID` + `SALESFORCE_CLIENT_SECRET` — OAuth 2.0 client-credentials flow, POST to
+   `<instance>/services/oauth2/token` (a connected app with "client credentials" enabled);
+3. `SALESFORCE_USERNAME` + `SALESFORCE_PASSWORD` + `SALESFORCE_SECURITY_TOKEN` — SOAP login.
+
+The client always gets our own session (timeouts, GET retries, `trust_env=False`, and the
+https→http rewrite when the instance URL is `http://`, i.e. a local fake; see `connectors/_http.py`),
+`version="59.0"` so client and fake agree, and `parse_float=Decimal` so money stays exact.
+"""
+
+from __future__ import annotations
+
+import decimal
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+from simple_salesforce import Salesforce
+
+from connectors._http import make_session
+from connectors.settings import Settings
+
+API_VERSION = "59.0"
+LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com")
+
+
+class SalesforceConfigError(ValueError):
+    """Salesforce settings are missing or incomplete; the message says which variable to set."""
+
+
+@dataclass(frozen=True)
+class SalesforceAuth:
+    """The one credential variant chosen from the settings (secrets kept out of repr)."""
+
+    instance_url: str
+    method: str  # "access_token" | "client_credentials" | "password"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SalesforceAuth":
+        url = (settings.salesforce_instance_url or "").rstrip("/")
+        if not url:
+            raise SalesforceConfigError(
+                "SALESFORCE_INSTANCE_URL is not set; set it to your org URL "
+                "(https://<domain>.my.salesforce.com) or the sandbox fake (http://127.0.0.1:<port>)"
+            )
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            raise SalesforceConfigError(f"SALESFORCE_INSTANCE_URL={url!r} is not an http(s) URL")
+        if settings.salesforce_access_token:
+            return cls(url, "access_token")
+        if settings.salesforce_client_id and settings.salesforce_client_secret:
+            return cls(url, "client_credentials")
+        if settings.salesforce_username and settings.salesforce_password and settings.salesforce_security_token:
+            return cls(url, "password")
+        raise SalesforceConfigError(
+            "no Salesforce credentials: set SALESFORCE_ACCESS_TOKEN, or SALESFORCE_CLIENT_ID + "
+            "SALESFORCE_CLIENT_SECRET, or SALESFORCE_USERNAME + SALESFORCE_PASSWORD + SALESFORCE_SECURITY_TOKEN"
+        )
+
+
+def make_sf_session(instance_url: str) -> requests.Session:
+    # for an http:// instance the login hosts are rewritten too, so password login reaches the fake
+    return make_session(instance_url, extra_https_hosts=LOGIN_HOSTS)
+
+
+def client_credentials_token(session: requests.Session, instance_url: str, settings: Settings) -> tuple[str, str]:
+    """OAuth client-credentials grant → (access_token, instance_url)."""
+    resp = session.post(
+        f"{instance_url}/services/oauth2/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": settings.salesforce_client_id,
+            "client_secret": settings.salesforce_client_secret,
+        },
+    )
+    if resp.status_code != 200:
+        try:
+            detail = resp.json().get("error_description") or resp.json().get("error")
+        except ValueError:
+            detail = resp.text[:200]
+        raise SalesforceConfigError(
+            f"Salesforce OAuth client-credentials login failed ({resp.status_code}: {detail}); "
+            "check SALESFORCE_CLIENT_ID / SALESFORCE_CLIENT_SECRET"
+        )
+    body = resp.json()
+    # keep the configured scheme: an http fake answers with its own URL, a real org with https
+    returned = body.get("instance_url") or instance_url
+    if urlsplit(instance_url).scheme == "http":
+        returned = instance_url
+    return body["access_token"], returned.rstrip("/")
+
+
+def _login_domain(instance_url: str) -> str:
+    """simple-salesforce logs in at https://<domain>.salesforce.com: derive it from My Domain."""
+    host = urlsplit(instance_url).hostname or ""
+    if host.endswith(".salesforce.com"):
+        return host.removesuffix(".salesforce.com")
+    return "login"
+
+
+def build_client(settings: Settings) -> Salesforce:
+    auth = SalesforceAuth.from_settings(settings)
+    session = make_sf_session(auth.instance_url)
+    common = dict(session=session, version=API_VERSION, parse_float=decimal.Decimal, object_pairs_hook=dict)
+    if auth.method == "access_token":
+        return Salesforce(instance_url=auth.instance_url, session_id=settings.salesforce_access_token, **common)
+    if auth.method == "client_credentials":
+        token, instance_url = client_credentials_token(session, auth.instance_url, settings)
+        return Salesforce(instance_url=instance_url, session_id=token, **common)
+    domain = _login_domain(auth.instance_url)
+    if urlsplit(auth.instance_url).scheme == "http":
+        domain = "login"  # rewritten to the fake by the session
+    return Salesforce(
+        username=settings.salesforce_username,
+        password=settings.salesforce_password,
+        security_token=settings.salesforce_security_token,
+        domain=domain,
+        **common,
+    )

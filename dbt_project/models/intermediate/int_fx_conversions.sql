@@ -1,0 +1,139 @@
+-- The FX rule (docs/contracts.md), applied once for every dated money transaction:
+-- rate = latest rate_date <= transaction date for (currency -> reporting currency);
+-- the reporting currency itself has rate 1 and rate date = transaction date;
+-- amount_reporting = round(amount * rate, 2) per row.
+with
+
+opportunities as (
+
+    select * from {{ ref('stg_salesforce__opportunities') }}
+
+),
+
+sales_orders as (
+
+    select * from {{ ref('stg_erp__sales_orders') }}
+
+),
+
+invoices as (
+
+    select * from {{ ref('stg_erp__invoices') }}
+
+),
+
+bank_transactions as (
+
+    select * from {{ ref('stg_finance__bank_transactions') }}
+
+),
+
+fx_rates as (
+
+    select * from {{ ref('stg_finance__fx_rates') }}
+
+),
+
+transactions as (
+
+    select
+        'opportunity' as transaction_type,
+        opportunity_id as transaction_id,
+        currency,
+        close_date as transaction_date,
+        amount
+    from opportunities
+
+    union all
+
+    select
+        'sales_order' as transaction_type,
+        order_id as transaction_id,
+        currency,
+        order_date as transaction_date,
+        net_amount as amount
+    from sales_orders
+
+    union all
+
+    select
+        'invoice' as transaction_type,
+        invoice_id as transaction_id,
+        currency,
+        issue_date as transaction_date,
+        total_amount as amount
+    from invoices
+
+    union all
+
+    select
+        'bank_receipt' as transaction_type,
+        bank_transaction_id as transaction_id,
+        currency,
+        booking_date as transaction_date,
+        amount
+    from bank_transactions
+    where is_credit
+
+),
+
+rate_validity as (
+
+    select
+        currency,
+        reporting_currency,
+        rate_date,
+        rate,
+        rate_date as valid_from,
+        lead(rate_date) over (
+            partition by currency, reporting_currency
+            order by rate_date
+        ) as valid_to
+    from fx_rates
+    where reporting_currency = {{ reporting_currency() }}
+
+),
+
+converted as (
+
+    select
+        transactions.transaction_type,
+        transactions.transaction_id,
+        transactions.currency,
+        transactions.transaction_date,
+        transactions.amount,
+        {{ reporting_currency() }} as reporting_currency,
+        case
+            when transactions.currency = {{ reporting_currency() }} then {{ to_rate('1') }}
+            else rate_validity.rate
+        end as fx_rate,
+        case
+            when transactions.currency = {{ reporting_currency() }} then transactions.transaction_date
+            else rate_validity.rate_date
+        end as fx_rate_date
+    from transactions
+    left join rate_validity
+        on transactions.currency = rate_validity.currency
+        and transactions.currency <> {{ reporting_currency() }}
+        and transactions.transaction_date >= rate_validity.valid_from
+        and (rate_validity.valid_to is null or transactions.transaction_date < rate_validity.valid_to)
+
+),
+
+final as (
+
+    select
+        transaction_type,
+        transaction_id,
+        currency,
+        transaction_date,
+        amount,
+        reporting_currency,
+        fx_rate,
+        fx_rate_date,
+        {{ to_reporting('amount', 'fx_rate') }} as amount_reporting
+    from converted
+
+)
+
+select * from final

@@ -1,0 +1,94 @@
+-- One row per ERP invoice: cash applied to it as of the as-of date (receipts booked on or before
+-- it), what was applied by the due date, and the date it became fully paid.
+with
+
+invoices as (
+
+    select * from {{ ref('stg_erp__invoices') }}
+
+),
+
+sales_orders as (
+
+    select * from {{ ref('int_sales_orders_joined') }}
+
+),
+
+customers as (
+
+    select * from {{ ref('stg_erp__customers') }}
+
+),
+
+receipts as (
+
+    select * from {{ ref('int_cash_receipts_matched') }}
+
+),
+
+applications as (
+
+    select
+        matched_invoice_id as invoice_id,
+        booking_date,
+        applied_amount
+    from receipts
+    where matched_invoice_id is not null
+        and applied_amount > 0
+        and booking_date <= {{ as_of_date() }}
+
+),
+
+collected as (
+
+    select
+        invoices.invoice_id,
+        coalesce(sum(applications.applied_amount), 0) as applied_amount,
+        coalesce(sum(
+            case when applications.booking_date <= invoices.due_date then applications.applied_amount end
+        ), 0) as applied_on_time_amount,
+        min(applications.booking_date) as first_payment_date,
+        max(applications.booking_date) as last_payment_date
+    from invoices
+    left join applications
+        on invoices.invoice_id = applications.invoice_id
+    group by invoices.invoice_id
+
+),
+
+final as (
+
+    select
+        invoices.invoice_id,
+        invoices.invoice_number,
+        invoices.customer_id,
+        coalesce(customers.account_id, sales_orders.account_id) as account_id,
+        invoices.order_id,
+        sales_orders.opportunity_id,
+        sales_orders.contract_id,
+        invoices.status,
+        invoices.status = 'cancelled' as is_cancelled,
+        invoices.is_deleted,
+        invoices.currency,
+        invoices.net_amount,
+        invoices.tax_amount,
+        invoices.total_amount,
+        invoices.issue_date,
+        invoices.due_date,
+        {{ to_money('collected.applied_amount') }} as applied_amount,
+        {{ to_money('collected.applied_on_time_amount') }} as applied_on_time_amount,
+        collected.first_payment_date,
+        case
+            when collected.applied_amount >= invoices.total_amount then collected.last_payment_date
+        end as paid_date
+    from invoices
+    inner join collected
+        on invoices.invoice_id = collected.invoice_id
+    left join sales_orders
+        on invoices.order_id = sales_orders.order_id
+    left join customers
+        on invoices.customer_id = customers.customer_id
+
+)
+
+select * from final

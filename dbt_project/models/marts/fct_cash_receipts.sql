@@ -1,0 +1,44 @@
+with
+
+receipts as (
+
+    select * from {{ ref('int_cash_receipts_matched') }}
+
+),
+
+fx as (
+
+    select * from {{ ref('int_fx_conversions') }}
+    where transaction_type = 'bank_receipt'
+
+),
+
+final as (
+
+    select
+        receipts.receipt_id,
+        receipts.booking_date,
+        receipts.value_date,
+        receipts.payer_name,
+        receipts.remittance_reference,
+        receipts.amount,
+        receipts.currency,
+        fx.amount_reporting,
+        fx.reporting_currency,
+        fx.fx_rate,
+        fx.fx_rate_date,
+        receipts.matched_invoice_id,
+        receipts.applied_amount,
+        receipts.unapplied_amount,
+        receipts.application_status,
+        receipts.referenced_invoice_number,
+        receipts.payer_iban,
+        {{ to_reporting('receipts.applied_amount', 'fx.fx_rate') }} as applied_amount_reporting,
+        {{ to_reporting('receipts.unapplied_amount', 'fx.fx_rate') }} as unapplied_amount_reporting
+    from receipts
+    left join fx
+        on receipts.receipt_id = fx.transaction_id
+
+)
+
+select * from final

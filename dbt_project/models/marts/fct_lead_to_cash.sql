@@ -1,0 +1,197 @@
+with
+
+journeys as (
+
+    select * from {{ ref('int_lead_to_cash_journeys_joined') }}
+
+),
+
+stage_events as (
+
+    select * from {{ ref('fct_ltc_stage_events') }}
+
+),
+
+leads as (
+
+    select * from {{ ref('stg_salesforce__leads') }}
+
+),
+
+opportunities as (
+
+    select * from {{ ref('fct_opportunities') }}
+
+),
+
+contracts as (
+
+    select * from {{ ref('stg_salesforce__contracts') }}
+
+),
+
+sales_orders as (
+
+    select * from {{ ref('int_sales_orders_joined') }}
+
+),
+
+invoices as (
+
+    select * from {{ ref('fct_invoices') }}
+
+),
+
+receipts as (
+
+    select * from {{ ref('fct_cash_receipts') }}
+
+),
+
+current_stages as (
+
+    select
+        journey_id,
+        max(stage_order) as stage_order
+    from stage_events
+    group by journey_id
+
+),
+
+current_stage_codes as (
+
+    select
+        current_stages.journey_id,
+        stage_events.stage_code
+    from current_stages
+    inner join stage_events
+        on current_stages.journey_id = stage_events.journey_id
+        and current_stages.stage_order = stage_events.stage_order
+
+),
+
+live_opportunities as (
+
+    select * from opportunities
+    where not is_deleted
+
+),
+
+opportunity_contracts as (
+
+    select
+        opportunity_id,
+        min(customer_signed_date) as contract_signed_date
+    from contracts
+    where not is_deleted
+        and customer_signed_date <= {{ as_of_date() }}
+    group by opportunity_id
+
+),
+
+opportunity_orders as (
+
+    select
+        opportunity_id,
+        min(order_date) as first_order_date
+    from sales_orders
+    where order_date <= {{ as_of_date() }}
+    group by opportunity_id
+
+),
+
+live_invoices as (
+
+    select * from invoices
+    where not is_deleted
+        and not is_cancelled
+        and issue_date <= {{ as_of_date() }}
+
+),
+
+invoice_collections as (
+
+    select
+        live_invoices.invoice_id,
+        sum(receipts.applied_amount_reporting) as collected_amount_reporting
+    from live_invoices
+    inner join receipts
+        on live_invoices.invoice_id = receipts.matched_invoice_id
+    where receipts.booking_date <= {{ as_of_date() }}
+    group by live_invoices.invoice_id
+
+),
+
+opportunity_invoices as (
+
+    select
+        live_invoices.opportunity_id,
+        min(live_invoices.issue_date) as first_invoice_date,
+        count(*) as invoice_count,
+        sum(case when live_invoices.is_fully_paid then 1 else 0 end) as fully_paid_invoice_count,
+        max(live_invoices.paid_date) as last_paid_date,
+        sum(live_invoices.total_amount_reporting) as invoiced_amount_reporting,
+        sum(coalesce(invoice_collections.collected_amount_reporting, 0)) as collected_amount_reporting,
+        sum(live_invoices.outstanding_amount_reporting) as outstanding_amount_reporting,
+        sum(
+            case when live_invoices.due_date < {{ as_of_date() }} then live_invoices.outstanding_amount_reporting else 0 end
+        ) as overdue_amount_reporting
+    from live_invoices
+    left join invoice_collections
+        on live_invoices.invoice_id = invoice_collections.invoice_id
+    where live_invoices.opportunity_id is not null
+    group by live_invoices.opportunity_id
+
+),
+
+final as (
+
+    select
+        journeys.journey_id,
+        journeys.lead_id,
+        journeys.opportunity_id,
+        journeys.account_id,
+        current_stage_codes.stage_code as ltc_stage,
+        cast(leads.created_at as date) as lead_created_date,
+        leads.converted_date,
+        live_opportunities.created_date as opportunity_created_date,
+        case when live_opportunities.is_won then live_opportunities.close_date end as won_date,
+        opportunity_contracts.contract_signed_date,
+        opportunity_orders.first_order_date,
+        opportunity_invoices.first_invoice_date,
+        case
+            when opportunity_invoices.invoice_count > 0
+                and opportunity_invoices.invoice_count = opportunity_invoices.fully_paid_invoice_count
+                then opportunity_invoices.last_paid_date
+        end as fully_collected_date,
+        {{ to_money(
+            "case when live_opportunities.is_won and live_opportunities.close_date <= " ~ as_of_date()
+            ~ " then live_opportunities.amount_reporting else 0 end"
+        ) }} as booked_amount_reporting,
+        {{ to_money('coalesce(opportunity_invoices.invoiced_amount_reporting, 0)') }} as invoiced_amount_reporting,
+        {{ to_money('coalesce(opportunity_invoices.collected_amount_reporting, 0)') }} as collected_amount_reporting,
+        {{ to_money('coalesce(opportunity_invoices.outstanding_amount_reporting, 0)') }} as outstanding_amount_reporting,
+        {{ to_money('coalesce(opportunity_invoices.overdue_amount_reporting, 0)') }} as overdue_amount_reporting,
+        {{ reporting_currency() }} as reporting_currency,
+        {{ as_of_date() }} as as_of_date,
+        journeys.journey_type,
+        journeys.is_deleted,
+        {{ days_between('cast(leads.created_at as date)', 'live_opportunities.created_date') }} as days_lead_to_opportunity,
+        case when live_opportunities.is_closed then {{ days_between('live_opportunities.created_date', 'live_opportunities.close_date') }} end as days_opportunity_to_close
+    from journeys
+    left join current_stage_codes
+        on journeys.journey_id = current_stage_codes.journey_id
+    left join leads
+        on journeys.lead_id = leads.lead_id
+    left join live_opportunities
+        on journeys.opportunity_id = live_opportunities.opportunity_id
+    left join opportunity_contracts
+        on journeys.opportunity_id = opportunity_contracts.opportunity_id
+    left join opportunity_orders
+        on journeys.opportunity_id = opportunity_orders.opportunity_id
+    left join opportunity_invoices
+        on live_opportunities.opportunity_id = opportunity_invoices.opportunity_id
+
+)
+
+select * from final

@@ -1,0 +1,102 @@
+-- Stages are cumulative: a journey that entered stage k has entered every stage between its first
+-- stage and k; each stage's entry date is the earliest event of that stage or any later one.
+with
+
+events as (
+
+    select * from {{ ref('int_ltc_stage_events_unioned') }}
+
+),
+
+journeys as (
+
+    select * from {{ ref('int_lead_to_cash_journeys_joined') }}
+
+),
+
+stage_mapping as (
+
+    select * from {{ ref('ltc_stage_mapping') }}
+
+),
+
+stages as (
+
+    select
+        stage_code,
+        stage_order,
+        min(step_name) as step_name
+    from stage_mapping
+    group by stage_code, stage_order
+
+),
+
+journey_bounds as (
+
+    select
+        journey_id,
+        min(stage_order) as first_stage_order,
+        max(stage_order) as last_stage_order
+    from events
+    group by journey_id
+
+),
+
+journey_stages as (
+
+    select
+        journey_bounds.journey_id,
+        stages.stage_code,
+        stages.stage_order,
+        stages.step_name
+    from journey_bounds
+    inner join stages
+        on stages.stage_order between journey_bounds.first_stage_order and journey_bounds.last_stage_order
+
+),
+
+entered as (
+
+    select
+        journey_stages.journey_id,
+        journey_stages.stage_code,
+        journey_stages.stage_order,
+        journey_stages.step_name,
+        min(events.event_date) as entered_date
+    from journey_stages
+    inner join events
+        on journey_stages.journey_id = events.journey_id
+        and events.stage_order >= journey_stages.stage_order
+    group by
+        journey_stages.journey_id,
+        journey_stages.stage_code,
+        journey_stages.stage_order,
+        journey_stages.step_name
+
+),
+
+final as (
+
+    select
+        {{ dbt.concat(["entered.journey_id", "'-'", "entered.stage_code"]) }} as journey_stage_id,
+        entered.journey_id,
+        journeys.lead_id,
+        journeys.opportunity_id,
+        entered.stage_code,
+        entered.stage_order,
+        entered.step_name,
+        entered.entered_date,
+        {{ month_start('entered.entered_date') }} as entered_month,
+        lead(entered.entered_date) over (
+            partition by entered.journey_id
+            order by entered.stage_order
+        ) as next_stage_entered_date,
+        {{ as_of_date() }} as as_of_date,
+        journeys.is_deleted
+    from entered
+    inner join journeys
+        on entered.journey_id = journeys.journey_id
+
+)
+
+select * from final

@@ -1,0 +1,31 @@
+with
+
+source as (
+
+    select * from {{ source('raw_salesforce', 'user') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        id as user_id,
+
+        -- attributes
+        username,
+        name as user_name,
+        email,
+        department as region,
+        coalesce(is_active, false) as is_active,
+        coalesce(is_deleted, false) as is_deleted,
+
+        -- timestamps
+        {{ to_utc_timestamp('created_date') }} as created_at,
+        {{ to_utc_timestamp('system_modstamp') }} as system_modstamp_at
+
+    from source
+
+)
+
+select * from renamed

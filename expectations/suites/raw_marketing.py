@@ -1,0 +1,31 @@
+"""Suites on `raw_marketing.*` (docs/contracts.md §1 Marketing, §2 ad_spend)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from expectations.suites._common import ISO_CURRENCY, SuiteBuilder, SuiteSpec
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+
+SYSTEM = "marketing"
+AD_SPEND_KEY = ("date", "campaign_id")
+
+
+def ad_spend_suite() -> gx.ExpectationSuite:
+    b = SuiteBuilder(SYSTEM, "ad_spend", AD_SPEND_KEY)
+    b.non_empty().key_integrity()
+    b.required_columns(["channel", "impressions", "clicks", "spend", "currency"])
+    b.not_null("spend", "currency")
+    b.between("spend", min_value=0)
+    b.between("impressions", min_value=0)
+    b.between("clicks", min_value=0)
+    b.ordered("impressions", "clicks")
+    b.regex("currency", ISO_CURRENCY)
+    return b.build()
+
+
+SUITES: dict[str, SuiteSpec] = {
+    "ad_spend": SuiteSpec(ad_spend_suite, AD_SPEND_KEY, "error"),
+}

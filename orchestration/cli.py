@@ -1,0 +1,289 @@
+"""`ltc`: the command line of the lead-to-cash platform.
+
+It lives in `orchestration` because `ltc run` and `ltc demo` drive the Dagster job; every heavy
+import is deferred to the command that needs it, so `ltc --help` and `ltc sandbox generate` stay
+fast. Failures end with one line on stderr saying what went wrong and what to do, and a
+non-zero exit code (`--verbose` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterator
+
+from connectors.settings import SYSTEMS, Settings, apply_offline_defaults
+
+DEFAULT_SEED = 42
+DEFAULT_SCALE = 2000
+# The figures the demo reconciles between its report and the sandbox's ground truth.
+RECONCILED_FIGURES = (
+    "leads",
+    "converted_leads",
+    "won_opportunities",
+    "won_amount",
+    "invoiced_total",
+    "collected_total",
+)
+
+
+class CliError(RuntimeError):
+    """A failure the user can act on; printed as one line."""
+
+
+def _progress(message: str, started: float | None = None) -> None:
+    suffix = f" ({time.perf_counter() - started:.1f} s)" if started is not None else ""
+    print(f"[ltc] {message}{suffix}", flush=True)
+
+
+# --------------------------------------------------------------------------- sandbox helpers
+
+
+def sandbox_environment(sandbox_dir: Path, salesforce_url: str, token: str, as_of: str) -> dict[str, str]:
+    """The environment that points every connector at the sandbox company's local sources."""
+    return {
+        "SALESFORCE_INSTANCE_URL": salesforce_url,
+        "SALESFORCE_ACCESS_TOKEN": token,
+        "LTC_ERP_URL": f"sqlite:///{sandbox_dir / 'erp.sqlite'}",
+        "LTC_FINANCE_DROP": str(sandbox_dir / "finance"),
+        "LTC_ADSPEND_DROP": str(sandbox_dir / "marketing" / "adspend"),
+        "LTC_AS_OF": as_of,
+    }
+
+
+def _read_ground_truth(sandbox_dir: Path) -> dict:
+    path = sandbox_dir / "ground_truth.json"
+    if not path.exists():
+        raise CliError(f"no sandbox company at {sandbox_dir}; run `ltc sandbox generate` first")
+    return json.loads(path.read_text())
+
+
+@contextmanager
+def serving_sandbox(settings: Settings) -> Iterator[dict[str, str]]:
+    """Start the sandbox's fake Salesforce on 127.0.0.1 and point the environment at the sandbox."""
+    from connectors.sandbox import FakeSalesforce
+
+    truth = _read_ground_truth(settings.sandbox_dir)
+    with FakeSalesforce(settings.sandbox_dir) as fake:
+        env = sandbox_environment(settings.sandbox_dir, fake.url, fake.access_token, truth["as_of"])
+        saved = {name: os.environ.get(name) for name in env}
+        os.environ.update(env)
+        try:
+            yield env
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_sandbox_generate(args: argparse.Namespace) -> int:
+    from connectors.sandbox import generate
+
+    settings = Settings.from_env()
+    out = Path(args.out) if args.out else settings.sandbox_dir
+    started = time.perf_counter()
+    truth = generate(out, seed=args.seed, scale=args.scale)
+    _progress(f"sandbox company written to {out} (seed {args.seed}, {args.scale} leads)", started)
+    print(json.dumps(truth["figures"], indent=2))
+    return 0
+
+
+def cmd_sandbox_serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    with serving_sandbox(settings) as env:
+        _progress("sandbox sources are up; export these to use them from another shell:")
+        for name, value in env.items():
+            if name != "SALESFORCE_ACCESS_TOKEN":
+                print(f"export {name}={value}")
+        print("export SALESFORCE_ACCESS_TOKEN=<the sandbox token, see connectors/sandbox>")
+        _progress("press Ctrl-C to stop")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from connectors.ingest import run_ingest
+
+    settings = Settings.from_env()
+    started = time.perf_counter()
+    result = run_ingest(args.system, settings)
+    rows = ", ".join(f"{t}={n}" for t, n in sorted(result.rows_loaded.items()))
+    _progress(f"ingested {args.system} into raw_{args.system}: {rows or 'nothing new'}", started)
+    for note in result.notes:
+        print(f"  note: {note}")
+    return 0
+
+
+def _run_pipeline() -> None:
+    from orchestration.pipeline import run_full_refresh
+
+    started = time.perf_counter()
+    _progress("running the full refresh (ingest → checks → dbt build → report) through Dagster")
+    summary = run_full_refresh()
+    _progress(f"run {summary.run_id} succeeded, {len(summary.materialized)} assets materialised", started)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _run_pipeline()
+    _print_report_path(Settings.from_env())
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports.html import build_html_report
+
+    settings = Settings.from_env()
+    path = build_html_report(settings.duckdb_path, settings.reports_dir, as_of=settings.as_of)
+    print(f"report: {path}")
+    return 0
+
+
+def _print_report_path(settings: Settings) -> Path | None:
+    reports = sorted(settings.reports_dir.glob("ltc_report_*.html"), key=lambda p: p.stat().st_mtime)
+    if reports:
+        print(f"report: {reports[-1]}")
+        return reports[-1]
+    return None
+
+
+def reconcile_report(report_path: Path, truth: dict) -> list[tuple[str, str, str, bool]]:
+    """Compare the report's machine-readable headline figures with the ground truth."""
+    from reports.html import read_report_metrics
+
+    metrics = read_report_metrics(report_path)
+    rows = []
+    for name in RECONCILED_FIGURES:
+        expected, actual = str(truth["figures"][name]), metrics.get(name, "missing")
+        same = actual != "missing" and Decimal(actual) == Decimal(expected)
+        rows.append((name, expected, actual, same))
+    return rows
+
+
+def _reset_warehouse(settings: Settings) -> None:
+    """The demo starts from an empty warehouse so its figures match the freshly generated company."""
+    for path in (settings.duckdb_path, settings.duckdb_path.with_suffix(".duckdb.wal")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(settings.dlt_dir, ignore_errors=True)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from connectors.sandbox import generate
+
+    settings = Settings.from_env()
+    total = time.perf_counter()
+    started = time.perf_counter()
+    truth = generate(settings.sandbox_dir, seed=args.seed, scale=args.scale)
+    _progress(f"generated the sandbox company: {args.scale} leads, seed {args.seed}", started)
+    _reset_warehouse(settings)
+    with serving_sandbox(settings) as env:
+        _progress(f"fake Salesforce serving on {env['SALESFORCE_INSTANCE_URL']}")
+        _run_pipeline()
+    report = _print_report_path(Settings.from_env())
+    if report is None:
+        raise CliError("the run succeeded but wrote no report; see the run in the Dagster UI (make dev)")
+    rows = reconcile_report(report, truth)
+    print("\nreport vs sandbox ground truth:")
+    for name, expected, actual, same in rows:
+        print(f"  {'ok ' if same else 'BAD'} {name:<20} report={actual:<16} truth={expected}")
+    _progress("demo finished", total)
+    if not all(same for *_, same in rows):
+        raise CliError("the report does not reconcile with the ground truth (see BAD lines above)")
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Open the Dagster UI on 127.0.0.1 with the sandbox's sources running."""
+    import subprocess
+
+    from orchestration.instance import ensure_dagster_home
+    from orchestration.prepare import prepare_dbt_manifest
+
+    settings = Settings.from_env()
+    if not (settings.sandbox_dir / "ground_truth.json").exists():
+        from connectors.sandbox import generate
+
+        generate(settings.sandbox_dir, seed=DEFAULT_SEED, scale=DEFAULT_SCALE)
+    prepare_dbt_manifest()
+    ensure_dagster_home(settings)
+    dagster = str(Path(sys.executable).parent / "dagster")
+    cmd = [dagster, "dev", "-h", "127.0.0.1", "-p", str(args.port), "-m", "orchestration.definitions"]
+    with serving_sandbox(settings):
+        _progress(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
+        try:
+            return subprocess.call(cmd)
+        except KeyboardInterrupt:
+            return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ltc", description="Lead-to-cash visibility platform")
+    parser.add_argument("--verbose", action="store_true", help="show tracebacks on failure")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="generate the sandbox company and run everything once")
+    demo.add_argument("--scale", type=int, default=DEFAULT_SCALE, help="number of leads")
+    demo.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    demo.set_defaults(func=cmd_demo)
+
+    sandbox = sub.add_parser("sandbox", help="the synthetic sandbox company")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    gen = sandbox_sub.add_parser("generate", help="write the sandbox company and its ground truth")
+    gen.add_argument("--scale", type=int, default=DEFAULT_SCALE, help="number of leads")
+    gen.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    gen.add_argument("--out", help="output folder (default $LTC_HOME/sandbox)")
+    gen.set_defaults(func=cmd_sandbox_generate)
+    serve = sandbox_sub.add_parser("serve", help="serve the sandbox's fake APIs on 127.0.0.1")
+    serve.set_defaults(func=cmd_sandbox_serve)
+
+    ingest = sub.add_parser("ingest", help="run one connector against the configured source")
+    ingest.add_argument("system", choices=SYSTEMS)
+    ingest.set_defaults(func=cmd_ingest)
+
+    run = sub.add_parser("run", help="the full refresh against the configured sources, via Dagster")
+    run.set_defaults(func=cmd_run)
+
+    report = sub.add_parser("report", help="rebuild the reports from the warehouse")
+    report.set_defaults(func=cmd_report)
+
+    dev = sub.add_parser("dev", help="open the Dagster UI on 127.0.0.1 against the sandbox")
+    dev.add_argument("--port", type=int, default=3000)
+    dev.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    apply_offline_defaults()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("ltc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one line for the user; the traceback with --verbose
+        if args.verbose:
+            raise
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"ltc: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""dbt models, tests and seeds as Dagster assets and asset checks.
+
+`DbtProject` + `@dbt_assets` (rather than the state-backed component) because we need our own
+translator and a pure, testable function for the CLI arguments. The manifest must be prepared
+before this module is imported (`make dbt-parse`, or `prepare_dbt_manifest()` in tests);
+`prepare_if_dev()` only covers `dagster dev`.
+
+The whole selection runs as ONE `dbt build` per run: a dbt invocation costs about 4–5 s of fixed
+overhead (reference/reliability-and-performance.md §1.1), so splitting it per model would
+multiply that.
+"""
+
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from connectors.settings import Settings
+from orchestration.defs.ingest.assets import DUCKDB_WRITER_POOL
+from orchestration.prepare import dbt_executable
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
+
+
+def dbt_target(settings: Settings) -> str:
+    """The dbt target for the configured warehouse: `dev` (DuckDB) or `pg` (Postgres)."""
+    return "pg" if settings.warehouse == "postgres" else "dev"
+
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, target=dbt_target(Settings.from_env()))
+dbt_project.prepare_if_dev()
+
+
+def dbt_build_args(settings: Settings) -> list[str]:
+    """The `dbt build` arguments for a run; the as-of date is passed explicitly when fixed."""
+    args = ["build"]
+    if settings.as_of is not None:
+        args += ["--vars", json.dumps({"as_of": settings.as_of.isoformat()})]
+    return args
+
+
+def _layer(dbt_resource_props: Mapping[str, Any]) -> str:
+    fqn = dbt_resource_props.get("fqn", [])
+    # fqn = [project, folder, subfolder..., name]; models/<layer>/<domain>/<name>.sql
+    return fqn[1] if len(fqn) > 2 else dbt_resource_props.get("resource_type", "dbt")
+
+
+def _domain(dbt_resource_props: Mapping[str, Any]) -> str | None:
+    fqn = dbt_resource_props.get("fqn", [])
+    return fqn[2] if len(fqn) > 3 else None
+
+
+class LtcDbtTranslator(DagsterDbtTranslator):
+    """Groups models by layer and system/domain (`staging_salesforce`, `marts_finance`) and
+    sets owners. Source keys come from the sources' `meta.dagster.asset_key`, which is how the dbt
+    sources are stitched to the `raw/<system>/<table>` ingestion assets."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props.get("resource_type") == "source":
+            return None
+        if dbt_resource_props.get("resource_type") == "seed":
+            return "seeds"
+        layer, domain = _layer(dbt_resource_props), _domain(dbt_resource_props)
+        return f"{layer}_{domain}" if domain else layer
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]):
+        owners = (dbt_resource_props.get("meta") or {}).get("dagster", {}).get("owners")
+        return owners or ["team:analytics-engineering"]
+
+
+translator = LtcDbtTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_asset_checks=True, enable_source_tests_as_checks=True)
+)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    dagster_dbt_translator=translator,
+    project=dbt_project,
+    pool=DUCKDB_WRITER_POOL,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def ltc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
+    """Staging → intermediate → marts in one `dbt build`; dbt tests become asset checks."""
+    yield from dbt.cli(dbt_build_args(Settings.from_env()), context=context).stream()
+
+
+def dbt_resource() -> DbtCliResource:
+    # The dbt next to this interpreter: `dbt` need not be on PATH (it is not under `make`).
+    return DbtCliResource(
+        project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=dbt_executable()
+    )

@@ -1,0 +1,463 @@
+"""Report datasets: plain Python data read from the marts (docs/contracts.md §3).
+
+Every function opens a short-lived **read-only** DuckDB connection and closes it before
+returning (DuckDB allows one writer; a report must never hold the warehouse). The SQL here only
+selects, counts and sums mart columns: the business rules (FX, cash application, DSO, on-time
+rate, funnel stages) live in the marts, not in the report.
+
+Money is `Decimal` (DuckDB returns `Decimal` for DECIMAL columns), quantised to cents. Ratios
+are `Decimal` too. Nothing here reads a personal-data column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+CENT = Decimal("0.01")
+RATE_QUANTUM = Decimal("0.0001")
+STAGES: tuple[tuple[str, str], ...] = (
+    ("S1", "acquire"),
+    ("S2", "assign"),
+    ("S3", "follow up"),
+    ("S4", "opportunity"),
+    ("S5", "commercial"),
+    ("S6", "fulfil and collect"),
+)
+
+Connection = duckdb.DuckDBPyConnection
+
+
+# ---------------------------------------------------------------------------------------------
+# Value helpers
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """Exact `Decimal` from a DuckDB value (DECIMAL → as is; DOUBLE → via its shortest repr)."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        return Decimal(int(value))
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return None
+        return Decimal(repr(value))
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def money(value: Any) -> Decimal:
+    """Money in cents, half away from zero; a missing sum is zero."""
+    d = to_decimal(value)
+    return (d if d is not None else Decimal(0)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def money_or_none(value: Any) -> Decimal | None:
+    d = to_decimal(value)
+    return None if d is None else d.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def to_date(value: Any) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def month_of(value: Any) -> dt.date | None:
+    """First day of the month of a DATE/TIMESTAMP or a ``YYYY-MM[-DD]`` string."""
+    if value is None:
+        return None
+    if isinstance(value, (dt.date, dt.datetime)):
+        return dt.date(value.year, value.month, 1)
+    text = str(value)
+    return dt.date(int(text[0:4]), int(text[5:7]), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data shapes
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The headline figures. Metric names match the HTML `data-metric` attributes."""
+
+    leads: int
+    converted_leads: int
+    won_opportunities: int
+    won_amount: Decimal
+    invoiced_total: Decimal
+    collected_total: Decimal
+    on_time_collection_rate: Decimal | None
+    dso_days: Decimal | None
+    overdue_ar: Decimal | None
+    reporting_currency: str
+
+    METRICS = (
+        "leads",
+        "converted_leads",
+        "won_opportunities",
+        "won_amount",
+        "invoiced_total",
+        "collected_total",
+        "on_time_collection_rate",
+        "dso_days",
+        "overdue_ar",
+    )
+
+    def as_dict(self) -> dict[str, int | Decimal | None]:
+        return {name: getattr(self, name) for name in self.METRICS}
+
+
+@dataclass(frozen=True)
+class FunnelRow:
+    measure_type: str  # "cohort" | "period"
+    period_month: dt.date
+    stage_code: str
+    stage_order: int
+    step_name: str
+    journeys: int
+    conversion_from_previous: Decimal | None
+
+
+@dataclass(frozen=True)
+class FunnelStage:
+    """One stage of a funnel summed over all months of a measure type."""
+
+    stage_code: str
+    stage_order: int
+    step_name: str
+    journeys: int
+    conversion_from_previous: Decimal | None  # Σ journeys(k) / Σ journeys(k-1)
+    share_of_first: Decimal | None  # Σ journeys(k) / Σ journeys(S1)
+
+
+@dataclass(frozen=True)
+class CashMonth:
+    period_month: dt.date
+    reporting_currency: str
+    invoiced_amount: Decimal
+    collected_amount: Decimal
+    amount_due: Decimal
+    collected_on_time_amount: Decimal
+    on_time_collection_rate: Decimal | None
+    ending_ar: Decimal
+    overdue_ar: Decimal
+    dso_days: Decimal | None
+
+
+@dataclass(frozen=True)
+class ReportData:
+    as_of: dt.date
+    reporting_currency: str
+    headline: Headline
+    funnel_cohort: tuple[FunnelRow, ...]
+    funnel_period: tuple[FunnelRow, ...]
+    cash_collection: tuple[CashMonth, ...]
+
+    @property
+    def cohort_stages(self) -> tuple[FunnelStage, ...]:
+        return summarise_funnel(self.funnel_cohort)
+
+    @property
+    def period_stages(self) -> tuple[FunnelStage, ...]:
+        return summarise_funnel(self.funnel_period)
+
+
+# ---------------------------------------------------------------------------------------------
+# Connection
+
+
+@contextmanager
+def read_only(duckdb_path: Path | str) -> Iterator[Connection]:
+    """A read-only connection that is always closed."""
+    path = Path(duckdb_path)
+    if not path.exists():
+        raise FileNotFoundError(f"warehouse not found: {path}")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _rows(con: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    return con.execute(sql, list(params)).fetchall()
+
+
+def _has_column(con: Connection, schema: str, table: str, column: str) -> bool:
+    return bool(
+        _rows(
+            con,
+            "select 1 from information_schema.columns "
+            "where table_schema = ? and table_name = ? and column_name = ?",
+            [schema, table, column],
+        )
+    )
+
+
+def _one(con: Connection, sql: str, params: Sequence[Any] = ()) -> tuple:
+    rows = _rows(con, sql, params)
+    return rows[0] if rows else ()
+
+
+# ---------------------------------------------------------------------------------------------
+# Queries (selects and sums of mart columns only)
+
+
+def _as_of(con: Connection, requested: dt.date | None) -> dt.date:
+    candidates = (
+        "select max(as_of_date) from marts.rpt_cash_collection",
+        "select max(as_of_date) from marts.fct_invoices",
+        "select max(as_of_date) from marts.rpt_funnel_conversion",
+    )
+    found: dt.date | None = None
+    for sql in candidates:
+        try:
+            value = _one(con, sql)
+        except duckdb.CatalogException:
+            continue
+        if value and value[0] is not None:
+            found = to_date(value[0])
+            break
+    if requested is None:
+        if found is None:
+            raise ValueError("the marts hold no as-of date (rpt_cash_collection / fct_invoices are empty)")
+        return found
+    if found is not None:
+        held = {
+            to_date(r[0])
+            for r in _rows(con, "select distinct as_of_date from marts.rpt_cash_collection")
+            if r[0] is not None
+        }
+        if held and requested not in held:
+            raise ValueError(
+                f"the marts are built as of {', '.join(sorted(d.isoformat() for d in held))}, "
+                f"not {requested.isoformat()}: rebuild them with LTC_AS_OF={requested.isoformat()}"
+            )
+    return requested
+
+
+def _reporting_currency(con: Connection) -> str:
+    for sql in (
+        "select min(reporting_currency) from marts.rpt_cash_collection",
+        "select min(reporting_currency) from marts.fct_opportunities",
+    ):
+        value = _one(con, sql)
+        if value and value[0]:
+            return str(value[0])
+    return "USD"
+
+
+def _cash_collection(con: Connection, as_of: dt.date) -> tuple[CashMonth, ...]:
+    rows = _rows(
+        con,
+        """
+        select period_month, reporting_currency, invoiced_amount, collected_amount, amount_due,
+               collected_on_time_amount, on_time_collection_rate, ending_ar, overdue_ar, dso_days
+        from marts.rpt_cash_collection
+        where as_of_date = ?
+        order by period_month
+        """,
+        [as_of],
+    )
+    return tuple(
+        CashMonth(
+            period_month=month_of(r[0]),
+            reporting_currency=str(r[1] or ""),
+            invoiced_amount=money(r[2]),
+            collected_amount=money(r[3]),
+            amount_due=money(r[4]),
+            collected_on_time_amount=money(r[5]),
+            on_time_collection_rate=to_decimal(r[6]),
+            ending_ar=money(r[7]),
+            overdue_ar=money(r[8]),
+            dso_days=to_decimal(r[9]),
+        )
+        for r in rows
+    )
+
+
+def _funnel(con: Connection, as_of: dt.date, measure_type: str) -> tuple[FunnelRow, ...]:
+    rows = _rows(
+        con,
+        """
+        select measure_type, period_month, stage_code, stage_order, step_name, journeys,
+               conversion_from_previous
+        from marts.rpt_funnel_conversion
+        where measure_type = ? and as_of_date = ?
+        order by period_month, stage_order
+        """,
+        [measure_type, as_of],
+    )
+    return tuple(
+        FunnelRow(
+            measure_type=str(r[0]),
+            period_month=month_of(r[1]),
+            stage_code=str(r[2]),
+            stage_order=int(r[3]),
+            step_name=str(r[4] or ""),
+            journeys=int(r[5] or 0),
+            conversion_from_previous=to_decimal(r[6]),
+        )
+        for r in rows
+    )
+
+
+def summarise_funnel(rows: Sequence[FunnelRow]) -> tuple[FunnelStage, ...]:
+    """Σ journeys per stage over all months, with stage-to-stage ratios of those sums."""
+    if not rows:
+        return ()
+    by_stage: dict[str, list[FunnelRow]] = {}
+    for r in rows:
+        by_stage.setdefault(r.stage_code, []).append(r)
+    default_names = dict(STAGES)
+    default_order = {code: i for i, (code, _) in enumerate(STAGES, start=1)}
+    orders = {code: group[0].stage_order for code, group in by_stage.items()}
+    # The six canonical stages always show (a stage nobody reached yet shows 0).
+    for code in default_names:
+        orders.setdefault(code, default_order[code])
+    codes = sorted(orders, key=lambda c: (orders[c], c))
+    out: list[FunnelStage] = []
+    first: int | None = None
+    previous: int | None = None
+    for code in codes:
+        group = by_stage.get(code, [])
+        journeys = sum(r.journeys for r in group)
+        name = next((r.step_name for r in group if r.step_name), default_names.get(code, code))
+        order = orders[code]
+        if first is None:
+            first = journeys
+        conv = _ratio(journeys, previous) if previous is not None else None
+        out.append(
+            FunnelStage(
+                stage_code=code,
+                stage_order=order,
+                step_name=name,
+                journeys=journeys,
+                conversion_from_previous=conv,
+                share_of_first=_ratio(journeys, first),
+            )
+        )
+        previous = journeys
+    return tuple(out)
+
+
+def _ratio(numerator: int | Decimal, denominator: int | Decimal | None) -> Decimal | None:
+    if not denominator:
+        return None
+    return (Decimal(numerator) / Decimal(denominator)).quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def _headline(
+    con: Connection, cash: Sequence[CashMonth], reporting_currency: str
+) -> Headline:
+    leads, converted = _one(
+        con,
+        """
+        select count(*), count(*) filter (where is_converted)
+        from marts.fct_leads where not coalesce(is_deleted, false)
+        """,
+    )
+    won, won_amount = _one(
+        con,
+        """
+        select count(*), sum(amount_reporting)
+        from marts.fct_opportunities where is_won and not coalesce(is_deleted, false)
+        """,
+    )
+    # Cancelled invoices are excluded when the mart flags them (as rpt_cash_collection does);
+    # the flag is optional: the contract's minimum is `is_deleted`.
+    cancelled = (
+        " and not coalesce(is_cancelled, false)"
+        if _has_column(con, "marts", "fct_invoices", "is_cancelled")
+        else ""
+    )
+    (invoiced,) = _one(
+        con,
+        "select sum(total_amount_reporting) from marts.fct_invoices "
+        f"where not coalesce(is_deleted, false){cancelled}",
+    )
+    (collected,) = _one(con, "select sum(amount_reporting) from marts.fct_cash_receipts")
+
+    # Value-weighted on-time rate over every month up to the as-of date: the mart's monthly
+    # numerator and denominator, summed (not an average of monthly rates).
+    due = sum((m.amount_due for m in cash), Decimal(0))
+    on_time = sum((m.collected_on_time_amount for m in cash), Decimal(0))
+    latest = cash[-1] if cash else None
+    return Headline(
+        leads=int(leads or 0),
+        converted_leads=int(converted or 0),
+        won_opportunities=int(won or 0),
+        won_amount=money(won_amount),
+        invoiced_total=money(invoiced),
+        collected_total=money(collected),
+        on_time_collection_rate=_ratio(on_time, due),
+        dso_days=latest.dso_days if latest else None,
+        overdue_ar=latest.overdue_ar if latest else None,
+        reporting_currency=reporting_currency,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API: each call opens and closes its own read-only connection
+
+
+def read_as_of(duckdb_path: Path | str, as_of: dt.date | None = None) -> dt.date:
+    """The marts' as-of date (or `as_of`, checked against what the marts were built for)."""
+    with read_only(duckdb_path) as con:
+        return _as_of(con, as_of)
+
+
+def read_headline(duckdb_path: Path | str, as_of: dt.date | None = None) -> Headline:
+    with read_only(duckdb_path) as con:
+        day = _as_of(con, as_of)
+        return _headline(con, _cash_collection(con, day), _reporting_currency(con))
+
+
+def read_funnel(
+    duckdb_path: Path | str, measure_type: str = "cohort", as_of: dt.date | None = None
+) -> tuple[FunnelRow, ...]:
+    if measure_type not in ("cohort", "period"):
+        raise ValueError("measure_type is 'cohort' or 'period'")
+    with read_only(duckdb_path) as con:
+        return _funnel(con, _as_of(con, as_of), measure_type)
+
+
+def read_cash_collection(
+    duckdb_path: Path | str, as_of: dt.date | None = None
+) -> tuple[CashMonth, ...]:
+    with read_only(duckdb_path) as con:
+        return _cash_collection(con, _as_of(con, as_of))
+
+
+def load_report_data(duckdb_path: Path | str, as_of: dt.date | None = None) -> ReportData:
+    """Everything the report shows, read through one short-lived read-only connection."""
+    with read_only(duckdb_path) as con:
+        day = _as_of(con, as_of)
+        currency = _reporting_currency(con)
+        cash = _cash_collection(con, day)
+        return ReportData(
+            as_of=day,
+            reporting_currency=currency,
+            headline=_headline(con, cash, currency),
+            funnel_cohort=_funnel(con, day, "cohort"),
+            funnel_period=_funnel(con, day, "period"),
+            cash_collection=cash,
+        )

@@ -1,0 +1,42 @@
+"""Run-wide test fixtures: an isolated LTC_HOME per test, telemetry off, services policy.
+
+A test that needs Postgres or Chromium may skip on a machine without them, but CI sets
+`LTC_REQUIRE_SERVICES=1` and then the same test fails instead, so a missing service can never
+hide work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from connectors.settings import apply_offline_defaults
+
+apply_offline_defaults()
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+
+
+def require_service(available: bool, reason: str) -> None:
+    """Skip when a service is missing, or fail when the run requires every service (CI)."""
+    if available:
+        return
+    if os.environ.get("LTC_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service missing (LTC_REQUIRE_SERVICES=1): {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def ltc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh LTC_HOME for one test, with every source variable cleared."""
+    home = tmp_path / "ltc_home"
+    home.mkdir()
+    for name in list(os.environ):
+        if name.startswith(("LTC_", "SALESFORCE_")) and name != "LTC_REQUIRE_SERVICES":
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LTC_HOME", str(home))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    return home

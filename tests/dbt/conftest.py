@@ -1,0 +1,72 @@
+"""Helpers for the dbt tests: run dbt against a throwaway DuckDB file, in isolation.
+
+Every run gets its own warehouse file, target path and log path under pytest's tmp dir, so dbt
+runs in parallel (pytest-xdist, other engineers' runs) never share a manifest or a database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DBT_PROJECT = REPO / "dbt_project"
+
+
+@dataclass
+class DbtRun:
+    returncode: int
+    output: str
+    seconds: float
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def run_dbt(args: list[str], duckdb_path: Path, work: Path, as_of: str = "2025-12-31",
+            extra_env: dict[str, str] | None = None) -> DbtRun:
+    """Run `dbt <args>` on the project with the ci target against `duckdb_path`."""
+    env = {
+        **os.environ,
+        "DBT_TARGET": "ci",
+        "LTC_DUCKDB_PATH": str(duckdb_path),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_VERSION_CHECK": "false",
+        "DO_NOT_TRACK": "1",
+        **(extra_env or {}),
+    }
+    cmd = [
+        dbt_executable(), *args,
+        "--project-dir", str(DBT_PROJECT),
+        "--profiles-dir", str(DBT_PROJECT),
+        "--target-path", str(work / "target"),
+        "--log-path", str(work / "logs"),
+        "--vars", f"{{as_of: '{as_of}'}}",
+    ]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, timeout=900)
+    return DbtRun(proc.returncode, proc.stdout + proc.stderr, time.perf_counter() - started)
+
+
+def query(duckdb_path: Path, sql: str):
+    con = duckdb.connect(str(duckdb_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def dbt_work(tmp_path: Path) -> Path:
+    work = tmp_path / "dbt_work"
+    work.mkdir()
+    return work
