@@ -106,6 +106,12 @@ class Settings:
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
+    def export_paths(self) -> None:
+        """Put the resolved paths into this process's environment, so that subprocesses (dbt,
+        `dagster dev`) use the same warehouse file whatever their working directory."""
+        os.environ["LTC_HOME"] = str(self.home)
+        os.environ["LTC_DUCKDB_PATH"] = str(self.duckdb_path)
+
     def secrets(self) -> list[str]:
         """Every secret value set, so callers can check that none leaked into an artifact."""
         return [

@@ -14,7 +14,7 @@ import os
 import shutil
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterator
@@ -129,17 +129,26 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_pipeline() -> None:
+def _run_pipeline(verbose: bool = False) -> None:
     from orchestration.pipeline import run_full_refresh
 
     started = time.perf_counter()
     _progress("running the full refresh (ingest → checks → dbt build → report) through Dagster")
-    summary = run_full_refresh()
+    if verbose:
+        summary = run_full_refresh(log_level="DEBUG")
+    else:
+        # dagster-dbt echoes dbt's whole output on stdout; keep it in a log file instead.
+        log_dir = Settings.from_env().home / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / "last_run.log"
+        _progress(f"dbt and run output: {log_path}")
+        with open(log_path, "w", encoding="utf-8") as log, redirect_stdout(log):
+            summary = run_full_refresh(log_level="WARNING")
     _progress(f"run {summary.run_id} succeeded, {len(summary.materialized)} assets materialised", started)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    _run_pipeline()
+    _run_pipeline(args.verbose)
     _print_report_path(Settings.from_env())
     return 0
 
@@ -192,7 +201,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _reset_warehouse(settings)
     with serving_sandbox(settings) as env:
         _progress(f"fake Salesforce serving on {env['SALESFORCE_INSTANCE_URL']}")
-        _run_pipeline()
+        _run_pipeline(args.verbose)
     report = _print_report_path(Settings.from_env())
     if report is None:
         raise CliError("the run succeeded but wrote no report; see the run in the Dagster UI (make dev)")
@@ -219,6 +228,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
         generate(settings.sandbox_dir, seed=DEFAULT_SEED, scale=DEFAULT_SCALE)
     prepare_dbt_manifest()
+    settings.export_paths()
     ensure_dagster_home(settings)
     dagster = str(Path(sys.executable).parent / "dagster")
     cmd = [dagster, "dev", "-h", "127.0.0.1", "-p", str(args.port), "-m", "orchestration.definitions"]

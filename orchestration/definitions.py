@@ -15,7 +15,6 @@ from connectors.settings import apply_offline_defaults
 apply_offline_defaults()
 
 from orchestration.defs.ingest.assets import ingest_assets  # noqa: E402
-from orchestration.defs.quality.checks import raw_quality_checks  # noqa: E402
 from orchestration.defs.reports.assets import ltc_report  # noqa: E402
 from orchestration.defs.transform.dbt import dbt_resource, ltc_dbt_models  # noqa: E402
 
@@ -39,7 +38,6 @@ daily_full_refresh = dg.ScheduleDefinition(
 
 defs = dg.Definitions(
     assets=[*ingest_assets, ltc_dbt_models, ltc_report],
-    asset_checks=raw_quality_checks,
     jobs=[ltc_full_refresh],
     schedules=[daily_full_refresh],
     resources={"dbt": dbt_resource()},

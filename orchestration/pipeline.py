@@ -40,15 +40,24 @@ def _summarise(result) -> RunSummary:
     return RunSummary(result.run_id, result.success, materialized, failed_checks, failed_steps)
 
 
-def run_full_refresh(settings: Settings | None = None) -> RunSummary:
-    """Materialise every asset of the full-refresh job in this process; raise on failure."""
+def run_full_refresh(settings: Settings | None = None, *, log_level: str = "INFO") -> RunSummary:
+    """Materialise every asset of the full-refresh job in this process; raise on failure.
+
+    `log_level` is the Dagster console logger's level; the CLI passes WARNING so that the
+    terminal shows progress lines rather than every Dagster event (they are in the UI).
+    """
     apply_offline_defaults()
     settings = settings or Settings.from_env()
+    settings.export_paths()
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     prepare_dbt_manifest()
     from orchestration.definitions import FULL_REFRESH_JOB, defs
 
     job = defs.resolve_job_def(FULL_REFRESH_JOB)
-    result = job.execute_in_process(instance=get_instance(settings), raise_on_error=False)
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    result = job.execute_in_process(
+        run_config=run_config, instance=get_instance(settings), raise_on_error=False
+    )
     summary = _summarise(result)
     if not summary.success:
         raise PipelineError(

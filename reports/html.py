@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import tempfile
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -252,3 +253,26 @@ def publish_report(settings: "Settings | None" = None) -> Path:
 
         settings = Settings.from_env()
     return build_html_report(settings.duckdb_path, settings.reports_dir, as_of=settings.as_of)
+
+
+class _MetricParser(HTMLParser):
+    """Collects the `data-metric` / `data-value` pairs of a rendered report."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.metrics: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if found.get("data-metric"):
+            self.metrics[found["data-metric"]] = found.get("data-value") or ""
+
+
+def read_report_metrics(path: Path) -> dict[str, str]:
+    """The exact headline figures of a published report, as decimal strings by metric name.
+
+    This is how the demo and the tests reconcile what a reader sees with the ground truth.
+    """
+    parser = _MetricParser()
+    parser.feed(Path(path).read_text(encoding="utf-8"))
+    return parser.metrics

@@ -56,12 +56,10 @@ def test_a_failing_blocking_check_stops_dbt_and_the_report(sandbox_run):
     from orchestration.pipeline import PipelineError, run_full_refresh
 
     settings, _ = sandbox_run
-    # Break the ERP: an invoice due before it was issued, updated now so the incremental read picks it up.
+    # Schema drift in the ERP: the invoices' due date is renamed, so the landed table lacks a
+    # column the model needs. That is an ERROR-level expectation, which must block.
     with sqlite3.connect(settings.sandbox_dir / "erp.sqlite") as erp:
-        erp.execute(
-            "update invoices set due_date = date(issue_date, '-30 day'), updated_at = '2026-01-01 00:00:00'"
-            " where invoice_id = (select min(invoice_id) from invoices)"
-        )
+        erp.execute("alter table invoices rename column due_date to due_on")
     with pytest.raises(PipelineError) as failure:
         run_full_refresh(Settings.from_env())
 

@@ -11,6 +11,7 @@ import dagster as dg
 
 from connectors.catalog import RAW_TABLES
 from connectors.settings import Settings
+from orchestration.defs.quality.checks import evaluate_raw_check, raw_check_specs
 
 # One writer at a time on the DuckDB file: ingest, dbt and report writers share this pool.
 DUCKDB_WRITER_POOL = "duckdb_writer"
@@ -46,6 +47,7 @@ def _build_system_assets(system: str) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"ingest_{system}",
         specs=specs,
+        check_specs=raw_check_specs(system),
         can_subset=True,
         pool=DUCKDB_WRITER_POOL,
         retry_policy=dg.RetryPolicy(max_retries=2, delay=5, backoff=dg.Backoff.EXPONENTIAL),
@@ -53,8 +55,9 @@ def _build_system_assets(system: str) -> dg.AssetsDefinition:
     def _ingest(context: dg.AssetExecutionContext):
         from connectors.ingest import run_ingest
 
+        settings = Settings.from_env()
         tables = [key.path[-1] for key in context.selected_asset_keys]
-        result = run_ingest(system, Settings.from_env(), objects=tables)
+        result = run_ingest(system, settings, objects=tables)
         for table in tables:
             yield dg.MaterializeResult(
                 asset_key=raw_asset_key(system, table),
@@ -64,6 +67,10 @@ def _build_system_assets(system: str) -> dg.AssetsDefinition:
                     "notes": dg.MetadataValue.text("\n".join(result.notes) or "-"),
                 },
             )
+        # Audit what was just written; a failed ERROR check fails this step, so nothing
+        # downstream (dbt, reports) runs on it.
+        for check_key in context.selected_asset_check_keys:
+            yield evaluate_raw_check(system, check_key.asset_key.path[-1], settings)
 
     return _ingest
 
