@@ -21,8 +21,9 @@ RAW_TABLES: dict[str, tuple[str, ...]] = {
         "order",
     ),
     "erp": ("customers", "sales_orders", "invoices"),
-    "finance": ("bank_transactions", "fx_rates"),
-    "marketing": ("ad_spend",),
+    # quarantined_files: one row per file that could not be read, with the reason (never dropped).
+    "finance": ("bank_transactions", "fx_rates", "quarantined_files"),
+    "marketing": ("ad_spend", "quarantined_files"),
 }
 
 
