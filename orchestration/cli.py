@@ -230,7 +230,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
     prepare_dbt_manifest()
     settings.export_paths()
     ensure_dagster_home(settings)
-    dagster = str(Path(sys.executable).parent / "dagster")
+    bin_dir = Path(sys.executable).parent
+    # `dagster dev` re-prepares the dbt manifest with the `dbt` on PATH: make it the venv's.
+    os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    dagster = str(bin_dir / "dagster")
     cmd = [dagster, "dev", "-h", "127.0.0.1", "-p", str(args.port), "-m", "orchestration.definitions"]
     with serving_sandbox(settings):
         _progress(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
