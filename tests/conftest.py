@@ -20,13 +20,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 
 
-def require_service(available: bool, reason: str) -> None:
-    """Skip when a service is missing, or fail when the run requires every service (CI)."""
+def _require_service(available: bool, reason: str) -> None:
     if available:
         return
     if os.environ.get("LTC_REQUIRE_SERVICES") == "1":
         pytest.fail(f"required service missing (LTC_REQUIRE_SERVICES=1): {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture
+def require_service():
+    """`require_service(available, reason)`: skip when a service is missing, or fail when the
+    run requires every service (CI). The one place that policy lives."""
+    return _require_service
 
 
 @pytest.fixture

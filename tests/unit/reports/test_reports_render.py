@@ -29,14 +29,10 @@ def _chromium() -> str | None:
     return shutil.which("chromium")
 
 
-def _require_chromium() -> str:
+def _require_chromium(require_service) -> str:
     found = _chromium()
-    if found:
-        return found
-    reason = "Chromium not found at /usr/bin/chromium (install with `apt-get install -y chromium`)"
-    if os.environ.get("LTC_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"required service missing (LTC_REQUIRE_SERVICES=1): {reason}")
-    pytest.skip(reason)
+    require_service(found is not None, "Chromium not found at /usr/bin/chromium (install with `apt-get install -y chromium`)")
+    return found
 
 
 def _png_stats(data: bytes) -> tuple[int, int, int]:
@@ -56,8 +52,8 @@ def _png_stats(data: bytes) -> tuple[int, int, int]:
     return width, height, len(set(raw[: 4_000_000]))
 
 
-def test_report_renders_in_headless_chromium(tmp_path: Path):
-    chromium = _require_chromium()
+def test_report_renders_in_headless_chromium(tmp_path: Path, require_service):
+    chromium = _require_chromium(require_service)
     warehouse = build_marts(tmp_path / "warehouse.duckdb")
     report = build_html_report(
         warehouse, tmp_path / "out", generated_at=dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
