@@ -26,11 +26,21 @@ DEFAULT_TIMEOUT = (10.0, 120.0)  # seconds: connect, read (a 2000-row page can t
 RETRY_STATUSES = frozenset({420, 429, 500, 502, 503, 504})
 
 
-def default_retry(total: int = 5, backoff_factor: float = 0.5) -> Retry:
-    """GET-only retry: 0.5, 1, 2, 4, 8 s between attempts unless the server says `Retry-After`."""
+def default_retry(
+    total: int = 5,
+    backoff_factor: float = 0.5,
+    backoff_jitter: float = 0.5,
+    backoff_max: float = 30.0,
+) -> Retry:
+    """GET-only retry, at most `total` retries (so `total + 1` attempts), then the last error
+    response goes to the client. urllib3 retries the first failure at once, then waits
+    `backoff_factor * 2**(n-1)` (1, 2, 4, 8 s by default) plus up to `backoff_jitter` s of random
+    jitter, capped at `backoff_max`, unless the server says `Retry-After`. Tests pass a tiny factor."""
     return Retry(
         total=total,
         backoff_factor=backoff_factor,
+        backoff_jitter=backoff_jitter,
+        backoff_max=backoff_max,
         status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET", "HEAD"}),
         respect_retry_after_header=True,

@@ -54,7 +54,9 @@ def _salesforce(settings: Settings, objects: list[str] | None, run_start, notes,
     SalesforceAuth.from_settings(settings)  # fail fast on config before any network call
     by_table = {table_name(o): o for o in DEFAULT_OBJECTS}
     chosen = _choose(objects, by_table, "salesforce")
-    return salesforce_source(lambda: build_client(settings), [by_table[t] for t in chosen], run_start, notes)
+    return salesforce_source(lambda: build_client(settings), [by_table[t] for t in chosen], run_start, notes,
+                             api_reserve_pct=settings.salesforce_api_reserve_pct,
+                             bulk_threshold=settings.salesforce_bulk_threshold)
 
 
 def _erp(settings: Settings, objects: list[str] | None, run_start, notes, closers):
@@ -108,10 +110,14 @@ def _choose(objects: list[str] | None, known, system: str) -> list[str]:
 
 # ---- error unwrapping ---------------------------------------------------------------------------
 
-def _root_cause(exc: BaseException) -> BaseException:
+def _root_cause(exc: BaseException, known: tuple[type[BaseException], ...] = ()) -> BaseException:
+    """The first exception of a `known` type down the cause chain (our own errors, which say what
+    to do, wrap the library's), else the deepest one."""
     seen = set()
     while id(exc) not in seen:
         seen.add(id(exc))
+        if known and isinstance(exc, known):
+            return exc
         nxt = exc.__cause__ or exc.__context__
         if nxt is None:
             break
@@ -152,7 +158,7 @@ def run_ingest(system: str, settings: Settings | None = None, objects: list[str]
     try:
         info = pipeline.run(source)
     except PipelineStepFailed as exc:
-        cause = _root_cause(exc)
+        cause = _root_cause(exc, (*config_errors, FileFormatError))
         if isinstance(cause, (*config_errors, FileFormatError)):
             raise IngestError(f"{system}: {cause}") from exc
         raise IngestError(f"{system} ingest failed in step {exc.step}: {_one_line(cause)}") from exc

@@ -53,6 +53,11 @@ class Settings:
     salesforce_username: str | None = None
     salesforce_password: str | None = field(default=None, repr=False)
     salesforce_security_token: str | None = field(default=None, repr=False)
+    # stop a run when fewer than this % of the org's daily API requests remain (Sforce-Limit-Info)
+    salesforce_api_reserve_pct: float = 10.0
+    # Rows at or above which a read window goes through Bulk API 2.0; 0 = REST only (the default
+    # until the size estimate stops costing a COUNT() call per object per run, see issue 3).
+    salesforce_bulk_threshold: int = 0
     # ERP, finance, marketing
     erp_url: str | None = field(default=None, repr=False)
     erp_mapping: Path | None = None
@@ -81,6 +86,8 @@ class Settings:
             salesforce_username=_env("SALESFORCE_USERNAME"),
             salesforce_password=_env("SALESFORCE_PASSWORD"),
             salesforce_security_token=_env("SALESFORCE_SECURITY_TOKEN"),
+            salesforce_api_reserve_pct=float(_env("LTC_SF_API_RESERVE_PCT", "10")),
+            salesforce_bulk_threshold=int(_env("LTC_SF_BULK_THRESHOLD", "0")),
             erp_url=_env("LTC_ERP_URL"),
             erp_mapping=Path(mapping) if mapping else None,
             finance_drop=_env("LTC_FINANCE_DROP"),

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import requests
 from simple_salesforce import Salesforce
 
-from connectors._http import make_session
+from connectors._http import default_retry, make_session
 from connectors.settings import Settings
 
 API_VERSION = "59.0"
@@ -60,9 +60,11 @@ class SalesforceAuth:
         )
 
 
-def make_sf_session(instance_url: str) -> requests.Session:
+def make_sf_session(instance_url: str, retry=None) -> requests.Session:
+    """`retry`: a urllib3 `Retry` for GETs (default `default_retry()`: 5 retries, exponential
+    backoff with jitter); tests pass one with a tiny backoff."""
     # for an http:// instance the login hosts are rewritten too, so password login reaches the fake
-    return make_session(instance_url, extra_https_hosts=LOGIN_HOSTS)
+    return make_session(instance_url, retry=retry or default_retry(), extra_https_hosts=LOGIN_HOSTS)
 
 
 def client_credentials_token(session: requests.Session, instance_url: str, settings: Settings) -> tuple[str, str]:
@@ -100,9 +102,9 @@ def _login_domain(instance_url: str) -> str:
     return "login"
 
 
-def build_client(settings: Settings) -> Salesforce:
+def build_client(settings: Settings, *, retry=None) -> Salesforce:
     auth = SalesforceAuth.from_settings(settings)
-    session = make_sf_session(auth.instance_url)
+    session = make_sf_session(auth.instance_url, retry)
     common = dict(session=session, version=API_VERSION, parse_float=decimal.Decimal, object_pairs_hook=dict)
     if auth.method == "access_token":
         return Salesforce(instance_url=auth.instance_url, session_id=settings.salesforce_access_token, **common)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Callable, Iterator
 
 from dlt.common.normalizers.naming.snake_case import NamingConvention
@@ -113,12 +114,30 @@ def parse_date(value: str | None) -> dt.date | None:
 _PARSERS: dict[str, Callable[[Any], Any]] = {"datetime": parse_datetime, "date": parse_date}
 
 
+def parse_bool(value: str) -> bool:
+    low = value.strip().lower()
+    if low not in ("true", "false"):
+        raise ValueError(f"not a Salesforce boolean: {value!r}")
+    return low == "true"
+
+
+# Bulk API 2.0 CSV: every value is text (datetimes `...000Z`, booleans `true`/`false`, empty = null)
+_TEXT_PARSERS: dict[str, Callable[[str], Any]] = {
+    **_PARSERS,
+    "boolean": parse_bool,
+    "currency": Decimal, "double": Decimal, "percent": Decimal,  # exact, never float
+    "int": int, "long": int,
+}
+
+
 class RecordConverter:
     """Turns API records into landing rows: strip `attributes`, snake-case keys, parse dates."""
 
     def __init__(self, fields: list[FieldSpec]):
         self.columns = {f.name: f.column for f in fields}
         self.parsers = {f.name: _PARSERS[f.type] for f in fields if f.type in _PARSERS}
+        self.text_parsers = {f.name: _TEXT_PARSERS[f.type] for f in fields if f.type in _TEXT_PARSERS}
+        self._by_lower = {f.name.lower(): f.name for f in fields}
 
     def __call__(self, record: dict) -> dict:
         row = {}
@@ -128,6 +147,22 @@ class RecordConverter:
                 continue
             parse = parsers.get(key)
             row[columns.get(key) or snake(key)] = parse(value) if parse and value is not None else value
+        return row
+
+    def from_text(self, record: dict[str, str]) -> dict:
+        """A Bulk API 2.0 CSV row (all strings) → the same landing row the REST path gives:
+        empty → None, typed by describe (bool, Decimal money, int, aware-UTC datetime, date)."""
+        row = {}
+        columns, parsers = self.columns, self.text_parsers
+        for key, value in record.items():
+            if key not in columns:  # CSV headers echo the SOQL's spelling; describe's is canonical
+                key = self._by_lower.get(key.lower(), key)
+            parse = parsers.get(key)
+            if value is None or value == "":
+                value = None
+            elif parse:
+                value = parse(value)
+            row[columns.get(key) or snake(key)] = value
         return row
 
 

@@ -4,20 +4,26 @@ The connectors run the real `simple_salesforce` client against it (through a tra
 that rewrites https→http, see shared/reference/salesforce-api.md §1.2), so the wire contract
 matters more than breadth: query/queryAll with server-side cursors and relative
 `nextRecordsUrl`s, `Sforce-Query-Options: batchSize`, describe, limits, OAuth token and SOAP login, Salesforce's
-error bodies and status codes, and the `Sforce-Limit-Info` header. SOQL is a small subset:
+error bodies and status codes, and the `Sforce-Limit-Info` header. Bulk API 2.0 query jobs
+(`/jobs/query`: create, poll, CSV result pages behind `Sforce-Locator`, delete) run the same SOQL
+subset against a snapshot taken when the job is created. SOQL is a small subset:
 `SELECT f, ... | COUNT() FROM Obj [WHERE ...] [ORDER BY ...] [LIMIT n] [OFFSET n]` where the
 condition combines `field op literal` and `field [NOT] IN (...)` with AND, OR, NOT and brackets.
 
 The org is mutable (`upsert`, `delete`, `purge`) so tests can change it between connector runs;
 every change bumps SystemModstamp past everything already in the store. `fail_next` scripts
-errors for resilience tests. Standard library only.
+errors for resilience tests; `fail_next_bulk_job` makes the next Bulk job end `Failed`, and
+`inject_bulk_nul` puts a NUL byte into one value of the Bulk CSV output. Standard library only.
 """
 
 from __future__ import annotations
 
 import base64
+import csv
+import dataclasses
 import datetime as dt
 import hashlib
+import io
 import itertools
 import re
 import threading
@@ -96,8 +102,9 @@ class Query:
 class _Parser:
     """Recursive descent over the token list; produces a `Query` with a compiled predicate."""
 
-    def __init__(self, soql: str) -> None:
+    def __init__(self, soql: str, schemas: dict[str, sfs.SObject] | None = None) -> None:
         self.soql = soql
+        self.schemas = sfs.SCHEMAS if schemas is None else schemas
         self.toks = _tokenize(soql)
         self.i = 0
 
@@ -161,7 +168,7 @@ class _Parser:
         name = self._take()
         if name.kind != "word":
             raise SoqlError("MALFORMED_QUERY", f"unexpected token '{name.text}' after FROM")
-        obj = next((o for o in sfs.SCHEMAS.values() if o.name.lower() == name.text.lower()), None)
+        obj = next((o for o in self.schemas.values() if o.name.lower() == name.text.lower()), None)
         if obj is None:
             raise SoqlError(
                 "INVALID_TYPE",
@@ -325,8 +332,9 @@ def _compare(f: sfs.Field, op: str, value: Any) -> Callable[[dict], bool]:
     return predicate
 
 
-def parse_soql(soql: str) -> Query:
-    return _Parser(soql).parse()
+def parse_soql(soql: str, schemas: dict[str, sfs.SObject] | None = None) -> Query:
+    """Parse against `schemas` (default: the sandbox schema; a fake passes its own, see `add_field`)."""
+    return _Parser(soql, schemas).parse()
 
 
 def _sort_key(f: sfs.Field, nulls_last: bool, desc: bool):
@@ -355,6 +363,44 @@ def run_query(q: Query, records: list[dict]) -> list[dict]:
 
 
 @dataclass
+class _BulkJob:
+    id: str
+    operation: str  # query | queryAll
+    obj: str
+    fields: list  # sfs.Field, in SELECT order
+    rows: list[dict]  # snapshot of the matching stored records
+    created: str
+    state: str = "UploadComplete"
+    polls: int = 0
+    fail: str | None = None  # errorMessage if the job is scripted to fail
+
+    def info(self, api_version: str) -> dict:
+        out = {"id": self.id, "operation": self.operation, "object": self.obj,
+               "createdById": "0055g0000000SBXAAM", "createdDate": self.created, "systemModstamp": self.created,
+               "state": self.state, "concurrencyMode": "Parallel", "contentType": "CSV",
+               "apiVersion": float(api_version), "lineEnding": "LF", "columnDelimiter": "COMMA",
+               "jobType": "V2Query", "numberRecordsProcessed": len(self.rows) if self.state == "JobComplete" else 0,
+               "retries": 0, "totalProcessingTime": 0}
+        if self.state in ("Failed", "Aborted"):
+            out["errorMessage"] = self.fail
+        return out
+
+
+def _bulk_value(f: sfs.Field, value: Any) -> str:
+    """One value as Bulk 2.0 writes it: `...000Z` datetimes, true/false, exact numbers, null as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if f.type == "datetime":
+        when = sfs.parse_datetime(value)
+        return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+@dataclass
 class _Fault:
     status: int
     error_code: str
@@ -374,14 +420,18 @@ class FakeSalesforce:
         *,
         port: int = 0,
         batch_size: int = 2000,
+        bulk_polls: int = 1,
         access_token: str = "sandbox-token",
         api_version: str = sfs.API_VERSION,
     ) -> None:
         self.port = port
         self.batch_size = max(200, min(2000, batch_size))
+        self.bulk_polls = max(1, bulk_polls)  # job-info polls until a Bulk query job is JobComplete
         self.access_token = access_token
         self.api_version = api_version
-        self.api_usage = 0
+        self.api_usage = 0  # requests served today; tests may set it (with `api_limit`) to script quota
+        self.api_limit = API_LIMIT
+        self.schemas: dict[str, sfs.SObject] = dict(sfs.SCHEMAS)  # this org's schema (`add_field`)
         self.requests: list[str] = []  # "GET /path?query", for tests that check what was called
         self.store: dict[str, dict[str, dict]] = {name: {} for name in sfs.SCHEMAS}
         self._lock = threading.RLock()
@@ -389,6 +439,10 @@ class FakeSalesforce:
         self._cursor_ids = itertools.count(1)
         self._new_ids = itertools.count(1)
         self._faults: list[_Fault] = []
+        self.bulk_jobs: dict[str, _BulkJob] = {}
+        self._bulk_ids = itertools.count(1)
+        self._bulk_failures: list[str] = []
+        self._bulk_nul: set[tuple[str, str]] = set()  # (record Id, field) written with a NUL byte
         self._latest = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -439,7 +493,7 @@ class FakeSalesforce:
         SystemModstamp (and LastModifiedDate, unless given) become `system_modstamp`, by default
         one second past everything in the org. A new record without `Id` gets one.
         """
-        schema = sfs.SCHEMAS[obj]
+        schema = self.schemas[obj]
         with self._lock:
             values = self._normalise(schema, record)
             stamp = self._stamp(system_modstamp)
@@ -481,6 +535,32 @@ class FakeSalesforce:
         self._latest = max(self._latest, when)
         return sfs.format_datetime(when)
 
+    # -- schema changes (an admin adding or deleting a custom field between runs) -----------
+
+    def add_field(self, obj: str, name: str, type: str = "string") -> None:
+        """Add a custom field to this org's `obj` (describe, SOQL and upsert see it; existing
+        records get null). The shared sandbox schema is left alone."""
+        with self._lock:
+            schema = self.schemas[obj]
+            if schema.field(name) is not None:
+                raise ValueError(f"{obj} already has a field {name!r}")
+            new = sfs.Field(name, type, custom=name.endswith("__c"))
+            self.schemas[obj] = dataclasses.replace(schema, fields=schema.fields + (new,), _by_lower={})
+            for rec in self.store[obj].values():
+                rec.setdefault(name, None)
+
+    def remove_field(self, obj: str, name: str) -> None:
+        """Delete a field from this org's `obj`: gone from describe; querying it is INVALID_FIELD."""
+        with self._lock:
+            schema = self.schemas[obj]
+            f = schema.field(name)
+            if f is None:
+                raise KeyError(f"{obj} has no field {name!r}")
+            kept = tuple(x for x in schema.fields if x.name != f.name)
+            self.schemas[obj] = dataclasses.replace(schema, fields=kept, _by_lower={})
+            for rec in self.store[obj].values():
+                rec.pop(f.name, None)
+
     # -- fault injection -------------------------------------------------------------------
 
     def fail_next(
@@ -502,6 +582,16 @@ class FakeSalesforce:
         with self._lock:
             self._faults.append(_Fault(status, error_code, message or error_code.replace("_", " ").lower(),
                                        times, path, body, dict(headers or {})))
+
+    def fail_next_bulk_job(self, message: str = "INTERNAL_ERROR : An unexpected error occurred") -> None:
+        """The next Bulk query job created ends `Failed` with this `errorMessage` (on its last poll)."""
+        with self._lock:
+            self._bulk_failures.append(message)
+
+    def inject_bulk_nul(self, record_id: str, field: str) -> None:
+        """Bulk CSV output of this record's `field` gets a NUL byte in the middle (airbyte#8300)."""
+        with self._lock:
+            self._bulk_nul.add((record_id, field.lower()))
 
     def _take_fault(self, path: str) -> _Fault | None:
         with self._lock:
@@ -571,10 +661,14 @@ class FakeSalesforce:
         if auth.split(" ", 1)[-1] != self.access_token or not auth.lower().startswith(("bearer ", "oauth ")):
             return 401, [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}], {}
         prefix = f"/services/data/v{self.api_version}"
-        if method != "GET" or not path.startswith(prefix):
+        if not path.startswith(prefix):
             return _not_found()
         rest = path[len(prefix):].strip("/").split("/")
         try:
+            if rest[:2] == ["jobs", "query"]:
+                return self._bulk(method, rest[2:], params, body)
+            if method != "GET":
+                return _not_found()
             return self._route(rest, params, headers)
         except SoqlError as exc:
             return 400, [{"errorCode": exc.code, "message": exc.message}], {}
@@ -589,9 +683,9 @@ class FakeSalesforce:
             return 200, self._more(rest[1]), {}
         if head == "sobjects" and len(rest) == 1:
             return 200, {"encoding": "UTF-8", "maxBatchSize": 200,
-                         "sobjects": [sfs.describe_global_entry(o, self.api_version) for o in sfs.SCHEMAS.values()]}, {}
-        if head == "sobjects" and len(rest) >= 3 and rest[1] in sfs.SCHEMAS:
-            schema = sfs.SCHEMAS[rest[1]]
+                         "sobjects": [sfs.describe_global_entry(o, self.api_version) for o in self.schemas.values()]}, {}
+        if head == "sobjects" and len(rest) >= 3 and rest[1] in self.schemas:
+            schema = self.schemas[rest[1]]
             if rest[2] == "describe" and len(rest) == 3:
                 return 200, sfs.describe_sobject(schema, self.api_version), {}
             if rest[2] in ("deleted", "updated") and len(rest) == 3:
@@ -600,7 +694,7 @@ class FakeSalesforce:
                 return 200, self._project(schema, dict(self.store[schema.name][rest[2]]), list(schema.fields)), {}
         if head == "limits" and len(rest) == 1:
             return 200, {
-                "DailyApiRequests": {"Max": API_LIMIT, "Remaining": max(0, API_LIMIT - self.api_usage)},
+                "DailyApiRequests": {"Max": self.api_limit, "Remaining": max(0, self.api_limit - self.api_usage)},
                 "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
                 "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
             }, {}
@@ -612,7 +706,7 @@ class FakeSalesforce:
         return max(200, min(2000, int(m.group(1)))) if m else self.batch_size
 
     def _query(self, soql: str, *, include_deleted: bool, headers: dict[str, str]) -> dict:
-        q = parse_soql(soql)
+        q = parse_soql(soql, self.schemas)
         with self._lock:  # a cursor is a snapshot, like Salesforce's
             stored = self.store[q.obj.name].values()
             records = list(stored) if include_deleted else [r for r in stored if not r.get("IsDeleted")]
@@ -647,6 +741,106 @@ class FakeSalesforce:
             raise SoqlError("INVALID_QUERY_LOCATOR", "invalid query locator")
         rows, total, batch = entry
         return self._page(rows, int(offset), total, batch, cursor)
+
+    # Bulk API 2.0 query jobs
+    def _bulk(self, method: str, rest: list[str], params: dict[str, str], body: bytes) -> tuple[int, Any, dict]:
+        if method == "POST" and not rest:
+            return self._bulk_create(body)
+        job = self.bulk_jobs.get(rest[0]) if rest else None
+        if job is None:
+            return _not_found()
+        if method == "GET" and len(rest) == 1:
+            with self._lock:
+                if job.state in ("UploadComplete", "InProgress"):
+                    job.polls += 1
+                    if job.polls >= self.bulk_polls:
+                        job.state = "Failed" if job.fail else "JobComplete"
+                    else:
+                        job.state = "InProgress"
+                return 200, job.info(self.api_version), {}
+        if method == "PATCH" and len(rest) == 1:  # abort
+            with self._lock:
+                if job.state in ("UploadComplete", "InProgress"):
+                    job.state = "Aborted"
+                    job.fail = "Job aborted by the user"
+                return 200, job.info(self.api_version), {}
+        if method == "DELETE" and len(rest) == 1:
+            with self._lock:
+                self.bulk_jobs.pop(job.id, None)
+            return 204, None, {}
+        if method == "GET" and len(rest) == 2 and rest[1] == "results":
+            return self._bulk_results(job, params)
+        return _not_found()
+
+    def _bulk_create(self, body: bytes) -> tuple[int, Any, dict]:
+        try:
+            spec = sfs.loads(body or b"{}")
+        except ValueError:
+            return 400, [{"errorCode": "INVALIDJOB", "message": "request body is not valid JSON"}], {}
+        operation, soql = spec.get("operation"), spec.get("query")
+        if operation not in ("query", "queryAll") or not soql:
+            return 400, [{"errorCode": "INVALIDJOB",
+                          "message": "operation must be query or queryAll, with a query"}], {}
+        q = parse_soql(soql, self.schemas)  # SoqlError -> 400, as for REST
+        if q.count:
+            return 400, [{"errorCode": "API_ERROR",
+                          "message": "Implementation restriction: aggregate queries are not supported by Bulk API 2.0"}], {}
+        if any(f.type == "address" for f in q.fields):
+            return 400, [{"errorCode": "API_ERROR", "message": "Selecting compound data not supported in Bulk Query"}], {}
+        with self._lock:  # a job reads a snapshot, like a cursor
+            stored = self.store[q.obj.name].values()
+            records = list(stored) if operation == "queryAll" else [r for r in stored if not r.get("IsDeleted")]
+            rows = [dict(r) for r in run_query(q, records)]
+            job_id = "750" + sfs.sf_id("750", next(self._bulk_ids))[3:15]
+            created = sfs.format_datetime(dt.datetime.now(dt.timezone.utc))
+            job = _BulkJob(job_id, operation, q.obj.name, q.fields, rows, created,
+                           fail=self._bulk_failures.pop(0) if self._bulk_failures else None)
+            self.bulk_jobs[job_id] = job
+            return 200, {k: v for k, v in job.info(self.api_version).items()
+                         if k not in ("jobType", "numberRecordsProcessed", "retries", "totalProcessingTime")}, {}
+
+    def _bulk_results(self, job: _BulkJob, params: dict[str, str]) -> tuple[int, Any, dict]:
+        if job.state != "JobComplete":
+            status = {"UploadComplete": "UPLOAD_COMPLETE", "InProgress": "IN_PROGRESS"}.get(job.state, job.state.upper())
+            return 412, [{"errorCode": "JOB_NOT_COMPLETE",
+                          "message": "can only download query results of successfully completed bulk job with "
+                                     f"status: JOB_COMPLETE. Current status: {status}"}], {}
+        try:
+            max_records = int(params.get("maxRecords", 50000))
+            if max_records < 1:
+                raise ValueError
+        except ValueError:
+            return 400, [{"errorCode": "INVALIDJOB", "message": "maxRecords must be a positive integer"}], {}
+        locator = params.get("locator")
+        offset = 0
+        if locator:
+            try:
+                padded = locator + "=" * (-len(locator) % 4)
+                job_id, _, start = base64.urlsafe_b64decode(padded.encode()).decode().partition(":")
+                offset = int(start)
+                if job_id != job.id:
+                    raise ValueError
+            except (ValueError, UnicodeDecodeError):
+                return 400, [{"errorCode": "INVALIDJOB", "message": f"invalid locator: {locator}"}], {}
+        page = job.rows[offset:offset + max_records]
+        end = offset + len(page)
+        out = io.StringIO()
+        writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
+        writer.writerow([f.name for f in job.fields])
+        with self._lock:
+            nul = set(self._bulk_nul)
+        for rec in page:
+            values = []
+            for f in job.fields:
+                text = _bulk_value(f, rec.get(f.name))
+                if (rec["Id"], f.name.lower()) in nul:
+                    text = text[: len(text) // 2] + "\x00" + text[len(text) // 2:]
+                values.append(text)
+            writer.writerow(values)
+        next_locator = "null" if end >= len(job.rows) else \
+            base64.urlsafe_b64encode(f"{job.id}:{end}".encode()).decode().rstrip("=")
+        return 200, out.getvalue(), {"Content-Type": "text/csv", "Sforce-Locator": next_locator,
+                                     "Sforce-NumberOfRecords": str(len(page))}
 
     def _project(self, schema: sfs.SObject, rec: dict, fields: list[sfs.Field]) -> dict:
         out: dict[str, Any] = {"attributes": {
@@ -754,14 +948,17 @@ class _Handler(BaseHTTPRequestHandler):
             extra = dict(extra)
         except Exception as exc:  # a bug in the fake must still look like Salesforce's 500
             status, payload, extra = 500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": repr(exc)}], {}
-        if isinstance(payload, str):
+        if payload is None:  # 204 No Content
+            data, ctype = b"", None
+        elif isinstance(payload, str):
             data, ctype = payload.encode("utf-8"), extra.pop("Content-Type", "text/html;charset=UTF-8")
         else:
             data, ctype = sfs.dumps(payload).encode("utf-8"), "application/json;charset=UTF-8"
         self.send_response(status)
-        self.send_header("Content-Type", ctype)
+        if ctype:
+            self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("Sforce-Limit-Info", f"api-usage={self.fake.api_usage}/{API_LIMIT}")
+        self.send_header("Sforce-Limit-Info", f"api-usage={self.fake.api_usage}/{self.fake.api_limit}")
         for name, value in extra.items():
             self.send_header(name, value)
         self.end_headers()
