@@ -7,19 +7,17 @@ object is added in one place and shows up everywhere else.
 
 from __future__ import annotations
 
+def _salesforce_tables() -> tuple[str, ...]:
+    """One table per configured Salesforce object (`LTC_SF_OBJECTS`, else the default list), plus
+    `deleted_records` (getDeleted tombstones)."""
+    from connectors.salesforce.source import DELETED_TABLE, configured_objects, table_name
+    from connectors.settings import Settings
+
+    return tuple(table_name(o) for o in configured_objects(Settings.from_env())) + (DELETED_TABLE,)
+
+
 RAW_TABLES: dict[str, tuple[str, ...]] = {
-    "salesforce": (
-        "user",
-        "campaign",
-        "lead",
-        "campaign_member",
-        "account",
-        "contact",
-        "opportunity",
-        "opportunity_history",
-        "contract",
-        "order",
-    ),
+    "salesforce": _salesforce_tables(),
     "erp": ("customers", "sales_orders", "invoices"),
     # quarantined_files: one row per file that could not be read, with the reason (never dropped).
     "finance": ("bank_transactions", "fx_rates", "quarantined_files"),

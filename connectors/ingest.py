@@ -47,19 +47,24 @@ class IngestResult:
 
 # ---- per-system source builders ---------------------------------------------------------------
 
-def _salesforce(settings: Settings, objects: list[str] | None, run_start, notes, closers):
+def _salesforce(settings: Settings, objects: list[str] | None, run_start, notes, closers, after):
     from connectors.salesforce.client import SalesforceAuth, build_client
-    from connectors.salesforce.source import DEFAULT_OBJECTS, salesforce_source, table_name
+    from connectors.salesforce.source import DELETED_TABLE, RunStop, configured_objects, salesforce_source, table_name
 
     SalesforceAuth.from_settings(settings)  # fail fast on config before any network call
-    by_table = {table_name(o): o for o in DEFAULT_OBJECTS}
-    chosen = _choose(objects, by_table, "salesforce")
-    return salesforce_source(lambda: build_client(settings), [by_table[t] for t in chosen], run_start, notes,
+    by_table = {table_name(o): o for o in configured_objects(settings)}
+    chosen = _choose(objects, {**by_table, DELETED_TABLE: None}, "salesforce")
+    stop = RunStop()
+    after.append(stop.raise_if_stopped)
+    return salesforce_source(lambda: build_client(settings), [by_table[t] for t in chosen if t in by_table],
+                             run_start, notes,
                              api_reserve_pct=settings.salesforce_api_reserve_pct,
-                             bulk_threshold=settings.salesforce_bulk_threshold)
+                             bulk_threshold=settings.salesforce_bulk_threshold,
+                             stop=stop, lookback_s=settings.salesforce_lookback_s,
+                             deletes=not objects or DELETED_TABLE in objects)
 
 
-def _erp(settings: Settings, objects: list[str] | None, run_start, notes, closers):
+def _erp(settings: Settings, objects: list[str] | None, run_start, notes, closers, after):
     from connectors.erp.source import TABLES_BY_NAME, erp_source
 
     if not settings.erp_url:
@@ -75,7 +80,7 @@ def _erp(settings: Settings, objects: list[str] | None, run_start, notes, closer
     return erp_source(engine, tuple(chosen))
 
 
-def _finance(settings: Settings, objects: list[str] | None, run_start, notes, closers):
+def _finance(settings: Settings, objects: list[str] | None, run_start, notes, closers, after):
     from connectors.finance.source import finance_source
 
     folder = drop_folder(settings.finance_drop, "LTC_FINANCE_DROP")
@@ -86,7 +91,7 @@ def _finance(settings: Settings, objects: list[str] | None, run_start, notes, cl
     return source.with_resources(*chosen)
 
 
-def _marketing(settings: Settings, objects: list[str] | None, run_start, notes, closers):
+def _marketing(settings: Settings, objects: list[str] | None, run_start, notes, closers, after):
     from connectors.marketing.source import marketing_source
 
     folder = drop_folder(settings.adspend_drop, "LTC_ADSPEND_DROP")
@@ -130,6 +135,16 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
 
 
+def _finish_pending(pipeline, notes: list[str]) -> None:
+    """Load what an interrupted run left behind (extracted or normalised packages, with the state
+    they carry) before extracting anew. `Pipeline.run` would load them too, but then return
+    without extracting, so a run after a crash would quietly read nothing new."""
+    if pipeline.has_pending_data:
+        pipeline.normalize()
+        pipeline.load()
+        notes.append("finished loading the package(s) an interrupted run left pending")
+
+
 # ---- entry point ----------------------------------------------------------------------------------
 
 def run_ingest(system: str, settings: Settings | None = None, objects: list[str] | None = None) -> IngestResult:
@@ -144,9 +159,10 @@ def run_ingest(system: str, settings: Settings | None = None, objects: list[str]
     run_start = utc_now()
     notes: list[str] = []
     closers: list = []
+    after: list = []  # checks once the load committed (e.g. the Salesforce quota stop)
     config_errors = (SalesforceConfigError, LandingConfigError, SalesforceLimitError, SalesforceExtractError)
     try:
-        source = _BUILDERS[system](settings, objects, run_start, notes, closers)
+        source = _BUILDERS[system](settings, objects, run_start, notes, closers, after)
         pipeline = make_pipeline(system, settings)
     except IngestError:
         raise
@@ -156,6 +172,7 @@ def run_ingest(system: str, settings: Settings | None = None, objects: list[str]
         raise IngestError(f"{system}: cannot reach the source ({_one_line(exc)}); check the URL and that it is running") from exc
     stamp_loaded_at(source, run_start, hint=system != "erp")
     try:
+        _finish_pending(pipeline, notes)
         info = pipeline.run(source)
     except PipelineStepFailed as exc:
         cause = _root_cause(exc, (*config_errors, FileFormatError))
@@ -165,6 +182,11 @@ def run_ingest(system: str, settings: Settings | None = None, objects: list[str]
     finally:
         for close in closers:
             close()
+    try:
+        for check in after:
+            check()
+    except config_errors as exc:
+        raise IngestError(f"{system}: {exc}") from exc
     trace = pipeline.last_trace
     counts = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
     rows = {t: n for t, n in counts.items() if not t.startswith("_dlt")}

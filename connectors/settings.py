@@ -36,6 +36,11 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def _csv_tuple(value: str | None) -> tuple[str, ...] | None:
+    items = tuple(v.strip() for v in (value or "").split(",") if v.strip())
+    return items or None
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -55,9 +60,16 @@ class Settings:
     salesforce_security_token: str | None = field(default=None, repr=False)
     # stop a run when fewer than this % of the org's daily API requests remain (Sforce-Limit-Info)
     salesforce_api_reserve_pct: float = 10.0
-    # Rows at or above which a read window goes through Bulk API 2.0; 0 = REST only (the default
-    # until the size estimate stops costing a COUNT() call per object per run, see issue 3).
-    salesforce_bulk_threshold: int = 0
+    # Rows at or above which a read window goes through Bulk API 2.0 (the first REST page's
+    # totalSize is the estimate, so deciding costs no extra call); 0 = REST only.
+    salesforce_bulk_threshold: int = 20_000
+    # The objects to land (LTC_SF_OBJECTS, comma-separated, custom `__c` objects allowed);
+    # None = connectors.salesforce.source.DEFAULT_OBJECTS.
+    salesforce_objects: tuple[str, ...] | None = None
+    # Overlap re-read below the saved cursor (SystemModstamp can lag the commit; Airbyte uses 600 s)
+    salesforce_lookback_s: int = 600
+    # Read timeout of every Salesforce HTTP call, seconds (connect timeout is 10 s)
+    salesforce_timeout_s: float = 120.0
     # ERP, finance, marketing
     erp_url: str | None = field(default=None, repr=False)
     erp_mapping: Path | None = None
@@ -87,7 +99,10 @@ class Settings:
             salesforce_password=_env("SALESFORCE_PASSWORD"),
             salesforce_security_token=_env("SALESFORCE_SECURITY_TOKEN"),
             salesforce_api_reserve_pct=float(_env("LTC_SF_API_RESERVE_PCT", "10")),
-            salesforce_bulk_threshold=int(_env("LTC_SF_BULK_THRESHOLD", "0")),
+            salesforce_bulk_threshold=int(_env("LTC_SF_BULK_THRESHOLD", "20000")),
+            salesforce_objects=_csv_tuple(_env("LTC_SF_OBJECTS")),
+            salesforce_lookback_s=int(_env("LTC_SF_LOOKBACK_S", "600")),
+            salesforce_timeout_s=float(_env("LTC_SF_TIMEOUT_S", "120")),
             erp_url=_env("LTC_ERP_URL"),
             erp_mapping=Path(mapping) if mapping else None,
             finance_drop=_env("LTC_FINANCE_DROP"),

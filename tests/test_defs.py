@@ -30,7 +30,8 @@ def test_dbt_sources_are_stitched_to_the_raw_ingestion_assets():
     graph = _defs().resolve_asset_graph()
     staging = dg.AssetKey(["staging", "stg_salesforce__opportunities"])
     parents = {key.to_user_string() for key in graph.get(staging).parent_keys}
-    assert parents == {"raw/salesforce/opportunity"}
+    # the object itself, and the getDeleted tombstones that mark hard-deleted records
+    assert parents == {"raw/salesforce/opportunity", "raw/salesforce/deleted_records"}
 
 
 def test_report_is_downstream_of_raw_salesforce_leads():

@@ -60,11 +60,13 @@ class SalesforceAuth:
         )
 
 
-def make_sf_session(instance_url: str, retry=None) -> requests.Session:
+def make_sf_session(instance_url: str, retry=None, read_timeout: float = 120.0) -> requests.Session:
     """`retry`: a urllib3 `Retry` for GETs (default `default_retry()`: 5 retries, exponential
-    backoff with jitter); tests pass one with a tiny backoff."""
+    backoff with jitter); tests pass one with a tiny backoff. Every call gets a (10 s connect,
+    `read_timeout`) timeout, `LTC_SF_TIMEOUT_S`; a read timeout on a GET is retried like a 5xx."""
     # for an http:// instance the login hosts are rewritten too, so password login reaches the fake
-    return make_session(instance_url, retry=retry or default_retry(), extra_https_hosts=LOGIN_HOSTS)
+    return make_session(instance_url, retry=retry or default_retry(), extra_https_hosts=LOGIN_HOSTS,
+                        timeout=(10.0, read_timeout))
 
 
 def client_credentials_token(session: requests.Session, instance_url: str, settings: Settings) -> tuple[str, str]:
@@ -104,7 +106,7 @@ def _login_domain(instance_url: str) -> str:
 
 def build_client(settings: Settings, *, retry=None) -> Salesforce:
     auth = SalesforceAuth.from_settings(settings)
-    session = make_sf_session(auth.instance_url, retry)
+    session = make_sf_session(auth.instance_url, retry, settings.salesforce_timeout_s)
     common = dict(session=session, version=API_VERSION, parse_float=decimal.Decimal, object_pairs_hook=dict)
     if auth.method == "access_token":
         return Salesforce(instance_url=auth.instance_url, session_id=settings.salesforce_access_token, **common)

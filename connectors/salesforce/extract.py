@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Iterator
 
+import pyarrow as pa
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
 CURSOR_PREFERENCE = ("SystemModstamp", "LastModifiedDate", "CreatedDate")
 PAGE_SIZE = 2000  # the REST API's maximum batch size
 # describe types with no scalar value to land: compound address/location and blobs
 SKIP_TYPES = frozenset({"address", "location", "base64", "complexvalue"})
+# history objects: immutable rows with no SystemModstamp, read on CreatedDate and only ever inserted
+HISTORY_CURSOR = "CreatedDate"
 
 _naming = NamingConvention()
 
@@ -37,11 +40,26 @@ def snake(name: str) -> str:
 @dataclass(frozen=True)
 class FieldSpec:
     name: str
-    type: str
+    type: str  # describe type, lower case
+    precision: int = 0  # describe precision/scale (currency fields land as DECIMAL(precision, scale))
+    scale: int = 0
 
     @property
     def column(self) -> str:
         return snake(self.name)
+
+    @property
+    def decimal(self) -> tuple[int, int] | None:
+        """(precision, scale) this field lands with, or None if it is not a number with a fraction.
+
+        Currency takes describe's own precision and scale (18, 2 in most orgs); double and percent
+        have no reliable scale in describe, so they get DECIMAL(38, 9): exact for any value the
+        API sends, never float."""
+        if self.type == "currency":
+            return (min(self.precision or 18, 38), self.scale if self.precision else 2)
+        if self.type in ("double", "percent"):
+            return (38, 9)
+        return None
 
 
 def select_fields(describe: dict) -> list[FieldSpec]:
@@ -54,7 +72,7 @@ def select_fields(describe: dict) -> list[FieldSpec]:
         ftype = (f.get("type") or "string").lower()
         if f["name"] in compound_parents or ftype in SKIP_TYPES:
             continue
-        specs.append(FieldSpec(f["name"], ftype))
+        specs.append(FieldSpec(f["name"], ftype, int(f.get("precision") or 0), int(f.get("scale") or 0)))
     return specs
 
 
@@ -111,7 +129,19 @@ def parse_date(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(value)
 
 
-_PARSERS: dict[str, Callable[[Any], Any]] = {"datetime": parse_datetime, "date": parse_date}
+def any_text(value: Any) -> str | None:
+    """`anyType` (history OldValue/NewValue: text, number, date or boolean, airbyte#6886) → text,
+    numbers from their exact digits, booleans as `true`/`false`."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
+
+
+_PARSERS: dict[str, Callable[[Any], Any]] = {"datetime": parse_datetime, "date": parse_date, "anytype": any_text}
 
 
 def parse_bool(value: str) -> bool:
@@ -174,13 +204,10 @@ def column_hints(fields: list[FieldSpec]) -> dict[str, dict]:
     hints: dict[str, dict] = {}
     for f in fields:
         hint: dict[str, Any] = {"name": f.column, "nullable": f.name != "Id"}
-        if f.type == "currency":
-            hint.update(data_type="decimal", precision=18, scale=2)
-        elif f.type in ("double", "percent"):
-            hint.update(data_type="decimal")  # exact (parse_float=Decimal); dlt default (38, 9)
-        elif f.type in ("int",):
-            hint.update(data_type="bigint")
-        elif f.type in ("long",):
+        if f.decimal:
+            precision, scale = f.decimal
+            hint.update(data_type="decimal", precision=precision, scale=scale)  # exact, never DOUBLE
+        elif f.type in ("int", "long"):
             hint.update(data_type="bigint")
         elif f.type == "boolean":
             hint.update(data_type="bool")
@@ -188,23 +215,50 @@ def column_hints(fields: list[FieldSpec]) -> dict[str, dict]:
             hint.update(data_type="date")
         elif f.type == "datetime":
             hint.update(data_type="timestamp", timezone=True)
-        elif f.type == "time":
-            hint.update(data_type="time")
         else:
             hint.update(data_type="text")
         hints[f.column] = hint
     return hints
 
 
+# ---- Arrow schema (the Bulk path lands Arrow tables with exactly these types) ---------------------
+
+def arrow_type(f: FieldSpec) -> pa.DataType:
+    if f.decimal:
+        return pa.decimal128(*f.decimal)
+    return _ARROW_TYPES.get(f.type, pa.string())
+
+
+_ARROW_TYPES = {
+    "int": pa.int64(), "long": pa.int64(), "boolean": pa.bool_(), "date": pa.date32(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+}
+
+
+def arrow_schema(fields: list[FieldSpec]) -> pa.Schema:
+    """The landing schema of an object as Arrow (snake_case names), mirroring `column_hints`."""
+    return pa.schema([pa.field(f.column, arrow_type(f), nullable=f.name != "Id") for f in fields])
+
+
 # ---- paging -----------------------------------------------------------------------------------
 
-def iter_pages(sf, soql: str, convert: RecordConverter, page_size: int = PAGE_SIZE) -> Iterator[list[dict]]:
-    """queryAll (deleted rows included), following `nextRecordsUrl`; converted rows in pages."""
-    page: list[dict] = []
-    for record in sf.query_all_iter(soql, include_deleted=True):
-        page.append(convert(record))
-        if len(page) >= page_size:
-            yield page
-            page = []
-    if page:
-        yield page
+def iter_pages(sf, soql: str, convert: RecordConverter, first: dict | None = None) -> Iterator[list[dict]]:
+    """queryAll (deleted rows included), following `nextRecordsUrl`; one list of converted rows
+    per API page (≤ 2,000). `first` is the first page's response if the caller already has it
+    (see `first_page`)."""
+    response = first if first is not None else first_page(sf, soql)
+    while True:
+        records = response.get("records") or []
+        if records:
+            yield [convert(r) for r in records]
+        next_url = response.get("nextRecordsUrl")
+        if response.get("done", True) or not next_url:
+            return
+        # queryAll continuations say /query/ but continue the queryAll cursor (deleted rows too)
+        response = sf.query_more(next_url, identifier_is_url=True, include_deleted=True)
+
+
+def first_page(sf, soql: str) -> dict:
+    """The first queryAll page; its `totalSize` is the exact row count of the whole window, which
+    is what the Bulk-or-REST choice needs, at no extra API call."""
+    return sf.query(soql, include_deleted=True)

@@ -1,19 +1,26 @@
-"""dlt source for Salesforce: one merge resource per object, incremental on SystemModstamp.
+"""dlt source for Salesforce: one resource per object, incremental on SystemModstamp.
 
 Semantics per resource (table `raw_salesforce.<object_snake>`):
 - grain: one row per record `id`, deleted records included (`is_deleted = true`, via queryAll);
 - `write_disposition="merge"` on `id`, so re-reading a row updates it instead of adding one;
-- cursor `system_modstamp` kept by `dlt.sources.incremental` in the pipeline state (which dlt stores
-  in the warehouse next to the data), `range_start="closed"` and `lag=LOOKBACK_SECONDS`: each run
-  reads `[last cursor − 10 min, run start)` so same-second ties and late commits are not lost;
+  history objects without a SystemModstamp (OpportunityFieldHistory) are read on `CreatedDate`
+  and only inserted (`insert-only`: the overlap re-read cannot duplicate a row);
+- cursor kept by `dlt.sources.incremental` in the pipeline state (which dlt stores in the warehouse
+  next to the data, so it commits only together with the data it covers), `range_start="closed"`
+  and `lag=lookback` (600 s by default, `LTC_SF_LOOKBACK_S`): each run reads
+  `[last cursor − lookback, run start)` so same-second ties and late commits are not lost;
 - the upper bound is in the SOQL itself (not dlt's `end_value`, which would leave the state alone),
-  so the saved cursor can never pass rows that were still being written when the run started.
+  so the saved cursor can never pass rows that were still being written when the run started;
+- a window of at least `LTC_SF_BULK_THRESHOLD` rows (the first REST page's `totalSize` says) is
+  read through Bulk API 2.0 as Arrow tables; REST is the fallback;
+- hard deletes, which no query returns any more, come from getDeleted into `deleted_records`.
 
 Failure handling: `INVALID_SESSION_ID` → rebuild the client once and resume from the last row
 yielded; `403 REQUEST_LIMIT_EXCEEDED`, or fewer than `api_reserve_pct` % of the daily requests left
-(read from `Sforce-Limit-Info` after every page) → stop with `SalesforceLimitError`; 5xx/420/429 are
-retried by the transport (`connectors/_http.py`) and, once its bound is spent, stop with
-`SalesforceExtractError`. A stopped run loads nothing, so the saved cursors stay where they were.
+(read from `Sforce-Limit-Info` after every REST page and before every Bulk job) → stop reading
+(`RunStop`): what was read so far loads with its cursor, then the run fails with the quota error;
+5xx/420/429 and timeouts are retried by the transport (`connectors/_http.py`) and, once its bound is
+spent, stop the run with `SalesforceExtractError` and nothing loaded.
 
 Schema drift: describe runs every time; the field list is kept in the resource state, and fields
 added or removed since the last committed run are reported in the notes (a new field becomes a new
@@ -23,9 +30,11 @@ column; a removed field's column stays, null for rows landed from then on).
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Callable, Iterable, Iterator
 
 import dlt
+import pyarrow as pa
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
@@ -36,16 +45,19 @@ from simple_salesforce.exceptions import (
 )
 
 from connectors.salesforce.bulk import choose_pages
+from connectors.salesforce.client import SalesforceConfigError
 from connectors.salesforce.extract import (
-    iter_pages,
+    HISTORY_CURSOR,
     FieldSpec,
     RecordConverter,
     build_soql,
     column_hints,
     cursor_field,
+    parse_datetime,
     select_fields,
     snake,
 )
+from connectors.settings import Settings
 
 DEFAULT_OBJECTS = (
     "User",
@@ -54,11 +66,39 @@ DEFAULT_OBJECTS = (
     "CampaignMember",
     "Account",
     "Contact",
+    "Product2",
     "Opportunity",
+    "OpportunityLineItem",
     "OpportunityHistory",
+    "OpportunityFieldHistory",
+    "Quote",
     "Contract",
     "Order",
+    "CurrencyType",
+    "DatedConversionRate",
 )
+# Objects an org may not have; each is skipped (with a note) when the global describe lacks it.
+OPTIONAL_OBJECTS = {
+    "OpportunityFieldHistory": "field history tracking is off for Opportunity",
+    "Quote": "Quotes are not enabled",
+    "CurrencyType": "a single-currency org",
+    "DatedConversionRate": "a single-currency org, or Advanced Currency Management is off",
+}
+_OBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
+
+
+def configured_objects(settings: Settings) -> tuple[str, ...]:
+    """The objects to land: `LTC_SF_OBJECTS` (custom `__c` objects allowed) or `DEFAULT_OBJECTS`."""
+    objects = settings.salesforce_objects or DEFAULT_OBJECTS
+    bad = [o for o in objects if not _OBJECT_NAME.match(o)]
+    if bad:
+        raise SalesforceConfigError(
+            f"LTC_SF_OBJECTS has names that are not Salesforce object API names: {bad}; use a comma-separated "
+            "list such as Lead,Opportunity,Invoice_Plan__c"
+        )
+    return tuple(dict.fromkeys(objects))
+
+
 LOOKBACK_SECONDS = 600  # 10 min overlap, as Airbyte: SystemModstamp can lag the commit
 
 
@@ -162,10 +202,29 @@ def describe_object(holder: ClientHolder, obj: str) -> list[FieldSpec]:
     raise SalesforceExtractError(f"could not describe {obj}")
 
 
+class RunStop:
+    """Shared by the resources of one run: once the API quota stops one object, the objects after
+    it read nothing. What was read before the stop is loaded with its cursor (REST pages come in
+    cursor order, so the last row read is a safe checkpoint), and `run_ingest` then raises the
+    quota error so the run still ends red, with the message that says when to re-run."""
+
+    def __init__(self) -> None:
+        self.error: SalesforceLimitError | None = None
+        self.skipped: list[str] = []
+
+    def raise_if_stopped(self) -> None:
+        if self.error is not None:
+            skipped = f"; not read this run: {', '.join(self.skipped)}" if self.skipped else ""
+            raise SalesforceLimitError(
+                f"{self.error} (rows read before the stop were loaded and their cursors saved, so the "
+                f"next run continues from there{skipped})"
+            )
+
+
 def _pages_with_refresh(
     holder: ClientHolder,
     obj: str,
-    names: list[str],
+    fields: list[FieldSpec],
     cursor: str,
     lower: dt.datetime | None,
     upper: dt.datetime,
@@ -174,31 +233,70 @@ def _pages_with_refresh(
     *,
     bulk_threshold: int = 0,
     notes: list[str] | None = None,
-) -> Iterator[list[dict]]:
-    """Pages of one window, through Bulk 2.0 when `bulk_threshold` > 0 and the window holds at
-    least that many rows, else REST. On an expired session, rebuild the client once and resume at the last cursor value
-    already yielded (`>=`, so ties are re-read and merged, never skipped)."""
+    stop: RunStop | None = None,
+) -> Iterator[list[dict] | pa.Table]:
+    """Pages of one window: REST pages (lists of dicts, in cursor order), or Bulk 2.0 pages (Arrow
+    tables) when `bulk_threshold` > 0 and the window holds at least that many rows.
+
+    On an expired session, rebuild the client once and resume: REST at the last cursor value
+    already yielded (`>=`, so ties are re-read and merged, never skipped), Bulk from the window's
+    start (its pages need not be in cursor order; the merge on `id` absorbs the re-read).
+    On the quota (403 REQUEST_LIMIT_EXCEEDED or the reserve), record it in `stop` and end the
+    object here: the REST rows read so far are a complete prefix of the window in cursor order.
+    """
     cursor_col = snake(cursor)
+    names = [f.name for f in fields]
     resume_from = lower
+    arrow_pages = 0
+
+    def check_quota() -> None:
+        if guard is not None:
+            guard.check(holder.client, obj)
+
     while True:
         soql = build_soql(obj, names, cursor, resume_from, upper)
         try:
-            pages = (
-                choose_pages(holder.client, obj, soql, convert, bulk_threshold=bulk_threshold, notes=notes)
-                if bulk_threshold > 0
-                else iter_pages(holder.client, soql, convert)
-            )
-            for page in pages:
-                if guard is not None:
-                    guard.check(holder.client, obj)
+            for page in choose_pages(holder.client, obj, soql, convert, fields, bulk_threshold=bulk_threshold,
+                                     notes=notes, before_bulk=check_quota):
+                if isinstance(page, pa.Table):
+                    arrow_pages += 1
+                    yield page
+                    continue
+                check_quota()
                 yield page
                 resume_from = page[-1][cursor_col] or resume_from  # ORDER BY cursor: last is max
             return
         except SalesforceExpiredSession:
             holder.rebuild()
+            if arrow_pages:
+                resume_from = lower
+        except SalesforceLimitError as exc:
+            _stop(stop, exc, arrow_pages)
+            return
         except (SalesforceRefusedRequest, SalesforceMalformedRequest, SalesforceResourceNotFound,
                 SalesforceGeneralError) as exc:
-            raise _translate(obj, exc) from exc
+            translated = _translate(obj, exc)
+            if not isinstance(translated, SalesforceLimitError):
+                raise translated from exc
+            _stop(stop, translated, arrow_pages)
+            return
+
+
+def _stop(stop: RunStop | None, exc: SalesforceLimitError, arrow_pages: int) -> None:
+    if stop is None or arrow_pages:
+        # Bulk pages need not come in cursor order, so a partial Bulk read is no checkpoint:
+        # fail the whole run (nothing loads, every cursor stays)
+        raise exc
+    stop.error = exc
+
+
+def _resource_options(cursor: str) -> dict:
+    """Objects with a modification stamp merge on `id`; immutable history rows (no SystemModstamp,
+    no LastModifiedDate: read on CreatedDate) are only ever inserted, and the overlap re-read of the
+    lookback cannot duplicate them (`insert-only` skips ids already landed)."""
+    if cursor == HISTORY_CURSOR:
+        return {"write_disposition": {"disposition": "merge", "strategy": "insert-only"}}
+    return {"write_disposition": "merge"}
 
 
 def _object_resource(
@@ -208,37 +306,47 @@ def _object_resource(
     notes: list[str],
     guard: QuotaGuard | None = None,
     bulk_threshold: int = 0,
+    stop: RunStop | None = None,
+    lookback_s: int = LOOKBACK_SECONDS,
 ):
     fields = describe_object(holder, obj)
     if not any(f.name == "Id" for f in fields):
         raise SalesforceExtractError(f"describe of {obj} has no Id field")
-    cursor = cursor_field(fields)
+    try:
+        cursor = cursor_field(fields)
+    except ValueError as exc:
+        raise SalesforceExtractError(f"{obj}: {exc}") from exc
     names = [f.name for f in fields]
     convert = RecordConverter(fields)
     table = table_name(obj)
+    stop = stop or RunStop()
 
     @dlt.resource(
         name=table,
         table_name=table,
-        write_disposition="merge",
         primary_key="id",
         columns=column_hints(fields),
         max_table_nesting=0,
+        **_resource_options(cursor),
     )
     def records(
-        modstamp=dlt.sources.incremental(snake(cursor), range_start="closed", lag=LOOKBACK_SECONDS),
-    ) -> Iterable[list[dict]]:
+        modstamp=dlt.sources.incremental(snake(cursor), range_start="closed", lag=lookback_s),
+    ) -> Iterable[list[dict] | pa.Table]:
+        if stop.error is not None:  # the quota stopped an earlier object: read nothing, keep the cursor
+            stop.skipped.append(obj)
+            return
         lower = modstamp.start_value  # last committed cursor minus the lookback (None on first run)
         notes.append(
             f"{table}: {cursor} >= {lower.isoformat() if lower else '-inf'} and < {run_start.isoformat()}"
         )
         _note_schema_drift(dlt.current.resource_state(), table, names, notes)
         yield from _pages_with_refresh(
-            holder, obj, names, cursor, lower, run_start, convert, guard,
-            bulk_threshold=bulk_threshold, notes=notes,
+            holder, obj, fields, cursor, lower, run_start, convert, guard,
+            bulk_threshold=bulk_threshold, notes=notes, stop=stop,
         )
 
-    records.__doc__ = f"One row per Salesforce {obj} (deleted included); merge on id, cursor {cursor}."
+    kind = "insert-only on id" if cursor == HISTORY_CURSOR else "merge on id"
+    records.__doc__ = f"One row per Salesforce {obj} (deleted included); {kind}, cursor {cursor}."
     return records
 
 
@@ -258,6 +366,111 @@ def _note_schema_drift(state: dict, table: str, names: list[str], notes: list[st
     state["fields"] = list(names)
 
 
+# ---- hard deletes through getDeleted ------------------------------------------------------------
+
+GET_DELETED_DAYS = 15  # getDeleted serves ~15 days back (the Recycle Bin); an older start is an error
+DELETED_TABLE = "deleted_records"
+# setup objects are not replicated through getDeleted (Fivetran stopped using it for CurrencyType:
+# deactivated currencies came back as "deleted"); history rows are never deleted one by one
+NO_GET_DELETED = frozenset({"CurrencyType", "DatedConversionRate"})
+
+
+def _deleted_ids(holder: ClientHolder, obj: str, start: dt.datetime, end: dt.datetime) -> list[dict]:
+    for _ in range(2):
+        try:
+            return list(getattr(holder.client, obj).deleted(start, end).get("deletedRecords") or [])
+        except SalesforceExpiredSession:
+            holder.rebuild()
+        except (SalesforceRefusedRequest, SalesforceMalformedRequest, SalesforceResourceNotFound,
+                SalesforceGeneralError) as exc:
+            raise _translate(obj, exc) from exc
+    raise SalesforceExtractError(f"could not read the deleted records of {obj}")
+
+
+def _deleted_resource(holder: ClientHolder, objects: list[str], run_start: dt.datetime, notes: list[str],
+                      stop: RunStop, lookback_s: int):
+    """`deleted_records`: one row per (object, id) that getDeleted reports as deleted.
+
+    queryAll already lands soft-deleted rows with `is_deleted = true` while they sit in the Recycle
+    Bin; getDeleted also names records that were hard-deleted or purged from the bin, which no
+    query returns any more. They land here as tombstones (the object's own row stays as last seen:
+    nothing landed is ever removed) and staging marks them deleted. The window per object is
+    `[last checked − lookback, run start)`, kept in the resource state, so it commits with the data.
+    """
+    earliest = run_start - dt.timedelta(days=GET_DELETED_DAYS) + dt.timedelta(minutes=5)
+
+    @dlt.resource(
+        name=DELETED_TABLE,
+        table_name=DELETED_TABLE,
+        write_disposition="merge",
+        primary_key=("sobject", "id"),
+        columns={
+            "sobject": {"data_type": "text", "nullable": False},
+            "id": {"data_type": "text", "nullable": False},
+            "deleted_date": {"data_type": "timestamp", "timezone": True},
+            "detected_at": {"data_type": "timestamp", "timezone": True},
+        },
+    )
+    def deleted_records() -> Iterable[list[dict]]:
+        """One row per (sobject, id) getDeleted reported: hard deletes no query returns any more."""
+        checked = dlt.current.resource_state().setdefault("checked_until", {})
+        for obj in objects:
+            if stop.error is not None:
+                return
+            previous = checked.get(obj)
+            start = earliest
+            if previous is not None:
+                start = dt.datetime.fromisoformat(previous) - dt.timedelta(seconds=lookback_s)
+                if start < earliest:
+                    notes.append(
+                        f"{DELETED_TABLE}: {obj} last checked {previous}; getDeleted reaches back only "
+                        f"{GET_DELETED_DAYS} days, so records hard-deleted before {earliest:%Y-%m-%d %H:%M} "
+                        "UTC cannot be seen: reload the object (drop its raw table) to reconcile"
+                    )
+                    start = earliest
+            rows = [
+                {"sobject": obj, "id": r["id"], "deleted_date": parse_datetime(r.get("deletedDate")),
+                 "detected_at": run_start}
+                for r in _deleted_ids(holder, obj, start, run_start)
+            ]
+            checked[obj] = run_start.isoformat()
+            if rows:
+                notes.append(f"{DELETED_TABLE}: {len(rows)} {obj} record(s) reported by getDeleted")
+                yield rows
+
+    return deleted_records
+
+
+# ---- the source ------------------------------------------------------------------------------------
+
+def _org_objects(holder: ClientHolder) -> set[str]:
+    for _ in range(2):
+        try:
+            return {o["name"] for o in holder.client.describe().get("sobjects") or [] if o.get("queryable", True)}
+        except SalesforceExpiredSession:
+            holder.rebuild()
+        except (SalesforceRefusedRequest, SalesforceMalformedRequest, SalesforceResourceNotFound,
+                SalesforceGeneralError) as exc:
+            raise _translate("the global describe", exc) from exc
+    raise SalesforceExtractError("could not read the org's global describe")
+
+
+def available_objects(holder: ClientHolder, objects: list[str], notes: list[str]) -> list[str]:
+    """`objects` minus the optional ones this org does not have (noted). The global describe is
+    read only when an optional object is asked for; a required object that is missing fails in its
+    own describe with the org's error."""
+    if not any(o in OPTIONAL_OBJECTS for o in objects):
+        return list(objects)
+    present = _org_objects(holder)
+    kept = []
+    for obj in objects:
+        if obj in OPTIONAL_OBJECTS and obj not in present:
+            notes.append(f"{table_name(obj)}: skipped, {obj} is not in this org ({OPTIONAL_OBJECTS[obj]})")
+            continue
+        kept.append(obj)
+    return kept
+
+
 @dlt.source(name="salesforce", max_table_nesting=0)
 def salesforce_source(
     client_factory: Callable[[], Salesforce],
@@ -266,14 +479,27 @@ def salesforce_source(
     notes: list[str] | None = None,
     api_reserve_pct: float = 10.0,
     bulk_threshold: int = 0,
+    stop: RunStop | None = None,
+    lookback_s: int = LOOKBACK_SECONDS,
+    deletes: bool = True,
 ):
-    """One resource per object. `client_factory` builds a fresh authenticated client (called again
-    once if the session expires). `notes` collects the cursor window of each object and schema
-    drift. The run stops once fewer than `api_reserve_pct` % of the daily API requests remain.
-    With `bulk_threshold` > 0, a window of at least that many rows is read through Bulk 2.0 (REST
-    as the fallback); 0 reads everything through REST."""
+    """One resource per object, plus `deleted_records` (getDeleted) when `deletes`.
+
+    `client_factory` builds a fresh authenticated client (called again once if the session
+    expires). `notes` collects the cursor window of each object, schema drift, skipped optional
+    objects and the API used. The run stops once fewer than `api_reserve_pct` % of the daily API
+    requests remain (`stop` records it; see `RunStop`). A window of at least `bulk_threshold` rows
+    is read through Bulk 2.0 (REST as the fallback); 0 reads everything through REST."""
     run_start = run_start or dt.datetime.now(dt.timezone.utc)
     notes = notes if notes is not None else []
+    stop = stop or RunStop()
     holder = ClientHolder(client_factory)
     guard = QuotaGuard(api_reserve_pct)
-    return [_object_resource(holder, obj, run_start, notes, guard, bulk_threshold) for obj in objects]
+    chosen = available_objects(holder, list(objects), notes)
+    resources = [
+        _object_resource(holder, obj, run_start, notes, guard, bulk_threshold, stop, lookback_s) for obj in chosen
+    ]
+    watched = [o for o in chosen if o not in NO_GET_DELETED and not o.endswith("History")]
+    if deletes and watched:
+        resources.append(_deleted_resource(holder, watched, run_start, notes, stop, lookback_s))
+    return resources

@@ -118,10 +118,17 @@ def test_request_limit_exceeded_mid_paging_stops_without_retrying(fake):
     assert _count(fake, "/queryAll", since) == 1  # first page
     assert _count(fake, "/query/", since) == 1  # the refused second page, not retried
     assert _count(fake, "oauth2/token", since) == 0  # not mistaken for an auth failure
-    assert _landed() == before
+    # progress is checkpointed: the first page (2,000 rows in SystemModstamp, Id order) landed
+    # with its cursor; the 500 rows after it are as before, to be read by the next run
+    landed = _landed()
+    changed = {i for i, (name, _) in landed.items() if name == "Changed"}
+    assert changed == set(sorted(ids)[:2000])
+    assert {i: landed[i] for i in set(ids) - changed} == {i: before[i] for i in set(ids) - changed}
 
-    run_ingest("salesforce", objects=["lead"])
+    result = run_ingest("salesforce", objects=["lead"])
     assert_matches_org()
+    checkpoint = BASE + dt.timedelta(hours=2) - dt.timedelta(seconds=600)  # last cursor − lookback
+    assert any(n.startswith(f"lead: SystemModstamp >= {checkpoint.isoformat()} ") for n in result.notes), result.notes
 
 
 # ---- 2. 5xx bursts -----------------------------------------------------------------------------

@@ -11,13 +11,14 @@ import requests
 
 from connectors.salesforce.bulk import (
     BulkJobFailed,
+    BulkCsvError,
     choose_pages,
-    count_soql,
+    csv_page_to_arrow,
     iter_bulk_pages,
     parse_csv_page,
 )
 from connectors.salesforce.client import build_client
-from connectors.salesforce.extract import RecordConverter, iter_pages, select_fields
+from connectors.salesforce.extract import FieldSpec, RecordConverter, iter_pages, select_fields
 from connectors.sandbox import FakeSalesforce
 from connectors.settings import Settings
 
@@ -50,31 +51,41 @@ def sf(fake, tmp_path):
 
 
 @pytest.fixture()
-def convert(sf) -> RecordConverter:
-    return RecordConverter(select_fields(sf.Opportunity.describe()))
+def fields(sf) -> list[FieldSpec]:
+    return select_fields(sf.Opportunity.describe())
 
 
-def _bulk(sf, convert, **kw) -> list[list[dict]]:
+@pytest.fixture()
+def convert(fields) -> RecordConverter:
+    return RecordConverter(fields)
+
+
+def _bulk(sf, fields, **kw) -> list[list[dict]]:
+    """Bulk pages (Arrow tables) as lists of Python rows, to compare with the REST path."""
     kw.setdefault("poll_wait", 0.01)
-    return list(iter_bulk_pages(sf, "Opportunity", SOQL, convert, **kw))
+    return [table.to_pylist() for table in iter_bulk_pages(sf, "Opportunity", SOQL, fields, **kw)]
+
+
+def _rows(page) -> list[dict]:
+    return page.to_pylist() if hasattr(page, "to_pylist") else page
 
 
 def _by_id(pages) -> dict[str, dict]:
-    rows = [r for page in pages for r in page]
+    rows = [r for page in pages for r in _rows(page)]
     assert len(rows) == len({r["id"] for r in rows}), "a row came twice"
     return {r["id"]: r for r in rows}
 
 
-def test_multi_page_results_return_every_row_exactly_once(fake, sf, convert):
-    pages = _bulk(sf, convert, page_size=7)
+def test_multi_page_results_return_every_row_exactly_once(fake, sf, fields):
+    pages = _bulk(sf, fields, page_size=7)
     assert [len(p) for p in pages] == [7, 7, 7, 4]
     assert set(_by_id(pages)) == set(fake.store["Opportunity"])
     results = [r for r in fake.requests if "/results" in r]
     assert len(results) == 4 and "locator=" not in results[0] and all("locator=" in r for r in results[1:])
 
 
-def test_bulk_rows_equal_rest_rows_quotes_newlines_and_money_exact(sf, convert):
-    bulk = _by_id(_bulk(sf, convert, page_size=10))
+def test_bulk_rows_equal_rest_rows_quotes_newlines_and_money_exact(sf, fields, convert):
+    bulk = _by_id(_bulk(sf, fields, page_size=10))
     rest = _by_id(iter_pages(sf, SOQL, convert))
     assert bulk == rest  # same shape and values, whichever API read them
     hostile = next(r for r in bulk.values() if r["name"].startswith("Acme"))
@@ -86,54 +97,61 @@ def test_bulk_rows_equal_rest_rows_quotes_newlines_and_money_exact(sf, convert):
     assert big["system_modstamp"] == dt.datetime(2024, 5, 1, 10, 0, 5, 123000, tzinfo=dt.timezone.utc)
 
 
-def test_nul_bytes_are_stripped(fake, sf, convert):
+def test_nul_bytes_are_stripped(fake, sf, fields):
     victim = sorted(fake.store["Opportunity"])[0]
     fake.inject_bulk_nul(victim, "Name")
     raw = _raw_results(fake, "Opportunity")
     assert "\x00" in raw  # the fake really sends one
-    rows = _by_id(_bulk(sf, convert))
+    rows = _by_id(_bulk(sf, fields))
     assert "\x00" not in rows[victim]["name"] and rows[victim]["name"] == fake.store["Opportunity"][victim]["Name"]
     # and our own parser cleans a page that still carries one (e.g. read with `download`)
     assert list(parse_csv_page('"Id","Name"\n"a","O\x00pp ""x""\n2"\n')) == [{"Id": "a", "Name": 'Opp "x"\n2'}]
+    table = csv_page_to_arrow('"Id","Name"\n"a","O\x00pp ""x""\n2"\n', [FieldSpec("Id", "id"), FieldSpec("Name", "string")])
+    assert table.to_pylist() == [{"id": "a", "name": 'Opp "x"\n2'}]
 
 
-def test_query_all_includes_deleted_rows(fake, sf, convert):
+def test_a_value_that_would_lose_digits_is_refused_not_rounded():
+    money = [FieldSpec("Id", "id"), FieldSpec("Amount", "currency", 18, 2)]
+    assert csv_page_to_arrow('"Id","Amount"\n"a","10.25"\n', money).column("amount").to_pylist() == [Decimal("10.25")]
+    with pytest.raises(BulkCsvError, match="Amount"):
+        csv_page_to_arrow('"Id","Amount"\n"a","10.255"\n', money)
+
+
+def test_query_all_includes_deleted_rows(fake, sf, fields):
     gone = sorted(fake.store["Opportunity"])[1]
     fake.delete("Opportunity", gone)
-    with_deleted = _by_id(_bulk(sf, convert, page_size=6))
+    with_deleted = _by_id(_bulk(sf, fields, page_size=6))
     assert len(with_deleted) == 25 and with_deleted[gone]["is_deleted"] is True
-    live = _by_id(_bulk(sf, convert, page_size=6, include_deleted=False))
+    live = _by_id(_bulk(sf, fields, page_size=6, include_deleted=False))
     assert len(live) == 24 and gone not in live
     assert {r.split(" ")[0] for r in fake.requests if "/jobs/query" in r} >= {"POST", "GET"}
 
 
-def test_failed_job_raises_and_choose_pages_falls_back_to_rest(fake, sf, convert):
+def test_failed_job_raises_and_choose_pages_falls_back_to_rest(fake, sf, fields, convert):
     fake.fail_next_bulk_job("InvalidBatch : Failed to process query: QUERY_TIMEOUT")
     with pytest.raises(BulkJobFailed, match="QUERY_TIMEOUT"):
-        _bulk(sf, convert)
+        _bulk(sf, fields)
     fake.fail_next_bulk_job("InvalidBatch : Failed to process query: QUERY_TIMEOUT")
     notes: list[str] = []
-    pages = list(choose_pages(sf, "Opportunity", SOQL, convert, bulk_threshold=10, notes=notes, poll_wait=0.01))
+    pages = list(choose_pages(sf, "Opportunity", SOQL, convert, fields, bulk_threshold=10, notes=notes,
+                              poll_wait=0.01))
     assert set(_by_id(pages)) == set(fake.store["Opportunity"])
     assert len(fake.bulk_jobs) == 2 and "fell back to the REST API" in notes[-1]
 
 
-def test_choose_pages_uses_bulk_at_the_threshold_and_rest_below(fake, sf, convert, monkeypatch):
+def test_choose_pages_decides_on_the_first_rest_pages_total_size(fake, sf, fields, convert):
     notes: list[str] = []
-    rows = _by_id(choose_pages(sf, "Opportunity", SOQL, convert, bulk_threshold=25, notes=notes, poll_wait=0.01))
-    assert len(rows) == 25 and len(fake.bulk_jobs) == 1 and "Bulk API 2.0" in notes[-1]
-    assert any("SELECT+COUNT%28%29+FROM+Opportunity" in r for r in fake.requests)
-    monkeypatch.setenv("LTC_SF_BULK_THRESHOLD", "26")
-    assert Settings.from_env().salesforce_bulk_threshold == 26
-    rows = _by_id(choose_pages(sf, "Opportunity", SOQL, convert, poll_wait=0.01))
-    assert len(rows) == 25 and len(fake.bulk_jobs) == 1  # REST this time
-    rows = _by_id(choose_pages(sf, "Opportunity", SOQL, convert, estimated_rows=10**6, poll_wait=0.01))
-    assert len(rows) == 25 and len(fake.bulk_jobs) == 2
-
-
-def test_count_soql_keeps_the_window_and_drops_order_and_limit():
-    soql = "SELECT Id, Name FROM Lead WHERE SystemModstamp >= 2024-01-01T00:00:00Z ORDER BY SystemModstamp, Id LIMIT 5"
-    assert count_soql(soql) == "SELECT COUNT() FROM Lead WHERE SystemModstamp >= 2024-01-01T00:00:00Z"
+    calls: list[str] = []
+    pages = list(choose_pages(sf, "Opportunity", SOQL, convert, fields, bulk_threshold=25, notes=notes,
+                              poll_wait=0.01, before_bulk=lambda: calls.append("quota checked")))
+    assert len(_by_id(pages)) == 25 and len(fake.bulk_jobs) == 1 and "Bulk API 2.0" in notes[-1]
+    assert calls == ["quota checked"]  # the quota is checked right before the job is created
+    assert not any("COUNT" in r for r in fake.requests)  # no extra COUNT() call to decide
+    pages = list(choose_pages(sf, "Opportunity", SOQL, convert, fields, bulk_threshold=26, poll_wait=0.01))
+    assert len(_by_id(pages)) == 25 and len(fake.bulk_jobs) == 1  # REST this time
+    assert all(isinstance(p, list) for p in pages)
+    pages = list(choose_pages(sf, "Opportunity", SOQL, convert, fields, bulk_threshold=0, poll_wait=0.01))
+    assert len(_by_id(pages)) == 25 and len(fake.bulk_jobs) == 1  # 0 = REST only
 
 
 # ---- the fake's wire contract, read without the client ---------------------------------------

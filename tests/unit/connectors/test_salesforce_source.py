@@ -74,7 +74,10 @@ def test_expired_session_rebuilds_the_client_once(fake, monkeypatch):
     expired = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
     fake.inject.append(("/query/", 401, expired, {}))  # the second page of the first query
     result = run_ingest("salesforce", objects=["opportunity"])
-    assert result.rows_loaded == {"opportunity": 5}
+    # the first page (2 rows) was yielded before the 401; the resumed query starts at its last
+    # cursor (>=), so the tie partner is read again and the merge keeps one row per id
+    assert result.rows_loaded == {"opportunity": 7}
+    assert _rows("select count(*), count(distinct id) from raw_salesforce.opportunity") == [(5, 5)]
     assert fake.token_grants == 2
 
 

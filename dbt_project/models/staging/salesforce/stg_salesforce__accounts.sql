@@ -6,6 +6,12 @@ source as (
 
 ),
 
+tombstones as (
+
+    {{ salesforce_tombstones('Account') }}
+
+),
+
 renamed as (
 
     select
@@ -21,7 +27,7 @@ renamed as (
         billing_city,
         billing_country,
         currency_iso_code as currency,
-        coalesce(is_deleted, false) as is_deleted,
+        (coalesce(is_deleted, false) or id in (select id from tombstones)) as is_deleted,
 
         -- timestamps
         {{ to_utc_timestamp('created_date') }} as created_at,

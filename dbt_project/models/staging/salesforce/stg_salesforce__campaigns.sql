@@ -6,6 +6,12 @@ source as (
 
 ),
 
+tombstones as (
+
+    {{ salesforce_tombstones('Campaign') }}
+
+),
+
 renamed as (
 
     select
@@ -18,7 +24,7 @@ renamed as (
         type as campaign_type,
         status,
         coalesce(is_active, false) as is_active,
-        coalesce(is_deleted, false) as is_deleted,
+        (coalesce(is_deleted, false) or id in (select id from tombstones)) as is_deleted,
         cast(start_date as date) as start_date,
         cast(end_date as date) as end_date,
 

@@ -6,6 +6,12 @@ source as (
 
 ),
 
+tombstones as (
+
+    {{ salesforce_tombstones('Contact') }}
+
+),
+
 renamed as (
 
     select
@@ -19,7 +25,7 @@ renamed as (
         last_name,
         name as contact_name,
         email,
-        coalesce(is_deleted, false) as is_deleted,
+        (coalesce(is_deleted, false) or id in (select id from tombstones)) as is_deleted,
 
         -- timestamps
         {{ to_utc_timestamp('created_date') }} as created_at,

@@ -6,6 +6,12 @@ source as (
 
 ),
 
+tombstones as (
+
+    {{ salesforce_tombstones('Contract') }}
+
+),
+
 renamed as (
 
     select
@@ -18,7 +24,7 @@ renamed as (
         -- attributes
         status,
         cast(contract_term as integer) as contract_term_months,
-        coalesce(is_deleted, false) as is_deleted,
+        (coalesce(is_deleted, false) or id in (select id from tombstones)) as is_deleted,
 
         -- amounts
         currency_iso_code as currency,

@@ -6,6 +6,12 @@ source as (
 
 ),
 
+tombstones as (
+
+    {{ salesforce_tombstones('Lead') }}
+
+),
+
 renamed as (
 
     select
@@ -28,7 +34,7 @@ renamed as (
         status,
         rating,
         coalesce(is_converted, false) as is_converted,
-        coalesce(is_deleted, false) as is_deleted,
+        (coalesce(is_deleted, false) or id in (select id from tombstones)) as is_deleted,
 
         -- dates and timestamps
         cast(converted_date as date) as converted_date,

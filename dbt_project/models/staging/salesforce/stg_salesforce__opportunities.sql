@@ -6,6 +6,12 @@ source as (
 
 ),
 
+tombstones as (
+
+    {{ salesforce_tombstones('Opportunity') }}
+
+),
+
 renamed as (
 
     select
@@ -24,7 +30,7 @@ renamed as (
         cast(probability as {{ ltc.type_rate() }}) as probability_pct,
         coalesce(is_closed, false) as is_closed,
         coalesce(is_won, false) as is_won,
-        coalesce(is_deleted, false) as is_deleted,
+        (coalesce(is_deleted, false) or id in (select id from tombstones)) as is_deleted,
 
         -- amounts
         currency_iso_code as currency,

@@ -6,6 +6,12 @@ source as (
 
 ),
 
+tombstones as (
+
+    {{ salesforce_tombstones('Order') }}
+
+),
+
 renamed as (
 
     select
@@ -18,7 +24,7 @@ renamed as (
 
         -- attributes
         status,
-        coalesce(is_deleted, false) as is_deleted,
+        (coalesce(is_deleted, false) or id in (select id from tombstones)) as is_deleted,
 
         -- amounts
         currency_iso_code as currency,

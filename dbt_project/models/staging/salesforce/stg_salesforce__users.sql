@@ -6,6 +6,12 @@ source as (
 
 ),
 
+tombstones as (
+
+    {{ salesforce_tombstones('User') }}
+
+),
+
 renamed as (
 
     select
@@ -18,7 +24,7 @@ renamed as (
         email,
         department as region,
         coalesce(is_active, false) as is_active,
-        coalesce(is_deleted, false) as is_deleted,
+        (coalesce(is_deleted, false) or id in (select id from tombstones)) as is_deleted,
 
         -- timestamps
         {{ to_utc_timestamp('created_date') }} as created_at,
