@@ -42,8 +42,15 @@ def make_destination(settings: Settings):
         return dlt.destinations.postgres(credentials=settings.pg_dsn)
     if settings.warehouse != "duckdb":
         raise LandingConfigError(f"LTC_WAREHOUSE={settings.warehouse!r} is not supported; use duckdb or postgres")
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
-    return dlt.destinations.duckdb(str(settings.duckdb_path))
+    spill = settings.home / "duckdb_tmp"
+    credentials = DuckDbCredentials(
+        str(settings.duckdb_path),
+        global_config={"memory_limit": settings.duckdb_memory_limit, "temp_directory": str(spill)},
+    )
+    return dlt.destinations.duckdb(credentials)
 
 
 def make_pipeline(system: str, settings: Settings) -> dlt.Pipeline:
@@ -80,7 +87,7 @@ def stamp_loaded_at(source: Any, loaded_at: dt.datetime, hint: bool = True) -> A
             col = pa.array([loaded_at] * item.num_rows, type=pa.timestamp("us", tz="UTC"))
             if LOADED_AT in item.column_names:
                 item = item.drop_columns([LOADED_AT])
-            return item.append_column(LOADED_AT, col)
+            return item.append_column(pa.field(LOADED_AT, col.type, nullable=False), col)
         item[LOADED_AT] = loaded_at
         return item
 

@@ -30,7 +30,7 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceO
 from connectors.salesforce.extract import FieldSpec, RecordConverter, arrow_type, first_page, iter_pages, snake
 
 BULK_PAGE_SIZE = 50_000  # rows per results page (maxRecords)
-POLL_WAIT = 5.0  # seconds before the first job poll (simple-salesforce then backs off from there)
+POLL_WAIT = 2.0  # seconds before the first job poll (simple-salesforce then backs off from there)
 
 
 class BulkJobFailed(RuntimeError):
@@ -77,13 +77,16 @@ def csv_page_to_arrow(text: str, fields: list[FieldSpec], obj: str = "?") -> pa.
         parse_options=pa_csv.ParseOptions(newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
             column_types={name: pa.string() for name in header},
+            # only the empty value is null: pyarrow's default list would also null "N/A", "NULL",
+            # "nan"... which are real text in a CRM (a lead's Company is often "N/A")
+            null_values=[""],
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
         ),
         read_options=pa_csv.ReadOptions(block_size=16 << 20),
     )
     by_lower = {f.name.lower(): f for f in fields}
-    names, columns = [], []
+    schema, columns = [], []
     for name, column in zip(table.column_names, table.columns):
         spec = by_lower.get(name.lower())
         target = arrow_type(spec) if spec else pa.string()
@@ -91,8 +94,8 @@ def csv_page_to_arrow(text: str, fields: list[FieldSpec], obj: str = "?") -> pa.
             columns.append(column if target == pa.string() else column.cast(target))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise BulkCsvError(f"Bulk results for {obj}: column {name} does not fit {target}: {exc}") from exc
-        names.append(spec.column if spec else snake(name))
-    return pa.Table.from_arrays(columns, names=names)
+        schema.append(pa.field(spec.column if spec else snake(name), target, nullable=name != "Id"))
+    return pa.Table.from_arrays(columns, schema=pa.schema(schema))
 
 
 def iter_bulk_pages(
@@ -136,7 +139,7 @@ def choose_pages(
     bulk_threshold: int,
     notes: list[str] | None = None,
     before_bulk=None,
-    page_size: int = BULK_PAGE_SIZE,
+    page_size: int | None = None,
     poll_wait: float | None = None,
 ) -> Iterator[list[dict] | pa.Table]:
     """Pages of `soql` (deleted rows included): REST queryAll pages (lists of dicts), or, when the
@@ -147,6 +150,7 @@ def choose_pages(
     page's `Sforce-Limit-Info` has just refreshed the client's usage figures."""
     notes = notes if notes is not None else []
     poll_wait = POLL_WAIT if poll_wait is None else poll_wait
+    page_size = page_size or BULK_PAGE_SIZE
     first = first_page(sf, soql)
     total = int(first.get("totalSize") or 0)
     if bulk_threshold > 0 and total >= bulk_threshold:

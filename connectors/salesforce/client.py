@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from connectors._http import default_retry, make_session
 from connectors.settings import Settings
@@ -116,10 +117,17 @@ def build_client(settings: Settings, *, retry=None) -> Salesforce:
     domain = _login_domain(auth.instance_url)
     if urlsplit(auth.instance_url).scheme == "http":
         domain = "login"  # rewritten to the fake by the session
-    return Salesforce(
-        username=settings.salesforce_username,
-        password=settings.salesforce_password,
-        security_token=settings.salesforce_security_token,
-        domain=domain,
-        **common,
-    )
+    try:
+        return Salesforce(
+            username=settings.salesforce_username,
+            password=settings.salesforce_password,
+            security_token=settings.salesforce_security_token,
+            domain=domain,
+            **common,
+        )
+    except SalesforceAuthenticationFailed as exc:
+        # the library's message is the SOAP fault (code and text, no credentials)
+        raise SalesforceConfigError(
+            f"Salesforce username/password login failed ({exc.code}: {exc.message}); check SALESFORCE_USERNAME, "
+            "SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN (a new token is mailed after a password reset)"
+        ) from None

@@ -140,8 +140,9 @@ class ClientHolder:
     def rebuild(self) -> None:
         if self.rebuilds >= 1:
             raise SalesforceExtractError(
-                "Salesforce session expired again after re-authenticating; refresh the credentials "
-                "(SALESFORCE_ACCESS_TOKEN or the connected app) and re-run"
+                "Salesforce refused the session (401 INVALID_SESSION_ID) again after re-authenticating once: "
+                "the credentials are wrong or expired; set a fresh SALESFORCE_ACCESS_TOKEN (or the connected "
+                "app's SALESFORCE_CLIENT_ID / SALESFORCE_CLIENT_SECRET) and re-run"
             )
         self.rebuilds += 1
         self.client = self._factory()

@@ -110,6 +110,12 @@ def test_nul_bytes_are_stripped(fake, sf, fields):
     assert table.to_pylist() == [{"id": "a", "name": 'Opp "x"\n2'}]
 
 
+def test_only_the_empty_value_is_null_text_like_n_a_stays_text():
+    page = '"Id","Company"\n"a","N/A"\n"b","NULL"\n"c","nan"\n"d",""\n'
+    companies = csv_page_to_arrow(page, [FieldSpec("Id", "id"), FieldSpec("Company", "string")]).column("company")
+    assert companies.to_pylist() == ["N/A", "NULL", "nan", None]
+
+
 def test_a_value_that_would_lose_digits_is_refused_not_rounded():
     money = [FieldSpec("Id", "id"), FieldSpec("Amount", "currency", 18, 2)]
     assert csv_page_to_arrow('"Id","Amount"\n"a","10.25"\n', money).column("amount").to_pylist() == [Decimal("10.25")]
