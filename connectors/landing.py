@@ -84,7 +84,8 @@ def stamp_loaded_at(source: Any, loaded_at: dt.datetime, hint: bool = True) -> A
 
     def _stamp(item):
         if isinstance(item, pa.Table):
-            col = pa.array([loaded_at] * item.num_rows, type=pa.timestamp("us", tz="UTC"))
+            # one scalar repeated in C (a Python list of datetimes cost 1.4 s per 1M rows)
+            col = pa.repeat(pa.scalar(loaded_at, type=pa.timestamp("us", tz="UTC")), item.num_rows)
             if LOADED_AT in item.column_names:
                 item = item.drop_columns([LOADED_AT])
             return item.append_column(pa.field(LOADED_AT, col.type, nullable=False), col)

@@ -11,27 +11,46 @@ subset against a snapshot taken when the job is created. SOQL is a small subset:
 condition combines `field op literal` and `field [NOT] IN (...)` with AND, OR, NOT and brackets.
 
 The org is mutable (`upsert`, `delete`, `purge`) so tests can change it between connector runs;
-every change bumps SystemModstamp past everything already in the store. `fail_next` scripts
-errors for resilience tests; `fail_next_bulk_job` makes the next Bulk job end `Failed`, and
-`inject_bulk_nul` puts a NUL byte into one value of the Bulk CSV output. Standard library only.
+every change stamps SystemModstamp with the current second, never below anything already in the
+store (changes within one second tie); purged records live on for getDeleted. `fail_next` scripts
+errors for resilience tests, `delay_next` slow answers (client read timeouts);
+`fail_next_bulk_job` makes the next Bulk job end `Failed`, and `inject_bulk_nul` puts a NUL byte
+into one value of the Bulk CSV output. The org's shape can differ from the sandbox's like real
+orgs differ: `single_currency=True` (no CurrencyIsoCode, no currency objects),
+`objects_disabled=`/`remove_object` (e.g. no OpportunityFieldHistory when field-history tracking
+is off), `add_field`/`remove_field`, and `add_object` for a custom object created at runtime.
+
+Speed (a benchmark serves 1M Opportunity rows through Bulk 2.0): stored records are never changed
+in place, so jobs and cursors hold references instead of copies; a table sorted by an ORDER BY is
+cached until the object changes, and a range on the first sort field is found by bisection; each
+record's Bulk CSV line is rendered once per SELECT list and cached, so a results page is a join of
+cached lines; `bulk_load` inserts pre-normalised records without per-record work. Standalone:
+`python -m connectors.sandbox.fake_salesforce --opportunities N --port P` serves a synthetic org
+(`synthetic_org`). Standard library only.
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
 import csv
 import dataclasses
 import datetime as dt
 import hashlib
 import io
 import itertools
+import operator
+import random
 import re
+import sys
+import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 from urllib.parse import parse_qs, urlsplit
 
 from connectors.sandbox import sf_schema as sfs
@@ -206,6 +225,8 @@ class _Parser:
         while True:
             t = self._take()
             f = self._field(obj, t.text)
+            if f.type in sfs.UNFILTERABLE_TYPES:
+                raise SoqlError("INVALID_FIELD", f"field '{f.name}' can not be sorted in a query call")
             desc = False
             if self._is("asc") or self._is("desc"):
                 desc = self._take().text.lower() == "desc"
@@ -221,19 +242,21 @@ class _Parser:
                 return items
             self.i += 1
 
+    # Predicates are closures called once per stored record (a million for the Bulk benchmark), so
+    # they are chained pairwise (`a(r) and b(r)`) rather than through any()/all() over a generator.
     def _or(self, obj):
-        parts = [self._and(obj)]
+        pred = self._and(obj)
         while self._is("or"):
             self.i += 1
-            parts.append(self._and(obj))
-        return parts[0] if len(parts) == 1 else (lambda r: any(p(r) for p in parts))
+            pred = _either(pred, self._and(obj))
+        return pred
 
     def _and(self, obj):
-        parts = [self._atom(obj)]
+        pred = self._atom(obj)
         while self._is("and"):
             self.i += 1
-            parts.append(self._atom(obj))
-        return parts[0] if len(parts) == 1 else (lambda r: all(p(r) for p in parts))
+            pred = _both(pred, self._atom(obj))
+        return pred
 
     def _atom(self, obj):
         t = self._peek()
@@ -250,7 +273,7 @@ class _Parser:
         if name.kind != "word" or name.text.lower() in _KEYWORDS:
             raise SoqlError("MALFORMED_QUERY", f"unexpected token '{name.text}' in WHERE")
         f = self._field(obj, name.text)
-        if f.type == "address":
+        if f.type in sfs.UNFILTERABLE_TYPES:  # compound address, field-history OldValue/NewValue
             raise SoqlError("MALFORMED_QUERY", f"field '{f.name}' can not be filtered in a query call")
         negate = False
         if self._is("not") and self._is("in", 1):
@@ -304,7 +327,23 @@ class _Parser:
         return re.sub(r"\\(.)", r"\1", t.text[1:-1])
 
 
+def _conjuncts(pred: Callable[[dict], bool]) -> list[Callable[[dict], bool]]:
+    """The AND-ed parts of a compiled predicate (itself if it is not an AND)."""
+    return getattr(pred, "conjuncts", None) or [pred]
+
+
+def _both(a: Callable[[dict], bool], b: Callable[[dict], bool]) -> Callable[[dict], bool]:
+    both = lambda r: a(r) and b(r)  # noqa: E731
+    both.conjuncts = _conjuncts(a) + _conjuncts(b)  # type: ignore[attr-defined]  # for _range_slice
+    return both
+
+
+def _either(a: Callable[[dict], bool], b: Callable[[dict], bool]) -> Callable[[dict], bool]:
+    return lambda r: a(r) or b(r)
+
+
 def _compare(f: sfs.Field, op: str, value: Any) -> Callable[[dict], bool]:
+    """One `field op literal` as a single closure (one call per record: this runs over 1M rows)."""
     key = f.name
     if value is None:
         if op == "=":
@@ -314,22 +353,22 @@ def _compare(f: sfs.Field, op: str, value: Any) -> Callable[[dict], bool]:
         raise SoqlError("MALFORMED_QUERY", f"null can only be compared with = or != (field '{f.name}')")
     if f.type == "boolean" and op not in ("=", "!="):
         raise SoqlError("MALFORMED_QUERY", f"boolean field '{f.name}' only supports = and !=")
-    test = {
-        "=": lambda a: a == value,
-        "!=": lambda a: a != value,
-        "<": lambda a: a < value,
-        "<=": lambda a: a <= value,
-        ">": lambda a: a > value,
-        ">=": lambda a: a >= value,
-    }[op]
-
-    def predicate(record: dict) -> bool:
-        current = record.get(key)
-        if current is None:
-            return op == "!="  # SOQL: `f != x` also matches null values
-        return test(current)
-
-    return predicate
+    # A null never equals nor orders against a value; `f != x` does match nulls (SOQL).
+    if op == "=":
+        return lambda r: r.get(key) == value
+    if op == "!=":
+        return lambda r: r.get(key) != value
+    if op == "<":
+        pred = lambda r: (v := r.get(key)) is not None and v < value  # noqa: E731
+    elif op == "<=":
+        pred = lambda r: (v := r.get(key)) is not None and v <= value  # noqa: E731
+    elif op == ">":
+        pred = lambda r: (v := r.get(key)) is not None and v > value  # noqa: E731
+    else:
+        pred = lambda r: (v := r.get(key)) is not None and v >= value  # noqa: E731
+    if f.type not in _CASE_INSENSITIVE:  # a range a sorted table can answer by bisection (_range_slice)
+        pred.range = (key, op, value)  # type: ignore[attr-defined]
+    return pred
 
 
 def parse_soql(soql: str, schemas: dict[str, sfs.SObject] | None = None) -> Query:
@@ -345,16 +384,89 @@ def _sort_key(f: sfs.Field, nulls_last: bool, desc: bool):
         v = record.get(f.name)
         if v is None:
             return (null_rank, 0)
-        return (0, v.lower() if isinstance(v, str) and f.type in ("string", "email", "picklist") else v)
+        return (0, v.lower() if isinstance(v, str) and f.type in _CASE_INSENSITIVE else v)
 
     return key
+
+
+_CASE_INSENSITIVE = frozenset({"string", "email", "picklist", "textarea", "url", "phone"})
+
+
+def sort_records(rows: list[dict], order: list[tuple[sfs.Field, bool, bool]]) -> list[dict]:
+    """`rows` sorted by ORDER BY items (field, descending, nulls last), as a new list.
+
+    One stable sort per key, last key first. Fast path: keys that are case-sensitive sort on the
+    bare value through a C `itemgetter` (ORDER BY SystemModstamp, Id over 1M rows: scalar keys
+    are ~2x faster than one sort on (SystemModstamp, Id) tuples, and the Id pass is near-linear
+    on a table stored in Id order). A null or a missing key makes that raise (TypeError comparing
+    None, KeyError); then the general path runs on a fresh copy of the input, ranking nulls
+    explicitly. Both are the same sequence of stable sorts, so they give the same order.
+    """
+    if not order:
+        return list(rows)
+    if not any(f.type in _CASE_INSENSITIVE for f, _d, _n in order):
+        out = list(rows)
+        try:
+            for f, desc, _nulls_last in reversed(order):
+                out.sort(key=operator.itemgetter(f.name), reverse=desc)
+            return out
+        except (KeyError, TypeError):
+            pass  # a null or a missing key somewhere
+    out = list(rows)
+    for f, desc, nulls_last in reversed(order):
+        out.sort(key=_sort_key(f, nulls_last, desc), reverse=desc)
+    return out
+
+
+def _range_slice(rows: list[dict], q: Query) -> tuple[list[dict], Callable[[dict], bool] | None] | None:
+    """For rows sorted by ORDER BY, answer the WHERE's range conditions on the first ORDER BY field
+    by bisection: returns (the slice of `rows` they admit, the rest of the WHERE or None), or None
+    when this does not apply (no such range, a descending sort, or nulls met while bisecting).
+
+    This turns the connector's `WHERE SystemModstamp >= a AND SystemModstamp < b ORDER BY
+    SystemModstamp, Id` over a million cached sorted rows from a full scan into two bisections.
+    """
+    if not q.order or q.where is None:
+        return None
+    first, desc, _nulls_last = q.order[0]
+    if desc:
+        return None
+    ranges: list[tuple[str, str, Any]] = []
+    rest: list[Callable[[dict], bool]] = []
+    for part in _conjuncts(q.where):
+        spec = getattr(part, "range", None)
+        if spec is not None and spec[0] == first.name:
+            ranges.append(spec)
+        else:
+            rest.append(part)
+    if not ranges:
+        return None
+    key = operator.itemgetter(first.name)
+    lo, hi = 0, len(rows)
+    try:
+        for _name, op, value in ranges:
+            if op in (">", ">="):
+                at = (bisect.bisect_left if op == ">=" else bisect.bisect_right)(rows, value, lo, hi, key=key)
+                lo = max(lo, at)
+            else:
+                at = (bisect.bisect_left if op == "<" else bisect.bisect_right)(rows, value, lo, hi, key=key)
+                hi = min(hi, at)
+        # Nulls sort together at one end and no range admits them; bisection may not have met them
+        # (only one bound given), so a slice that starts or ends in them is not the answer.
+        if lo < hi and (key(rows[lo]) is None or key(rows[hi - 1]) is None):
+            return None
+    except (KeyError, TypeError):  # a missing or null value was probed: scan instead
+        return None
+    residual = None
+    for part in rest:
+        residual = part if residual is None else _both(residual, part)
+    return rows[lo:max(lo, hi)], residual
 
 
 def run_query(q: Query, records: list[dict]) -> list[dict]:
     """Filter, sort and slice stored records (the caller excludes deleted rows for `query`)."""
     rows = [r for r in records if q.where(r)] if q.where else list(records)
-    for f, desc, nulls_last in reversed(q.order):
-        rows.sort(key=_sort_key(f, nulls_last, desc), reverse=desc)
+    rows = sort_records(rows, q.order)
     rows = rows[q.offset:]
     return rows if q.limit is None else rows[: q.limit]
 
@@ -368,7 +480,10 @@ class _BulkJob:
     operation: str  # query | queryAll
     obj: str
     fields: list  # sfs.Field, in SELECT order
-    rows: list[dict]  # snapshot of the matching stored records
+    # Snapshot of the matching stored records: the record dicts themselves, not copies. Stored
+    # records are never changed in place (upsert/delete/remove_field replace the dict), so a job
+    # keeps seeing the versions it selected, and copying 1M dicts per job is avoided.
+    rows: list[dict]
     created: str
     state: str = "UploadComplete"
     polls: int = 0
@@ -393,11 +508,98 @@ def _bulk_value(f: sfs.Field, value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if f.type == "datetime":
+        if len(value) == 28 and value.endswith("+0000"):  # the stored REST form: just swap the zone
+            return value[:23] + "Z"
         when = sfs.parse_datetime(value)
         return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
     if isinstance(value, Decimal):
         return format(value, "f")
     return str(value)
+
+
+def _csv_column(f: sfs.Field) -> Callable[[list], list[str]]:
+    """A formatter for one column of many records: the values as Bulk writes them (`_bulk_value`),
+    with RFC 4180 quote doubling; the caller wraps every cell in double quotes.
+
+    Quoting every cell (QUOTE_ALL, as in Salesforce's own examples) keeps commas, CR/LF and quotes
+    inside values intact: the bytes are those `csv.writer(quoting=csv.QUOTE_ALL)` writes. Columns
+    are formatted with one list comprehension per type instead of a call per value, because a
+    cold 1M-row Bulk job formats ~20M values; anything unusual falls back to `_bulk_value`.
+    """
+    def slow(v: Any) -> str:
+        return _bulk_value(f, v).replace('"', '""')
+
+    if f.type == "datetime":  # stored REST form `...000+0000` -> `...000Z`
+        return lambda vals: ["" if v is None else
+                             v[:23] + "Z" if v.__class__ is str and len(v) == 28 and v.endswith("+0000") else
+                             slow(v) for v in vals]
+    if f.type in ("id", "reference", "date"):  # plain text that never holds a quote
+        return lambda vals: [v if v.__class__ is str else "" if v is None else slow(v) for v in vals]
+    if f.type == "boolean":
+        return lambda vals: ["true" if v is True else "false" if v is False else "" if v is None else slow(v)
+                             for v in vals]
+    if f.type in sfs.NUMERIC_TYPES:  # str() is plain notation unless it says E (then format "f")
+        return lambda vals: [(t if "E" not in (t := str(v)) else format(v, "f")) if v.__class__ is Decimal else
+                             "" if v is None else slow(v) for v in vals]
+    return lambda vals: [v.replace('"', '""') if v.__class__ is str else "" if v is None else slow(v)
+                         for v in vals]
+
+
+class _LineCache:
+    """Rendered Bulk CSV lines (`"a","b"` + LF) of one object for one SELECT list, by record Id.
+
+    A line is used only while the job's row is the very record dict it was rendered from
+    (`sources[Id] is rec`): every change replaces a stored dict (copy-on-write), so a changed
+    record misses and is rendered again, and a job reading an older snapshot renders its own
+    version. That makes the key effectively (Id, record version, field tuple) with no explicit
+    invalidation; schema changes and object removal drop the caches anyway (`_forget`).
+    Lines and sources are two flat dicts rather than one dict of (rec, line) tuples: a million
+    tuples would be a million more objects for the cyclic garbage collector to walk, again and
+    again, while a cold job fills the cache.
+    """
+
+    __slots__ = ("columns", "getter", "lines", "sources")
+
+    def __init__(self, fields: list[sfs.Field]) -> None:
+        self.columns = [(f.name, _csv_column(f)) for f in fields]
+        self.getter = operator.itemgetter(*[f.name for f in fields]) if len(fields) > 1 else None
+        self.lines: dict[str, str] = {}
+        self.sources: dict[str, dict] = {}
+
+    def render(self, records: list[dict]) -> list[str]:
+        """The CSV lines of `records`, formatted column by column.
+
+        Values are gathered record by record (one C `itemgetter` call each) and transposed, rather
+        than column by column: the records of a sorted job sit all over memory, and visiting each
+        record once instead of once per column halves the time lost to cache misses.
+        """
+        if not self.columns:
+            return ["\n"] * len(records)
+        try:
+            if self.getter is None:
+                raise KeyError
+            raw = list(zip(*map(self.getter, records)))
+        except KeyError:  # a record without some field (bulk_load takes records as given)
+            raw = [[r.get(name) for r in records] for name, _fmt in self.columns]
+        cols = [fmt(values) for (_name, fmt), values in zip(self.columns, raw)]
+        return ['"' + '","'.join(cells) + '"\n' for cells in zip(*cols)]
+
+    def page(self, rows: list[dict], skip: frozenset[str] = frozenset()) -> list[str]:
+        """The lines of `rows`: cached ones reused, the others rendered in one go and cached
+        (except Ids in `skip`, whose output is being tampered with, see inject_bulk_nul)."""
+        ids = [rec["Id"] for rec in rows]
+        get_line = self.lines.get
+        out: list[str | None] = [get_line(rec_id) if src is rec else None
+                                 for rec_id, src, rec in zip(ids, map(self.sources.get, ids), rows)]
+        missing = [i for i, line in enumerate(out) if line is None]
+        if missing:
+            records = [rows[i] for i in missing]
+            for i, rec, line in zip(missing, records, self.render(records)):
+                out[i] = line
+                if ids[i] not in skip:
+                    self.lines[ids[i]] = line
+                    self.sources[ids[i]] = rec
+        return out  # type: ignore[return-value]
 
 
 @dataclass
@@ -409,6 +611,7 @@ class _Fault:
     path: str | None
     body: str | None
     headers: dict[str, str]
+    delay: float = 0.0  # seconds to sleep before answering (delay_next); 0 for an error fault
 
 
 class FakeSalesforce:
@@ -423,7 +626,12 @@ class FakeSalesforce:
         bulk_polls: int = 1,
         access_token: str = "sandbox-token",
         api_version: str = sfs.API_VERSION,
+        single_currency: bool = False,
+        objects_disabled: tuple[str, ...] | list[str] = (),
     ) -> None:
+        """`single_currency=True`: an org without multi-currency (no CurrencyIsoCode field anywhere,
+        no CurrencyType/DatedConversionRate). `objects_disabled`: objects this org lacks (e.g.
+        OpportunityFieldHistory when field-history tracking is off), as after `remove_object`."""
         self.port = port
         self.batch_size = max(200, min(2000, batch_size))
         self.bulk_polls = max(1, bulk_polls)  # job-info polls until a Bulk query job is JobComplete
@@ -431,14 +639,34 @@ class FakeSalesforce:
         self.api_version = api_version
         self.api_usage = 0  # requests served today; tests may set it (with `api_limit`) to script quota
         self.api_limit = API_LIMIT
-        self.schemas: dict[str, sfs.SObject] = dict(sfs.SCHEMAS)  # this org's schema (`add_field`)
+        self.single_currency = single_currency
+        self.schemas: dict[str, sfs.SObject] = {}  # this org's schema (`add_field`, `add_object`, ...)
+        for name, schema in sfs.SCHEMAS.items():
+            if name in objects_disabled or (single_currency and name in sfs.CURRENCY_OBJECTS):
+                continue
+            if single_currency and schema.field("CurrencyIsoCode") is not None:
+                schema = dataclasses.replace(schema, _by_lower={},
+                                             fields=tuple(f for f in schema.fields if f.name != "CurrencyIsoCode"))
+            self.schemas[name] = schema
+        unknown = set(objects_disabled) - set(sfs.SCHEMAS)
+        if unknown:
+            raise KeyError(f"no such object to disable: {sorted(unknown)}")
         self.requests: list[str] = []  # "GET /path?query", for tests that check what was called
-        self.store: dict[str, dict[str, dict]] = {name: {} for name in sfs.SCHEMAS}
+        # Stored records by object and Id. A stored record dict is never changed in place: a change
+        # replaces it with an updated copy (copy-on-write), which is what lets Bulk jobs and the CSV
+        # line cache hold references instead of copies. Go through upsert/delete/... to change data.
+        self.store: dict[str, dict[str, dict]] = {name: {} for name in self.schemas}
+        self._versions: dict[str, int] = dict.fromkeys(self.schemas, 0)  # bumped on every change
+        self._sorted: dict[tuple, tuple[int, list[dict]]] = {}  # (obj, ORDER BY) -> (version, all rows sorted)
+        self._line_caches: dict[tuple[str, tuple[str, ...]], _LineCache] = {}
+        self._custom_prefixes = itertools.count(sfs._B62.index("X"))  # a0X, a0Y, ... for add_object
         self._lock = threading.RLock()
-        self._cursors: dict[str, tuple[list[dict], int, int]] = {}  # id -> (rows, total, batch)
+        self._cursors: dict[str, tuple[tuple[list[dict], Any], int, int]] = {}  # id -> ((records, query), total, batch)
         self._cursor_ids = itertools.count(1)
         self._new_ids = itertools.count(1)
         self._faults: list[_Fault] = []
+        self._delays: list[_Fault] = []  # delay_next: slow answers, independent of the error faults
+        self._tombstones: dict[str, dict[str, str]] = {}  # purged records: obj -> Id -> deletedDate
         self.bulk_jobs: dict[str, _BulkJob] = {}
         self._bulk_ids = itertools.count(1)
         self._bulk_failures: list[str] = []
@@ -455,19 +683,53 @@ class FakeSalesforce:
 
     def _load(self, folder: Path) -> None:
         for path in sorted(folder.glob("*.json")):
-            if path.stem not in sfs.SCHEMAS:
+            if path.stem not in self.schemas:  # unknown, disabled, or a currency object of a single-currency org
                 continue
             table = self.store[path.stem]
             for rec in sfs.loads(path.read_bytes()):
+                if self.single_currency:
+                    rec.pop("CurrencyIsoCode", None)
                 table[rec["Id"]] = rec
                 stamp = rec.get("SystemModstamp")
                 if stamp:
                     self._latest = max(self._latest, sfs.parse_datetime(stamp))
+            self._bump(path.stem)
+
+    def _bump(self, obj: str) -> None:
+        """`obj`'s data changed: cached sorted tables of it are stale (CSV lines check themselves)."""
+        self._versions[obj] = self._versions.get(obj, 0) + 1
+
+    def bulk_load(self, obj: str, records: Iterable[dict]) -> int:
+        """Insert (or replace) many records fast, for benchmarks; returns how many.
+
+        The records must already be in stored form, as `_load` reads them from the generator's
+        files: `Id` set, datetimes as REST strings (`...000+0000`), dates ISO, money `Decimal`.
+        Nothing is validated or normalised and the dicts are stored as given (do not change them
+        afterwards). Their SystemModstamps count as "the latest in the org" for later changes.
+        """
+        with self._lock:
+            table = self.store[obj]
+            before = len(table)
+            latest = None
+            for rec in records:
+                table[rec["Id"]] = rec
+                stamp = rec.get("SystemModstamp")
+                if stamp is not None and (latest is None or stamp > latest):
+                    latest = stamp  # canonical REST strings order like the datetimes they are
+            if latest is not None:
+                self._latest = max(self._latest, sfs.parse_datetime(latest))
+            self._bump(obj)
+            return len(table) - before
 
     def _next_stamp(self) -> dt.datetime:
-        """Now, or one second past the latest SystemModstamp in the org if that is later."""
+        """Now (whole seconds), but never before the latest SystemModstamp in the org.
+
+        Changes within one second share their stamp (a tie, as in a real org) rather than being
+        pushed one second apart: that would put stamps in the future, past the end of a
+        connector's window that starts right after the change (`< run start`), which a real org
+        never does."""
         now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-        return max(now, self._latest + dt.timedelta(seconds=1))
+        return max(now, self._latest)
 
     def _normalise(self, schema: sfs.SObject, record: dict) -> dict:
         out = {}
@@ -487,43 +749,73 @@ class FakeSalesforce:
             out[f.name] = value
         return out
 
+    def _schema(self, obj: str) -> sfs.SObject:
+        schema = self.schemas.get(obj)
+        if schema is None:
+            raise KeyError(f"this org has no object {obj!r}")
+        return schema
+
     def upsert(self, obj: str, record: dict, *, system_modstamp: dt.datetime | str | None = None) -> dict:
         """Create or update a record (as a user would); returns the stored record.
 
         SystemModstamp (and LastModifiedDate, unless given) become `system_modstamp`, by default
-        one second past everything in the org. A new record without `Id` gets one.
+        now but never below anything in the org; objects without them (field history) get only
+        CreatedDate on creation. A new record without `Id` gets one.
         """
-        schema = self.schemas[obj]
+        schema = self._schema(obj)
         with self._lock:
             values = self._normalise(schema, record)
             stamp = self._stamp(system_modstamp)
             table = self.store[obj]
             rec_id = values.get("Id")
             if rec_id in table:
-                rec = table[rec_id]
+                rec = dict(table[rec_id])  # copy-on-write: jobs and caches may hold the old dict
             else:
                 rec_id = rec_id or sfs.sf_id(schema.key_prefix, 3_000_000_000 + next(self._new_ids))
                 rec = {name: None for name in schema.stored_fields}
-                rec.update(Id=rec_id, IsDeleted=False, CreatedDate=stamp)
-                table[rec_id] = rec
+                rec.update(Id=rec_id, CreatedDate=stamp)
+                self._tombstones.get(obj, {}).pop(rec_id, None)  # (an undeleted Id comes back)
+                if schema.has_is_deleted:
+                    rec["IsDeleted"] = False
             rec.update(values)
-            rec["SystemModstamp"] = stamp
-            if "LastModifiedDate" not in values:
+            if schema.field("SystemModstamp") is not None:
+                rec["SystemModstamp"] = stamp
+            if "LastModifiedDate" not in values and schema.field("LastModifiedDate") is not None:
                 rec["LastModifiedDate"] = stamp
+            table[rec_id] = rec
+            self._bump(obj)
             return dict(rec)
 
     def delete(self, obj: str, record_id: str, *, system_modstamp: dt.datetime | str | None = None) -> dict:
         """Soft delete (Recycle Bin): only queryAll still returns the record."""
         with self._lock:
-            rec = self.store[obj][record_id]
+            schema = self._schema(obj)
+            if not schema.has_is_deleted:
+                raise ValueError(f"{obj} has no IsDeleted (nothing to soft-delete); use purge()")
+            rec = dict(self.store[obj][record_id])
             stamp = self._stamp(system_modstamp)
-            rec.update(IsDeleted=True, LastModifiedDate=stamp, SystemModstamp=stamp)
+            rec["IsDeleted"] = True
+            for name in ("LastModifiedDate", "SystemModstamp"):
+                if schema.field(name) is not None:
+                    rec[name] = stamp
+            self.store[obj][record_id] = rec
+            self._bump(obj)
             return dict(rec)
 
-    def purge(self, obj: str, record_id: str) -> None:
-        """Hard delete (emptied Recycle Bin): the record disappears from every API."""
+    def purge(self, obj: str, record_id: str, *, system_modstamp: dt.datetime | str | None = None) -> None:
+        """Hard delete (emptied Recycle Bin, or deleted for good at once): the record disappears from
+        every query; only getDeleted (`sobjects/X/deleted`) still names it, as Salesforce does.
+
+        Its deletedDate is when it was soft-deleted, or `system_modstamp` (default: now, like any
+        change) for a record that never went through the Recycle Bin."""
         with self._lock:
-            del self.store[obj][record_id]
+            rec = self.store[obj].pop(record_id)
+            if rec.get("IsDeleted"):
+                deleted = rec.get(self._schema(obj).cursor_field)
+            else:
+                deleted = self._stamp(system_modstamp)
+            self._tombstones.setdefault(obj, {})[record_id] = deleted
+            self._bump(obj)
 
     def _stamp(self, value: dt.datetime | str | None) -> str:
         if value is None:
@@ -546,8 +838,10 @@ class FakeSalesforce:
                 raise ValueError(f"{obj} already has a field {name!r}")
             new = sfs.Field(name, type, custom=name.endswith("__c"))
             self.schemas[obj] = dataclasses.replace(schema, fields=schema.fields + (new,), _by_lower={})
-            for rec in self.store[obj].values():
-                rec.setdefault(name, None)
+            table = self.store[obj]
+            for rec_id, rec in table.items():
+                table[rec_id] = {**rec, name: None}  # copy-on-write (see `store`)
+            self._forget(obj)
 
     def remove_field(self, obj: str, name: str) -> None:
         """Delete a field from this org's `obj`: gone from describe; querying it is INVALID_FIELD."""
@@ -558,8 +852,73 @@ class FakeSalesforce:
                 raise KeyError(f"{obj} has no field {name!r}")
             kept = tuple(x for x in schema.fields if x.name != f.name)
             self.schemas[obj] = dataclasses.replace(schema, fields=kept, _by_lower={})
-            for rec in self.store[obj].values():
-                rec.pop(f.name, None)
+            table = self.store[obj]
+            for rec_id, rec in table.items():
+                if f.name in rec:  # copy-on-write: a running Bulk job still serves the old values
+                    table[rec_id] = {k: v for k, v in rec.items() if k != f.name}
+            self._forget(obj)
+
+    def _forget(self, obj: str) -> None:
+        """Drop everything cached about `obj` (schema change, object removed)."""
+        self._bump(obj)
+        for key in [k for k in self._line_caches if k[0] == obj]:
+            del self._line_caches[key]
+        for key in [k for k in self._sorted if k[0] == obj]:
+            del self._sorted[key]
+
+    # -- objects (an org with or without a feature; an admin creating a custom object) -----
+
+    def remove_object(self, name: str) -> None:
+        """This org lacks `name` (e.g. OpportunityFieldHistory with field-history tracking off): gone
+        from the global describe, INVALID_TYPE in SOQL (REST and Bulk), 404 NOT_FOUND on describe."""
+        with self._lock:
+            self._schema(name)
+            del self.schemas[name]
+            del self.store[name]
+            self._tombstones.pop(name, None)
+            self._forget(name)
+
+    def add_object(
+        self,
+        name: str,
+        fields: Iterable[sfs.Field | tuple[str, str] | tuple[str, str, str]] = (),
+        *,
+        label: str | None = None,
+        key_prefix: str | None = None,
+    ) -> sfs.SObject:
+        """Create a custom object (`Invoice_Plan__c`) at runtime; upsert, SOQL, Bulk and describe
+        (with `custom: true`) then work for it.
+
+        `fields` are `sfs.Field`s or `(name, type)` / `(name, "reference", target)` tuples. Like a
+        real custom object it gets the system fields, a `Name`, and `CurrencyIsoCode` in a
+        multi-currency org. Key prefix `a0X`, `a0Y`, ... unless given.
+        """
+        if not name.endswith("__c"):
+            raise ValueError(f"a custom object's API name ends with __c: {name!r}")
+        extra: list[sfs.Field] = []
+        for spec in fields:
+            if isinstance(spec, sfs.Field):
+                extra.append(spec)
+            elif len(spec) == 3:
+                extra.append(sfs.Field(spec[0], spec[1], reference_to=(spec[2],), custom=spec[0].endswith("__c")))
+            else:
+                extra.append(sfs.Field(spec[0], spec[1], custom=spec[0].endswith("__c")))
+        base = list(sfs._common())
+        given = {f.name.lower() for f in extra}
+        if "name" not in given:
+            base.append(sfs.Field("Name", "string"))
+        if not self.single_currency and "currencyisocode" not in given:
+            base.append(sfs._CCY)
+        with self._lock:
+            if any(o.lower() == name.lower() for o in self.schemas):
+                raise ValueError(f"this org already has an object {name!r}")
+            prefix = key_prefix or "a0" + sfs._B62[next(self._custom_prefixes) % 62]
+            schema = sfs.SObject(name, prefix, label or name.removesuffix("__c").replace("_", " "),
+                                 tuple(base + extra), custom=True)
+            self.schemas[name] = schema
+            self.store[name] = {}
+            self._bump(name)
+            return schema
 
     # -- fault injection -------------------------------------------------------------------
 
@@ -574,7 +933,8 @@ class FakeSalesforce:
         body: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        """Answer the next `times` requests (whose path contains `path`, if given) with an error.
+        """Answer the next `times` requests (whose path, or query string, contains `path`, if given)
+        with an error.
 
         The body is Salesforce's `[{"errorCode", "message"}]` unless `body` gives raw text
         (e.g. the HTML of a 503). `headers` adds e.g. `Retry-After`.
@@ -593,13 +953,23 @@ class FakeSalesforce:
         with self._lock:
             self._bulk_nul.add((record_id, field.lower()))
 
-    def _take_fault(self, path: str) -> _Fault | None:
+    def delay_next(self, seconds: float, times: int = 1, path: str | None = None) -> None:
+        """The next `times` requests (whose path or query string contains `path`, if given) sleep `seconds` before
+        being answered normally: a client read timeout shorter than that fires, and the
+        transport's retry gets the next (undelayed) answer. Independent of `fail_next` faults."""
         with self._lock:
-            for fault in self._faults:
-                if fault.path is None or fault.path in path:
+            self._delays.append(_Fault(200, "", "", times, path, None, {}, delay=seconds))
+
+    def _take_fault(self, path: str, pool: list[_Fault] | None = None, query: str = "") -> _Fault | None:
+        """The first scripted fault whose `path` is in the request's path, or in its query string
+        (e.g. `locator=` for Bulk result pages after the first); used up after `times` requests."""
+        pool = self._faults if pool is None else pool
+        with self._lock:
+            for fault in pool:
+                if fault.path is None or fault.path in path or (query and fault.path in query):
                     fault.times -= 1
                     if fault.times <= 0:
-                        self._faults.remove(fault)
+                        pool.remove(fault)
                     return fault
         return None
 
@@ -648,7 +1018,10 @@ class FakeSalesforce:
         with self._lock:
             self.api_usage += 1
             self.requests.append(f"{method} {raw_path}")
-        fault = self._take_fault(path)
+        slow = self._take_fault(path, self._delays, parts.query)
+        if slow is not None:
+            time.sleep(slow.delay)  # outside the lock: other requests (the client's retry) go on
+        fault = self._take_fault(path, query=parts.query)
         if fault is not None:
             payload = fault.body if fault.body is not None else [{"errorCode": fault.error_code,
                                                                    "message": fault.message}]
@@ -705,25 +1078,63 @@ class FakeSalesforce:
         m = re.search(r"batchSize\s*=\s*(\d+)", headers.get("sforce-query-options", ""))
         return max(200, min(2000, int(m.group(1)))) if m else self.batch_size
 
+    def _select(self, q: Query, *, include_deleted: bool) -> list[dict]:
+        """The stored records a query returns (the dicts themselves; call with the lock held).
+
+        With ORDER BY, the whole table sorted that way is cached until the object changes, so a
+        repeated or re-windowed query (each incremental run, each benchmark pass) only filters, and
+        a range on the first ORDER BY field is found by bisection (`_range_slice`).
+        """
+        obj = q.obj.name
+        if q.order:
+            key = (obj, tuple((f.name, f.type, desc, nulls_last) for f, desc, nulls_last in q.order))
+            version = self._versions.get(obj, 0)
+            cached = self._sorted.get(key)
+            if cached is None or cached[0] != version:
+                cached = (version, sort_records(list(self.store[obj].values()), q.order))
+                self._sorted.pop(key, None)
+                self._sorted[key] = cached
+                while len(self._sorted) > 8:  # a few orders per object are enough
+                    self._sorted.pop(next(iter(self._sorted)))
+            base: Iterable[dict] = cached[1]
+            where = q.where
+            sliced = _range_slice(cached[1], q)
+            if sliced is not None:
+                base, where = sliced
+        else:
+            base = self.store[obj].values()
+            where = q.where
+        if not include_deleted and q.obj.has_is_deleted:
+            rows = [r for r in base if not r.get("IsDeleted") and where(r)] if where else \
+                [r for r in base if not r.get("IsDeleted")]
+        else:
+            rows = [r for r in base if where(r)] if where else list(base)
+        if q.offset:
+            rows = rows[q.offset:]
+        return rows if q.limit is None else rows[: q.limit]
+
     def _query(self, soql: str, *, include_deleted: bool, headers: dict[str, str]) -> dict:
         q = parse_soql(soql, self.schemas)
         with self._lock:  # a cursor is a snapshot, like Salesforce's
-            stored = self.store[q.obj.name].values()
-            records = list(stored) if include_deleted else [r for r in stored if not r.get("IsDeleted")]
-            rows = run_query(q, records)
+            rows = self._select(q, include_deleted=include_deleted)
             if q.count:
                 return {"totalSize": len(rows), "done": True, "records": []}
-            rows = [self._project(q.obj, r, q.fields) for r in rows]
-        return self._page(rows, 0, len(rows), self._batch(headers), None)
+        # The cursor keeps the selected records (stored records are replaced, never edited, on
+        # change, so this is a snapshot) and each page is projected when served: projecting 1M
+        # rows up front cost the first page 11 s.
+        return self._page((rows, q), 0, len(rows), self._batch(headers), None)
 
-    def _page(self, rows: list[dict], offset: int, total: int, batch: int, cursor: str | None) -> dict:
+    def _page(self, snapshot: tuple[list[dict], Any], offset: int, total: int, batch: int,
+              cursor: str | None) -> dict:
+        rows, q = snapshot
         end = offset + batch
-        page = {"totalSize": total, "done": end >= len(rows), "records": rows[offset:end]}
+        records = [self._project(q.obj, r, q.fields) for r in rows[offset:end]]
+        page = {"totalSize": total, "done": end >= len(rows), "records": records}
         if end < len(rows):
             with self._lock:
                 if cursor is None:
                     cursor = "01g" + sfs.sf_id("01g", next(self._cursor_ids))[3:15]
-                    self._cursors[cursor] = (rows, total, batch)
+                    self._cursors[cursor] = (snapshot, total, batch)
                     while len(self._cursors) > MAX_CURSORS:  # abandoned cursors expire, oldest first
                         self._cursors.pop(next(iter(self._cursors)))
             # always `/query/` (also for queryAll), and relative, as Salesforce does
@@ -739,8 +1150,8 @@ class FakeSalesforce:
             entry = self._cursors.get(cursor)
         if entry is None or not offset.isdigit():
             raise SoqlError("INVALID_QUERY_LOCATOR", "invalid query locator")
-        rows, total, batch = entry
-        return self._page(rows, int(offset), total, batch, cursor)
+        snapshot, total, batch = entry
+        return self._page(snapshot, int(offset), total, batch, cursor)
 
     # Bulk API 2.0 query jobs
     def _bulk(self, method: str, rest: list[str], params: dict[str, str], body: bytes) -> tuple[int, Any, dict]:
@@ -787,10 +1198,8 @@ class FakeSalesforce:
                           "message": "Implementation restriction: aggregate queries are not supported by Bulk API 2.0"}], {}
         if any(f.type == "address" for f in q.fields):
             return 400, [{"errorCode": "API_ERROR", "message": "Selecting compound data not supported in Bulk Query"}], {}
-        with self._lock:  # a job reads a snapshot, like a cursor
-            stored = self.store[q.obj.name].values()
-            records = list(stored) if operation == "queryAll" else [r for r in stored if not r.get("IsDeleted")]
-            rows = [dict(r) for r in run_query(q, records)]
+        with self._lock:  # a job reads a snapshot, like a cursor (references: see _BulkJob.rows)
+            rows = self._select(q, include_deleted=operation == "queryAll")
             job_id = "750" + sfs.sf_id("750", next(self._bulk_ids))[3:15]
             created = sfs.format_datetime(dt.datetime.now(dt.timezone.utc))
             job = _BulkJob(job_id, operation, q.obj.name, q.fields, rows, created,
@@ -824,23 +1233,40 @@ class FakeSalesforce:
                 return 400, [{"errorCode": "INVALIDJOB", "message": f"invalid locator: {locator}"}], {}
         page = job.rows[offset:offset + max_records]
         end = offset + len(page)
-        out = io.StringIO()
-        writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n")
-        writer.writerow([f.name for f in job.fields])
+        # A page is a join of per-record lines, rendered once and cached across pages and jobs
+        # (_LineCache); only records scripted to carry a NUL byte are rendered apart.
+        names = tuple(f.name for f in job.fields)
         with self._lock:
             nul = set(self._bulk_nul)
-        for rec in page:
-            values = []
-            for f in job.fields:
-                text = _bulk_value(f, rec.get(f.name))
-                if (rec["Id"], f.name.lower()) in nul:
-                    text = text[: len(text) // 2] + "\x00" + text[len(text) // 2:]
-                values.append(text)
-            writer.writerow(values)
+            cache = self._line_caches.pop((job.obj, names), None) or _LineCache(job.fields)
+            self._line_caches[(job.obj, names)] = cache  # most recently used last
+            while len(self._line_caches) > 6:  # each may hold a line per record: keep a few SELECT lists
+                self._line_caches.pop(next(iter(self._line_caches)))
+        header = '"' + '","'.join(n.replace('"', '""') for n in names) + '"\n'
+        tampered = frozenset(rec_id for rec_id, _f in nul)
+        lines = cache.page(page, tampered)
+        if tampered:
+            wanted = {f.name.lower() for f in job.fields}
+            for i, rec in enumerate(page):
+                if rec["Id"] in tampered and any((rec["Id"], n) in nul for n in wanted):
+                    lines[i] = self._nul_line(job.fields, rec, nul)
+        body = header + "".join(lines)
         next_locator = "null" if end >= len(job.rows) else \
             base64.urlsafe_b64encode(f"{job.id}:{end}".encode()).decode().rstrip("=")
-        return 200, out.getvalue(), {"Content-Type": "text/csv", "Sforce-Locator": next_locator,
-                                     "Sforce-NumberOfRecords": str(len(page))}
+        return 200, body, {"Content-Type": "text/csv", "Sforce-Locator": next_locator,
+                           "Sforce-NumberOfRecords": str(len(page))}
+
+    @staticmethod
+    def _nul_line(fields: list[sfs.Field], rec: dict, nul: set[tuple[str, str]]) -> str:
+        values = []
+        for f in fields:
+            text = _bulk_value(f, rec.get(f.name))
+            if (rec["Id"], f.name.lower()) in nul:
+                text = text[: len(text) // 2] + "\x00" + text[len(text) // 2:]
+            values.append(text)
+        out = io.StringIO()
+        csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\n").writerow(values)
+        return out.getvalue()
 
     def _project(self, schema: sfs.SObject, rec: dict, fields: list[sfs.Field]) -> dict:
         out: dict[str, Any] = {"attributes": {
@@ -860,11 +1286,16 @@ class FakeSalesforce:
             end = sfs.canonical_datetime(params["end"])
         except (KeyError, ValueError):
             return 400, [{"errorCode": "INVALID_DATETIME", "message": "start and end must be datetimes"}], {}
+        cursor = schema.cursor_field  # field history: CreatedDate; setup objects are never deleted
         with self._lock:
             hits = [r for r in self.store[schema.name].values()
-                    if start <= r["SystemModstamp"] <= end and bool(r.get("IsDeleted")) == (kind == "deleted")]
+                    if start <= (r.get(cursor) or "") <= end and bool(r.get("IsDeleted")) == (kind == "deleted")]
         if kind == "deleted":
-            return 200, {"deletedRecords": [{"id": r["Id"], "deletedDate": r["SystemModstamp"]} for r in hits],
+            deleted = [{"id": r["Id"], "deletedDate": r[cursor]} for r in hits]
+            with self._lock:  # purged records too, until their tombstone expires (never, here)
+                deleted += [{"id": rec_id, "deletedDate": when}
+                            for rec_id, when in self._tombstones.get(schema.name, {}).items() if start <= when <= end]
+            return 200, {"deletedRecords": deleted,
                          "earliestDateAvailable": start, "latestDateCovered": end}, {}
         return 200, {"ids": [r["Id"] for r in hits], "latestDateCovered": end}, {}
 
@@ -961,8 +1392,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Sforce-Limit-Info", f"api-usage={self.fake.api_usage}/{self.fake.api_limit}")
         for name, value in extra.items():
             self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (read timeout, delay_next)
+            self.close_connection = True
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -975,3 +1409,149 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._serve("DELETE")
+
+
+# ----------------------------------------------------------------------------- standalone (benchmarks)
+
+_SYNTH_PRODUCTS = ("Platform", "Platform + Analytics", "Cash Application", "Billing Suite", "Forecasting",
+                   "Enterprise Bundle")
+_SYNTH_WORDS = ("Blue", "Silver", "North", "Summit", "Apex", "Iron", "Cedar", "Harbor", "Granite", "Falcon",
+                "Orbit", "Quantum", "Atlas", "Beacon", "Delta", "Glacier", "Horizon", "Meridian", "Sierra",
+                "Zenith")
+_SYNTH_KINDS = ("Analytics", "Systems", "Logistics", "Foods", "Health", "Energy", "Capital", "Robotics",
+                "Networks", "Retail")
+
+
+def synthetic_org(opportunities: int, *, seed: int = 1) -> dict[str, list[dict]]:
+    """A deterministic org of `opportunities` Opportunities (plus their Accounts), in stored form for
+    `FakeSalesforce.bulk_load`, cheaply enough for a million (a few seconds).
+
+    Realistic where a connector looks: Amount a 2-decimal `Decimal` (a few null), CurrencyIsoCode
+    USD/EUR/GBP, StageName with its Probability/IsClosed/IsWon, CloseDate, CreatedDate ≤
+    LastModifiedDate ≤ SystemModstamp spread over 2025, a few % of SystemModstamps moved to one of
+    a few moments shared by many rows (batch jobs: ties), about 1 % soft-deleted. Nothing reads
+    the wall clock. Speed: random picks index tuples with `random()`, datetimes are joined from
+    per-day and per-second strings; strftime and Random.choice per value would dominate otherwise.
+    """
+    rng = random.Random(seed)
+    rand = rng.random
+    year = 365 * 86400
+    days = [(dt.date(2025, 1, 1) + dt.timedelta(days=d)).isoformat() for d in range(366)]
+    clock = [f"T{x // 3600:02d}:{x // 60 % 60:02d}:{x % 60:02d}.000+0000" for x in range(86400)]
+
+    def stamp(offset: int) -> str:
+        return days[offset // 86400] + clock[offset % 86400]
+
+    def pick(seq: tuple | list) -> Any:
+        return seq[int(rand() * len(seq))]
+
+    owners = [sfs.sf_id("005", 2_000_000_000 + 37 * i) for i in range(25)]
+    n_accounts = max(1, opportunities // 8)
+    accounts, account_ccy = [], []
+    currencies = ("USD", "USD", "USD", "EUR", "EUR", "GBP")
+    for i in range(n_accounts):
+        created = stamp(int(rand() * year / 2))
+        ccy = pick(currencies)
+        account_ccy.append(ccy)
+        accounts.append({
+            "Id": sfs.sf_id("001", 2_000_000_000 + 37 * i), "IsDeleted": False, "CreatedDate": created,
+            "LastModifiedDate": created, "SystemModstamp": created,
+            "Name": f"{pick(_SYNTH_WORDS)} {pick(_SYNTH_KINDS)} {i}", "Type": "Customer",
+            "Industry": pick(sfs.INDUSTRIES), "BillingCity": None, "BillingCountry": None,
+            "OwnerId": pick(owners), "AccountNumber": None, "CurrencyIsoCode": ccy,
+        })
+    # a few moments shared by many rows (nightly batch jobs), in the second half of the year
+    batch_moments = [stamp(year // 2 + int(rand() * (year // 2 - 86400)))
+                     for _ in range(max(1, opportunities // 50_000))]
+    # per stage: (StageName, Probability, ForecastCategoryName, IsClosed, IsWon), by stage frequency
+    stage_rows = [(st, Decimal(sfs.STAGE_PROBABILITY[st]), sfs.STAGE_FORECAST_NAME[st], st.startswith("Closed"),
+                   st == "Closed Won") for st in sfs.STAGES]
+    stage_pool = tuple(row for row, weight in zip(stage_rows, (12, 10, 8, 8, 7, 30, 25)) for _ in range(weight))
+    products = _SYNTH_PRODUCTS
+    sources = sfs.LEAD_SOURCES + (None, None)
+    opp_types = ("New Customer",) * 7 + ("Existing Customer - Upgrade",) * 3
+    lognorm = rng.lognormvariate
+    opps = []
+    append = opps.append
+    span = year - 86400 * 20
+    n_pool, n_products, n_sources, n_types, n_owners, n_batch = (
+        len(stage_pool), len(products), len(sources), len(opp_types), len(owners), len(batch_moments))
+    for i in range(opportunities):  # picks and datetimes inlined: this loop runs a million times
+        created = int(rand() * span)
+        modified = created + int(rand() ** 3 * (year - 1 - created))
+        r = rand()
+        system = min(modified + int(r * 36000), year - 1) if r < 0.1 else modified  # automation after the user
+        a = int(rand() * n_accounts)
+        stage, probability, forecast, closed, won = stage_pool[int(rand() * n_pool)]
+        amount = Decimal(int(lognorm(14.3, 0.8))).scaleb(-2)  # cents -> 2 decimals, median ≈ 16,000.00
+        account = accounts[a]
+        last = days[system // 86400] + clock[system % 86400]
+        append({
+            "Id": sfs.sf_id("006", 2_000_000_000 + 37 * i), "IsDeleted": rand() < 0.01,
+            "CreatedDate": days[created // 86400] + clock[created % 86400],
+            "LastModifiedDate": days[modified // 86400] + clock[modified % 86400],
+            "SystemModstamp": max(batch_moments[int(rand() * n_batch)], last) if rand() < 0.03 else last,
+            "AccountId": account["Id"], "Name": account["Name"] + " - " + products[int(rand() * n_products)],
+            "StageName": stage, "Amount": None if rand() < 0.005 else amount,
+            "CurrencyIsoCode": account_ccy[a], "Probability": probability, "ForecastCategoryName": forecast,
+            "CloseDate": days[min(365, created // 86400 + 20 + int(rand() * 100))],
+            "IsClosed": closed, "IsWon": won, "LeadSource": sources[int(rand() * n_sources)], "CampaignId": None,
+            "OwnerId": owners[int(rand() * n_owners)], "Type": opp_types[int(rand() * n_types)],
+        })
+    return {"Account": accounts, "Opportunity": opps}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m connectors.sandbox.fake_salesforce --opportunities N [--port P] [--token T]`: serve a
+    synthetic org (or a generated sandbox with --data-dir) until interrupted or terminated.
+
+    The first line on stdout is the base URL alone (`http://127.0.0.1:<port>`), for scripts that
+    start it and wait for that line; details go to stderr.
+    """
+    import argparse
+    import gc
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m connectors.sandbox.fake_salesforce", description=main.__doc__)
+    parser.add_argument("--opportunities", type=int, default=0, help="synthetic Opportunities to add")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--token", default="sandbox-token", help="the access token clients must send")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="a generated sandbox to serve (default: none, an empty org)")
+    parser.add_argument("--single-currency", action="store_true")
+    parser.add_argument("--bulk-polls", type=int, default=1)
+    args = parser.parse_args(argv)
+    # a folder without salesforce/ gives an empty org (it need not exist)
+    data_dir = args.data_dir or Path(tempfile.gettempdir()) / "ltc-fake-salesforce-empty-org"
+    fake = FakeSalesforce(data_dir, port=args.port, bulk_polls=args.bulk_polls, access_token=args.token,
+                          single_currency=args.single_currency)
+    started = time.perf_counter()
+    if args.opportunities:
+        for obj, records in synthetic_org(args.opportunities, seed=args.seed).items():
+            if args.single_currency:
+                for rec in records:
+                    rec.pop("CurrencyIsoCode", None)
+            fake.bulk_load(obj, records)
+    loaded = time.perf_counter() - started
+    # The org's millions of objects live as long as the process: move them out of the cyclic
+    # collector's sight, so the collections that filling the CSV line cache triggers stay cheap.
+    gc.collect()
+    gc.freeze()
+    url = fake.start()
+    print(url, flush=True)
+    print(f"fake Salesforce at {url}: token {fake.access_token!r}, "
+          f"{len(fake.store['Opportunity']):,} Opportunity rows, filled in {loaded:.1f} s", file=sys.stderr, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,6 +13,13 @@ byte-identical files. Work is linear in `scale` (the number of leads).
 How it works: `_Company` first *simulates* (entities are dicts; references point at other entity
 dicts, times are datetimes), then assigns Ids and document numbers in creation order (like real
 systems do), then writes each system in its native form.
+
+The objects added later (Product2, OpportunityLineItem, Quote, OpportunityFieldHistory,
+CurrencyType, DatedConversionRate: `EXTRA_OBJECTS`) are derived *after* the simulation, from its
+finished state, with their own `random.Random(seed + EXTRAS_SEED_OFFSET)`. They only read the
+simulated entities and never draw from the main stream, so every file that existed before them
+(and `ground_truth.json`, whose figures other tests pin) stays byte-identical for a given seed and
+scale; `generate(..., _extras=False)` leaves them out, which is how the tests check that.
 """
 
 from __future__ import annotations
@@ -875,18 +882,253 @@ class _Company:
             r["e2e"] = "NOTPROVIDED" if self.rng.random() < 0.3 else f"E2E{self.rng.getrandbits(48):012X}"
         self.bank_entries = _bank_entries(self)
 
-    def _assign_sf_ids(self) -> None:
-        """Salesforce Ids and auto-numbers in creation order."""
+    def _assign_sf_ids(self, objects: Iterable[str] | None = None) -> None:
+        """Salesforce Ids and auto-numbers in creation order (of `objects`, default all)."""
         for obj, records in self.sf.items():
+            if objects is not None and obj not in objects:
+                continue
             prefix = sfs.SCHEMAS[obj].key_prefix
             records.sort(key=lambda r: (r["CreatedDate"], r["_seq"]))
             base = 1_000_000_000 + 7919 * len(obj)  # Ids of different objects look different
+            if obj in EXTRA_OBJECTS:  # (names of equal length, e.g. OpportunityLineItem/DatedConversionRate)
+                base += 104_729 * (1 + EXTRA_OBJECTS.index(obj))
             for i, rec in enumerate(records):
                 rec["Id"] = sfs.sf_id(prefix, base + i * 37)
-        for i, rec in enumerate(self.sf["Contract"], 100):
-            rec["ContractNumber"] = f"{i:08d}"
-        for i, rec in enumerate(self.sf["Order"], 100):
-            rec["OrderNumber"] = f"{i:08d}"
+        if objects is None:
+            for i, rec in enumerate(self.sf["Contract"], 100):
+                rec["ContractNumber"] = f"{i:08d}"
+            for i, rec in enumerate(self.sf["Order"], 100):
+                rec["OrderNumber"] = f"{i:08d}"
+
+
+# ----------------------------------------------------------------------------- objects derived afterwards
+
+EXTRA_OBJECTS = ("Product2", "OpportunityLineItem", "Quote", "OpportunityFieldHistory", "CurrencyType",
+                 "DatedConversionRate")
+EXTRAS_SEED_OFFSET = 1_000_003  # the derived objects' own stream: random.Random(seed + this)
+RATE_PLACES = Decimal("0.000001")  # Salesforce keeps conversion rates to 6 decimals
+
+CATALOGUE = (
+    # ProductCode, Name, Family, IsActive, kind (licence | service | support | training)
+    ("LTC-PLAT", "Platform", "Software", True, "licence"),
+    ("LTC-ANLY", "Analytics Add-on", "Software", True, "licence"),
+    ("LTC-CASH", "Cash Application", "Software", True, "licence"),
+    ("LTC-BILL", "Billing Suite", "Software", True, "licence"),
+    ("LTC-FCST", "Forecasting", "Software", True, "licence"),
+    ("LTC-IMPL", "Implementation Services", "Professional Services", True, "service"),
+    ("LTC-SUPP", "Premium Support", "Support", True, "support"),
+    ("LTC-TRNG", "Training Day", "Training", True, "training"),
+    ("LTC-LGCY", "Legacy ERP Connector", "Software", False, "licence"),  # retired: on no deal
+)
+# What an opportunity named "<Account> - <product>" licenses (its first product carries the platform fee).
+DEAL_PRODUCTS = {
+    "Platform": ("LTC-PLAT",),
+    "Platform + Analytics": ("LTC-PLAT", "LTC-ANLY"),
+    "Cash Application": ("LTC-CASH",),
+    "Billing Suite": ("LTC-BILL",),
+    "Forecasting": ("LTC-FCST",),
+    "Enterprise Bundle": ("LTC-PLAT", "LTC-BILL", "LTC-CASH", "LTC-FCST"),
+}
+ADD_ONS = (
+    # ProductCode, chance on a deal, weight of the deal value, quantities (days, seats, units)
+    ("LTC-IMPL", 0.55, 0.25, (3, 5, 8, 10, 15, 20)),
+    ("LTC-SUPP", 0.30, 0.12, (1,)),
+    ("LTC-TRNG", 0.20, 0.05, (1, 2, 3)),
+)
+QUOTE_STAGES = ("Proposal/Price Quote", "Negotiation/Review", "Closed Won")  # reaching one of these
+SETUP = dt.datetime(2025, 1, 1, 8, 0)  # currencies and price book, before the first user (09:00)
+
+
+class _Extras:
+    """Product2, OpportunityLineItem, Quote, OpportunityFieldHistory and the currency setup objects.
+
+    Everything here reads the finished simulation and draws only from `self.rng` (a separate
+    stream), so the objects written before these existed do not change (see the module docstring).
+    Records go through `_Company._new` (which also numbers `_seq` after everything else) and get
+    Ids from the same creation-order scheme.
+    """
+
+    def __init__(self, company: _Company) -> None:
+        self.c = company
+        self.rng = random.Random(company.seed + EXTRAS_SEED_OFFSET)
+        self.history: dict[int, list[dict]] = defaultdict(list)  # id(opp) -> its OpportunityHistory rows
+        for h in company.sf["OpportunityHistory"]:  # already sorted by (CreatedDate, _seq)
+            self.history[id(h["OpportunityId"])].append(h)
+
+    def build(self) -> None:
+        self.products()
+        for opp in sorted(self.c.sf["Opportunity"], key=lambda o: (o["CreatedDate"], o["_seq"])):
+            rows = self.history[id(opp)]
+            self.line_items(opp, rows)
+            self.quotes(opp, rows)
+            self.field_history(rows)
+        self.currencies()
+        self.c._assign_sf_ids(EXTRA_OBJECTS)
+        for i, quote in enumerate(self.c.sf["Quote"], 1):
+            quote["QuoteNumber"] = f"{i:08d}"
+
+    # -- catalogue and line items ----------------------------------------------------------
+
+    def products(self) -> None:
+        self.by_code: dict[str, dict] = {}
+        for i, (code, name, family, active, kind) in enumerate(CATALOGUE):
+            created = SETUP + dt.timedelta(minutes=30 + i)
+            prod = self.c._new("Product2", created, Name=name, ProductCode=code, Family=family, IsActive=active,
+                               _kind=kind)
+            if not active:  # retired in the spring
+                self.c._touch(prod, dt.datetime(2025, 3, 14, 16, 5))
+            self.by_code[code] = prod
+
+    def _amount_changed_at(self, rows: list[dict]) -> dt.datetime | None:
+        last = None
+        for prev, cur in zip(rows, rows[1:]):
+            if cur["Amount"] != prev["Amount"]:
+                last = cur["CreatedDate"]
+        return last
+
+    def line_items(self, opp: dict, rows: list[dict]) -> None:
+        """Products whose TotalPrices add up exactly to the Amount (which Salesforce rolls up from them).
+
+        Every line but the first is `Quantity × UnitPrice` with UnitPrice rounded down to the cent;
+        the first (the platform fee, Quantity 1) takes the remainder, so the sum is exact.
+        """
+        rng = self.rng
+        amount = opp["Amount"]
+        product = opp["Name"].rsplit(" - ", 1)[1].removesuffix(" (copy)")
+        licences = DEAL_PRODUCTS[product]
+        lines = [(code, rng.uniform(1.0, 2.5), (5, 10, 15, 20, 25, 50)) for code in licences[1:]]
+        lines += [(code, weight * rng.uniform(0.6, 1.4), qty) for code, chance, weight, qty in ADD_ONS
+                  if rng.random() < chance]
+        main_weight = rng.uniform(2.0, 4.0)
+        total_weight = main_weight + sum(w for _c, w, _q in lines)
+        items = []
+        allocated = Decimal("0.00")
+        for code, weight, quantities in lines:
+            quantity = rng.choice(quantities)
+            unit = (amount * Decimal(f"{weight / total_weight:.6f}") / quantity).quantize(CENT, rounding=ROUND_DOWN)
+            if unit < 1:
+                continue  # too small a deal for this add-on
+            total = unit * quantity
+            allocated += total
+            items.append((code, quantity, unit, total))
+        first = amount - allocated  # > 0: every share above is rounded down and the weights leave room
+        items.insert(0, (licences[0], 1, first, first))
+        # Products go on with the deal; re-priced whenever the Amount changed (Amount is their roll-up).
+        changed = self._amount_changed_at(rows)
+        for code, quantity, unit, total in items:
+            prod = self.by_code[code]
+            line = self.c._new(
+                "OpportunityLineItem", opp["CreatedDate"], OpportunityId=opp, Product2Id=prod,
+                Quantity=Decimal(f"{quantity}.0"), UnitPrice=unit, TotalPrice=total,
+                ServiceDate=opp["CloseDate"] if prod["_kind"] == "licence" else None,
+                CurrencyIsoCode=opp["CurrencyIsoCode"],
+            )
+            if changed is not None:
+                self.c._touch(line, changed)
+            if opp["IsDeleted"]:  # deleted with their opportunity
+                line["IsDeleted"] = True
+                self.c._touch(line, opp["SystemModstamp"])
+
+    # -- quotes ----------------------------------------------------------------------------
+
+    def quotes(self, opp: dict, rows: list[dict]) -> None:
+        """Quotes for deals that reached Proposal/Price Quote: one at the proposal, a revision in
+        negotiation (always when the Amount changed). Earlier versions end Denied; the last is
+        Accepted for a won deal, Denied for a lost one, Presented (or still Draft) for an open one."""
+        stage_at = opp["_stage_at"]
+        if not any(stage in stage_at for stage in QUOTE_STAGES):
+            return
+        rng = self.rng
+        amount_at = {h["StageName"]: h["Amount"] for h in rows}
+        moments = sorted(stage_at.values())
+        versions = [("Proposal/Price Quote", amount_at["Proposal/Price Quote"])]
+        if "Negotiation/Review" in stage_at:
+            negotiated = amount_at["Negotiation/Review"]
+            if negotiated != versions[0][1] or rng.random() < 0.4:
+                versions.append(("Negotiation/Review", negotiated))
+        quotes = []
+        for n, (stage, total) in enumerate(versions, 1):
+            start = stage_at[stage]
+            later = [m for m in moments if m > start]
+            gap = (later[0] if later else END) - start
+            created = start + min(gap / 4, dt.timedelta(hours=rng.uniform(0.2, 6)))
+            quote = self.c._new(
+                "Quote", created, Name=f"{opp['Name']} - Q{n}", OpportunityId=opp, AccountId=opp["AccountId"],
+                Status="Draft", ExpirationDate=created.date() + dt.timedelta(days=30), GrandTotal=total,
+                CurrencyIsoCode=opp["CurrencyIsoCode"], QuoteNumber=None,
+            )
+            presented = created + dt.timedelta(minutes=rng.randrange(5, 180))
+            if presented <= END and (not later or presented < later[0]):
+                quote["Status"] = "Presented"
+                self.c._touch(quote, presented)
+            quotes.append(quote)
+        for older, newer in zip(quotes, quotes[1:]):  # superseded by the revision
+            older["Status"] = "Denied"
+            self.c._touch(older, newer["CreatedDate"])
+        last = quotes[-1]
+        if opp["IsWon"]:
+            won_at = stage_at["Closed Won"]
+            last.update(Status="Accepted", GrandTotal=opp["Amount"])
+            self.c._touch(last, max(won_at - dt.timedelta(minutes=rng.randrange(1, 90)), last["LastModifiedDate"]))
+        elif opp["IsClosed"]:
+            last["Status"] = "Denied"
+            self.c._touch(last, max(stage_at["Closed Lost"], last["LastModifiedDate"]))
+
+    # -- field history ---------------------------------------------------------------------
+
+    def field_history(self, rows: list[dict]) -> None:
+        """OpportunityFieldHistory: one row per StageName and per Amount change, at the moment (and by
+        the user) of the matching OpportunityHistory row; deleted with it."""
+        for prev, cur in zip(rows, rows[1:]):
+            for name, data_type in (("StageName", "DynamicEnum"), ("Amount", "Currency")):
+                if cur[name] == prev[name]:
+                    continue
+                fh = self.c._new("OpportunityFieldHistory", cur["CreatedDate"], CreatedById=cur["CreatedById"],
+                                 OpportunityId=cur["OpportunityId"], Field=name, DataType=data_type,
+                                 OldValue=prev[name], NewValue=cur[name])
+                fh["IsDeleted"] = cur["IsDeleted"]
+
+    # -- currencies ------------------------------------------------------------------------
+
+    def currencies(self) -> None:
+        """CurrencyType (static rates) and DatedConversionRate (monthly, Advanced Currency Management).
+
+        Direction: `finance/fx_rates.csv` says `1 currency = rate USD` (USD per unit: EUR ≈ 1.08),
+        while Salesforce's ConversionRate is *units of the currency per 1 unit of the corporate
+        currency* (EUR ≈ 0.925926 per USD). So ConversionRate = round(1 / rate, 6), with `rate` the
+        fx file's rate in effect on the range's StartDate (latest rate_date <= StartDate: the same
+        rule as docs/contracts.md). Ranges start at the fx series' first day, then on the 1st of each
+        month; the last range is open (NextStartDate null). Entering a range closes the previous one,
+        which bumps the previous row's SystemModstamp. The currencies, and the ranges up to then, are
+        set up on 2025-01-01 before anything else (the sandbox's history starts that day); later
+        ranges are entered on their month's first business day.
+        """
+        rng, fx = self.rng, self.c.fx
+        starts = [FX_START]
+        month = _add_months(dt.date(FX_START.year, FX_START.month, 1), 1)
+        while month <= AS_OF:
+            starts.append(month)
+            month = _add_months(month, 1)
+        latest: dict[str, tuple[Decimal, dt.datetime]] = {}
+        for ccy in ("EUR", "GBP"):
+            previous = None
+            for start in starts:
+                rate = (Decimal(1) / fx.rate(ccy, start)).quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
+                created = max(_at_work(rng, start), SETUP + dt.timedelta(minutes=5))
+                row = self.c._new("DatedConversionRate", created, IsoCode=ccy, ConversionRate=rate,
+                                  StartDate=start, NextStartDate=None)
+                if previous is not None:
+                    previous["NextStartDate"] = start
+                    self.c._touch(previous, created)
+                previous = row
+                latest[ccy] = (rate, created)
+        for i, ccy in enumerate(("USD", "EUR", "GBP")):
+            corporate = ccy == REPORTING_CURRENCY
+            rate, updated = (Decimal("1.000000"), None) if corporate else latest[ccy]
+            ct = self.c._new("CurrencyType", SETUP + dt.timedelta(minutes=i), IsoCode=ccy, ConversionRate=rate,
+                             DecimalPlaces=2, IsActive=True, IsCorporate=corporate)
+            if updated is not None:  # the static rate follows the latest dated rate
+                self.c._touch(ct, updated + dt.timedelta(minutes=2))
 
 
 # ----------------------------------------------------------------------------- writers
@@ -902,9 +1144,11 @@ def _sf_value(value: Any) -> Any:
     return value
 
 
-def _write_salesforce(company: _Company, folder: Path) -> None:
+def _write_salesforce(company: _Company, folder: Path, *, extras: bool = True) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for obj, records in company.sf.items():
+        if not extras and obj in EXTRA_OBJECTS:
+            continue
         names = sfs.SCHEMAS[obj].stored_fields
         lines = [sfs.dumps({n: _sf_value(rec.get(n)) for n in names}, sort_keys=True) for rec in records]
         text = "[\n" + ",\n".join(lines) + ("\n]\n" if lines else "]\n")
@@ -1206,11 +1450,12 @@ def _ground_truth(company: _Company) -> dict:
 # ----------------------------------------------------------------------------- entry point
 
 
-def generate(out_dir: Path | None = None, seed: int = 42, scale: int = 2000) -> dict:
+def generate(out_dir: Path | None = None, seed: int = 42, scale: int = 2000, *, _extras: bool = True) -> dict:
     """Write the sandbox company to `out_dir` and return its ground truth (also in ground_truth.json).
 
     `out_dir` defaults to `$LTC_HOME/sandbox`. `scale` is the number of Lead records (duplicates
-    and deleted test leads included).
+    and deleted test leads included). `_extras=False` (tests only) leaves out `EXTRA_OBJECTS`, to
+    show that the other files do not depend on them.
     """
     if scale < 1:
         raise ValueError("scale must be at least 1 lead")
@@ -1218,7 +1463,9 @@ def generate(out_dir: Path | None = None, seed: int = 42, scale: int = 2000) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     company = _Company(seed, scale)
     company.simulate()
-    _write_salesforce(company, out_dir / "salesforce")
+    if _extras:
+        _Extras(company).build()  # after everything else, from its own random stream
+    _write_salesforce(company, out_dir / "salesforce", extras=_extras)
     _write_erp(company, out_dir / "erp.sqlite")
     _write_statements(company, out_dir / "finance" / "statements")
     _write_fx(company, out_dir / "finance" / "fx_rates.csv")

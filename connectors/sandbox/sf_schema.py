@@ -4,6 +4,12 @@ The generator writes records with exactly these fields and the fake Salesforce s
 from the same table, so what the connectors discover through describe is what they get from a
 query. The wire helpers (Ids with a real checksum, REST datetime strings, JSON with exact money)
 live here for the same reason: generator and fake must agree on them byte for byte.
+
+Not every object has the five common system fields, and that is deliberate, because connectors
+must cope with it in a real org: immutable field-history rows (`OpportunityFieldHistory`) have no
+LastModifiedDate and no SystemModstamp (the cursor is CreatedDate), and the currency setup
+objects (`CurrencyType`, `DatedConversionRate`) have no IsDeleted (they cannot be soft-deleted).
+`SObject.has_is_deleted` and `SObject.cursor_field` say what an object has.
 """
 
 from __future__ import annotations
@@ -88,6 +94,7 @@ class Field:
     # A compound parent (type address) is served by the fake but never stored: it is derived
     # from its components, like in a real org.
     components: tuple[str, ...] = ()
+    scale: int | None = None  # decimals in describe; None: 2 for currency/double/percent, else 0
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,10 @@ class SObject:
     key_prefix: str
     label: str
     fields: tuple[Field, ...]
+    custom: bool = False  # a custom object (`Name__c`), e.g. added at runtime by FakeSalesforce.add_object
+    createable: bool = True  # describe's object-level permissions (history rows are read-only)
+    updateable: bool = True
+    deletable: bool = True
     _by_lower: dict[str, Field] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -110,11 +121,24 @@ class SObject:
         """The fields a record on disk carries (compound parents are derived)."""
         return tuple(f.name for f in self.fields if f.type != "address")
 
+    @property
+    def has_is_deleted(self) -> bool:
+        """False for setup objects (CurrencyType, DatedConversionRate): nothing to soft-delete."""
+        return self.field("IsDeleted") is not None
 
-def _common() -> tuple[Field, ...]:
+    @property
+    def cursor_field(self) -> str:
+        """The change cursor a connector would use: SystemModstamp › LastModifiedDate › CreatedDate."""
+        for name in ("SystemModstamp", "LastModifiedDate", "CreatedDate"):
+            if self.field(name) is not None:
+                return name
+        raise ValueError(f"{self.name} has no datetime cursor field")
+
+
+def _common(*, is_deleted: bool = True) -> tuple[Field, ...]:
     return (
         Field("Id", "id"),
-        Field("IsDeleted", "boolean"),
+        *((Field("IsDeleted", "boolean"),) if is_deleted else ()),
         Field("CreatedDate", "datetime"),
         Field("LastModifiedDate", "datetime"),
         Field("SystemModstamp", "datetime"),
@@ -130,6 +154,14 @@ def _pick(name: str, values: tuple[str, ...]) -> Field:
 
 
 _CCY = _pick("CurrencyIsoCode", CURRENCIES)
+
+PRODUCT_FAMILIES = ("Software", "Professional Services", "Support", "Training")
+QUOTE_STATUSES = ("Draft", "Presented", "Accepted", "Denied")
+# OpportunityFieldHistory.Field is a picklist of the tracked fields' API names (plus `created`).
+HISTORY_TRACKED_FIELDS = ("Amount", "CloseDate", "StageName", "created")
+# OpportunityFieldHistory.DataType: the tracked field's history data type. [unverified] spellings as seen
+# in exports: picklists are "DynamicEnum", money "Currency", dates "DateOnly", text "Text".
+HISTORY_DATA_TYPES = ("Currency", "DateOnly", "DynamicEnum", "Text")
 
 SCHEMAS: dict[str, SObject] = {
     o.name: o
@@ -213,6 +245,31 @@ SCHEMAS: dict[str, SObject] = {
             _ref("OwnerId", "User"),
             _pick("Type", ("New Customer", "Existing Customer - Upgrade")),
         )),
+        SObject("Product2", "01t", "Product", _common() + (
+            Field("Name", "string"),
+            Field("ProductCode", "string"),
+            _pick("Family", PRODUCT_FAMILIES),
+            Field("IsActive", "boolean"),
+        )),
+        SObject("OpportunityLineItem", "00k", "Opportunity Product", _common() + (
+            _ref("OpportunityId", "Opportunity"),
+            _ref("Product2Id", "Product2"),
+            Field("Quantity", "double"),
+            Field("UnitPrice", "currency"),
+            Field("TotalPrice", "currency"),
+            Field("ServiceDate", "date"),
+            _CCY,
+        )),
+        SObject("Quote", "0Q0", "Quote", _common() + (
+            Field("Name", "string"),
+            _ref("OpportunityId", "Opportunity"),
+            _ref("AccountId", "Account"),
+            _pick("Status", QUOTE_STATUSES),
+            Field("ExpirationDate", "date"),
+            Field("GrandTotal", "currency"),
+            _CCY,
+            Field("QuoteNumber", "string", auto_number=True),
+        )),
         SObject("OpportunityHistory", "008", "Opportunity History", _common() + (
             _ref("OpportunityId", "Opportunity"),
             _pick("StageName", STAGES),
@@ -223,6 +280,18 @@ SCHEMAS: dict[str, SObject] = {
             _ref("CreatedById", "User"),
             _CCY,
         )),
+        # Immutable, append-only rows: no LastModifiedDate, no SystemModstamp (cursor: CreatedDate).
+        SObject("OpportunityFieldHistory", "017", "Opportunity Field History", (
+            Field("Id", "id"),
+            Field("IsDeleted", "boolean"),
+            Field("CreatedDate", "datetime"),
+            _ref("CreatedById", "User"),
+            _ref("OpportunityId", "Opportunity"),
+            _pick("Field", HISTORY_TRACKED_FIELDS),
+            _pick("DataType", HISTORY_DATA_TYPES),
+            Field("OldValue", "anyType"),
+            Field("NewValue", "anyType"),
+        ), createable=False, updateable=False, deletable=False),
         SObject("Contract", "800", "Contract", _common() + (
             _ref("AccountId", "Account"),
             Field("ContractNumber", "string", auto_number=True),
@@ -246,10 +315,30 @@ SCHEMAS: dict[str, SObject] = {
             Field("TotalAmount", "currency"),
             _CCY,
         )),
+        # Currency setup objects (multi-currency orgs only): no IsDeleted. Rates are "units of this
+        # currency per 1 unit of the corporate currency" (USD here), see generator._currency_records.
+        # Key prefixes: DatedConversionRate 04w; CurrencyType 02B [unverified].
+        SObject("CurrencyType", "02B", "Currency Type", _common(is_deleted=False) + (
+            _pick("IsoCode", CURRENCIES),
+            Field("ConversionRate", "double", scale=6),
+            Field("DecimalPlaces", "int"),
+            Field("IsActive", "boolean"),
+            Field("IsCorporate", "boolean"),
+        ), deletable=False),
+        SObject("DatedConversionRate", "04w", "Dated Conversion Rate", _common(is_deleted=False) + (
+            _pick("IsoCode", CURRENCIES),
+            Field("ConversionRate", "double", scale=6),
+            Field("StartDate", "date"),
+            Field("NextStartDate", "date"),
+        )),
     )
 }
 OBJECT_ORDER = tuple(SCHEMAS)  # dependency order: parents before children
 NUMERIC_TYPES = frozenset({"currency", "double", "percent", "int", "long"})
+# Only in a multi-currency org: a single-currency org has neither these objects nor CurrencyIsoCode.
+CURRENCY_OBJECTS = ("CurrencyType", "DatedConversionRate")
+# Describe types a SOQL query can neither filter nor sort on (compound address, field-history values).
+UNFILTERABLE_TYPES = frozenset({"address", "anyType"})
 
 # ----------------------------------------------------------------------------- describe
 
@@ -257,7 +346,8 @@ _SOAP_TYPES = {
     "id": "tns:ID", "reference": "tns:ID", "string": "xsd:string", "picklist": "xsd:string",
     "email": "xsd:string", "boolean": "xsd:boolean", "currency": "xsd:double",
     "double": "xsd:double", "percent": "xsd:double", "int": "xsd:int", "date": "xsd:date",
-    "datetime": "xsd:dateTime", "address": "urn:address",
+    "datetime": "xsd:dateTime", "address": "urn:address", "anyType": "xsd:anyType",
+    "textarea": "xsd:string", "url": "xsd:string", "phone": "xsd:string", "long": "xsd:long",
 }
 _SYSTEM_FIELDS = {"Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"}
 
@@ -269,27 +359,28 @@ def _label(name: str) -> str:
 
 def describe_field(f: Field) -> dict[str, Any]:
     numeric = f.type in {"currency", "double", "percent"}
-    text = f.type in {"string", "picklist", "email", "id", "reference"}
+    text = f.type in {"string", "picklist", "email", "id", "reference", "textarea", "url", "phone"}
+    anytype = f.type == "anyType"  # field-history OldValue/NewValue: string, number or date
     system = f.name in _SYSTEM_FIELDS or f.auto_number
     relationship = None
     if f.type == "reference":
-        relationship = f.name[:-4] + "__r" if f.name.endswith("__c") else f.name.removesuffix("Id") or None
+        relationship = f.name[:-3] + "__r" if f.name.endswith("__c") else f.name.removesuffix("Id") or None
     return {
         "name": f.name,
         "label": _label(f.name),
         "type": f.type,
         "soapType": _SOAP_TYPES[f.type],
-        "length": 18 if f.type in {"id", "reference"} else (255 if text else 0),
+        "length": 18 if f.type in {"id", "reference"} else (255 if text or anytype else 0),
         "precision": 18 if numeric else 0,
-        "scale": 2 if numeric else 0,
+        "scale": f.scale if f.scale is not None else (2 if numeric else 0),
         "digits": 9 if f.type == "int" else 0,
-        "byteLength": 18 if f.type in {"id", "reference"} else (765 if text else 0),
+        "byteLength": 18 if f.type in {"id", "reference"} else (765 if text or anytype else 0),
         "nillable": f.name not in {"Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"},
-        "createable": not system and f.type != "address",
-        "updateable": not system and f.type != "address",
-        "filterable": f.type != "address",
-        "sortable": f.type != "address",
-        "groupable": f.type not in {"address", "currency", "double", "percent", "datetime"},
+        "createable": not system and f.type != "address" and not anytype,
+        "updateable": not system and f.type != "address" and not anytype,
+        "filterable": f.type not in UNFILTERABLE_TYPES,
+        "sortable": f.type not in UNFILTERABLE_TYPES,
+        "groupable": f.type not in {"address", "anyType", "currency", "double", "percent", "datetime"},
         "calculated": False,
         "calculatedFormula": None,
         "compoundFieldName": f.compound,
@@ -317,13 +408,13 @@ def describe_global_entry(obj: SObject, version: str = API_VERSION) -> dict[str,
         "label": obj.label,
         "labelPlural": obj.label + "s",
         "keyPrefix": obj.key_prefix,
-        "custom": False,
+        "custom": obj.custom,
         "queryable": True,
         "replicateable": True,
         "retrieveable": True,
-        "createable": True,
-        "updateable": True,
-        "deletable": True,
+        "createable": obj.createable,
+        "updateable": obj.updateable,
+        "deletable": obj.deletable,
         "urls": _urls(obj, version),
     }
 
@@ -331,7 +422,7 @@ def describe_global_entry(obj: SObject, version: str = API_VERSION) -> dict[str,
 def describe_sobject(obj: SObject, version: str = API_VERSION) -> dict[str, Any]:
     return {
         **describe_global_entry(obj, version),
-        "undeletable": True,
+        "undeletable": obj.has_is_deleted and obj.deletable,
         "fields": [describe_field(f) for f in obj.fields],
         "childRelationships": [],
         "recordTypeInfos": [],
@@ -344,21 +435,27 @@ _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
+_B62_PAIRS = [a + b for a in _B62 for b in _B62]  # two digits per divmod: half the Python steps
+
+
 def _base62(n: int, width: int) -> str:
-    out = []
+    out = ""
     while n:
-        n, r = divmod(n, 62)
-        out.append(_B62[r])
-    return "".join(reversed(out)).rjust(width, "0")
+        n, r = divmod(n, 3844)
+        out = _B62_PAIRS[r] + out
+    return out.lstrip("0").rjust(width, "0")
+
+
+# Each 5-character chunk gives a 5-bit number, bit i set when character i is an upper-case
+# letter. Translating to "1"/"0" and reading the reversed chunk in base 2 computes that in C
+# (a million synthetic Ids for the Bulk benchmark; same result as summing the bits).
+_UPPER_BITS = str.maketrans({c: ("1" if "A" <= c <= "Z" else "0") for c in _B62})
 
 
 def id_checksum(id15: str) -> str:
     """The 3-character case-safe suffix Salesforce appends to a 15-character Id."""
-    suffix = ""
-    for chunk in (id15[0:5], id15[5:10], id15[10:15]):
-        bits = sum(1 << i for i, c in enumerate(chunk) if "A" <= c <= "Z")
-        suffix += _SUFFIX[bits]
-    return suffix
+    bits = id15.translate(_UPPER_BITS)
+    return _SUFFIX[int(bits[4::-1], 2)] + _SUFFIX[int(bits[9:4:-1], 2)] + _SUFFIX[int(bits[14:9:-1], 2)]
 
 
 def sf_id(prefix: str, n: int) -> str:

@@ -182,7 +182,7 @@ def test_invalid_session_mid_paging_reauthenticates_once_and_resumes(fake, monke
 def test_a_second_invalid_session_fails_without_looping(fake, monkeypatch):
     _seed(fake, 2500)
     fake.fail_next(401, "INVALID_SESSION_ID", "Session expired or invalid", path="/query", times=2)
-    with pytest.raises(IngestError, match="expired again after re-authenticating"):
+    with pytest.raises(IngestError, match="again after re-authenticating once"):
         run_ingest("salesforce", objects=["lead"])
     assert _count(fake, "/query") == 2
 
