@@ -7,7 +7,7 @@ STAMP := $(VENV)/.ltc-installed
 UV_VERSION := $(shell sed -n 's/^uv==//p' constraints.txt)
 export LTC_HOME ?= $(CURDIR)/.ltc
 
-.PHONY: demo test test-all dev dbt-parse lint clean setup
+.PHONY: demo test test-all dev dbt-parse lint clean setup bench-salesforce
 
 setup: $(STAMP)
 
@@ -28,6 +28,10 @@ test: $(STAMP) dbt-parse
 
 dev: $(STAMP)
 	$(BIN)/ltc dev
+
+# Benchmarks are measurements, not tests: medians land in benchmarks/results/*.json.
+bench-salesforce: $(STAMP)
+	$(BIN)/python -m benchmarks.salesforce --rows 1000000 --repeats 3
 
 clean:
 	rm -rf .ltc dbt_project/target dbt_project/logs .pytest_cache

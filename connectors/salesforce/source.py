@@ -191,16 +191,21 @@ def _translate(obj: str, exc: Exception) -> Exception:
     return SalesforceExtractError(f"Salesforce refused {obj} ({code or type(exc).__name__}): {_error_message(exc)}")
 
 
-def describe_object(holder: ClientHolder, obj: str) -> list[FieldSpec]:
-    for _ in range(2):
+def _call(holder: ClientHolder, what: str, call: Callable[[Salesforce], object]):
+    """One API call (describe, getDeleted, ...) with the run's single re-authentication, and the
+    library's errors turned into ours (simple-salesforce's SFType calls never refresh a session)."""
+    while True:
         try:
-            return select_fields(getattr(holder.client, obj).describe())
+            return call(holder.client)
         except SalesforceExpiredSession:
-            holder.rebuild()
+            holder.rebuild()  # raises on the second expiry
         except (SalesforceRefusedRequest, SalesforceMalformedRequest, SalesforceResourceNotFound,
                 SalesforceGeneralError) as exc:
-            raise _translate(obj, exc) from exc
-    raise SalesforceExtractError(f"could not describe {obj}")
+            raise _translate(what, exc) from exc
+
+
+def describe_object(holder: ClientHolder, obj: str) -> list[FieldSpec]:
+    return select_fields(_call(holder, obj, lambda sf: getattr(sf, obj).describe()))
 
 
 class RunStop:
@@ -377,15 +382,8 @@ NO_GET_DELETED = frozenset({"CurrencyType", "DatedConversionRate"})
 
 
 def _deleted_ids(holder: ClientHolder, obj: str, start: dt.datetime, end: dt.datetime) -> list[dict]:
-    for _ in range(2):
-        try:
-            return list(getattr(holder.client, obj).deleted(start, end).get("deletedRecords") or [])
-        except SalesforceExpiredSession:
-            holder.rebuild()
-        except (SalesforceRefusedRequest, SalesforceMalformedRequest, SalesforceResourceNotFound,
-                SalesforceGeneralError) as exc:
-            raise _translate(obj, exc) from exc
-    raise SalesforceExtractError(f"could not read the deleted records of {obj}")
+    answer = _call(holder, obj, lambda sf: getattr(sf, obj).deleted(start, end))
+    return list(answer.get("deletedRecords") or [])
 
 
 def _deleted_resource(holder: ClientHolder, objects: list[str], run_start: dt.datetime, notes: list[str],
@@ -445,15 +443,8 @@ def _deleted_resource(holder: ClientHolder, objects: list[str], run_start: dt.da
 # ---- the source ------------------------------------------------------------------------------------
 
 def _org_objects(holder: ClientHolder) -> set[str]:
-    for _ in range(2):
-        try:
-            return {o["name"] for o in holder.client.describe().get("sobjects") or [] if o.get("queryable", True)}
-        except SalesforceExpiredSession:
-            holder.rebuild()
-        except (SalesforceRefusedRequest, SalesforceMalformedRequest, SalesforceResourceNotFound,
-                SalesforceGeneralError) as exc:
-            raise _translate("the global describe", exc) from exc
-    raise SalesforceExtractError("could not read the org's global describe")
+    answer = _call(holder, "the global describe", lambda sf: sf.describe())
+    return {o["name"] for o in answer.get("sobjects") or [] if o.get("queryable", True)}
 
 
 def available_objects(holder: ClientHolder, objects: list[str], notes: list[str]) -> list[str]:
