@@ -255,3 +255,24 @@ def test_quota_reserve_is_checked_before_a_bulk_job(empty_org, monkeypatch):
     with pytest.raises(IngestError, match="quota reserve"):
         run_ingest("salesforce", objects=["lead"])
     assert not empty_org.bulk_jobs  # no job was created
+
+
+def test_bulk_job_failure_falls_back_and_hostile_csv_values_land_exactly(empty_org, monkeypatch):
+    hostile = 'Acme "Big" Deal, phase 2\nline two\r\nthree — ünïcode'
+    ids = [empty_org.upsert("Lead", {"LastName": hostile if i == 7 else f"L{i}", "Company": "N/A", "Status": "Open"},
+                            system_modstamp=BASE + dt.timedelta(seconds=i))["Id"] for i in range(150)]
+    monkeypatch.setenv("LTC_SF_BULK_THRESHOLD", "100")
+    empty_org.fail_next_bulk_job("InvalidBatch : Failed to process query: QUERY_TIMEOUT")
+    first = run_ingest("salesforce", objects=["lead"])
+    assert any("fell back to the REST API" in n for n in first.notes), first.notes
+
+    # the next full read goes through Bulk (fresh warehouse), with a NUL byte in one value
+    monkeypatch.setenv("LTC_HOME", str(Settings.from_env().home / "second"))
+    empty_org.inject_bulk_nul(ids[3], "LastName")
+    second = run_ingest("salesforce", objects=["lead"])
+    assert any("Lead: Bulk API 2.0" in n for n in second.notes), second.notes
+    landed = _table("lead")
+    assert set(landed) == set(ids)
+    for rec_id, rec in empty_org.store["Lead"].items():
+        assert (landed[rec_id]["last_name"], landed[rec_id]["company"]) == (rec["LastName"], "N/A")
+    assert landed[ids[7]]["last_name"] == hostile
