@@ -18,10 +18,16 @@ def _salesforce_tables() -> tuple[str, ...]:
 
 RAW_TABLES: dict[str, tuple[str, ...]] = {
     "salesforce": _salesforce_tables(),
-    "erp": ("customers", "sales_orders", "invoices"),
+    # the canonical ERP entities (connectors/erp/mapping.py), plus quarantined_rows: one row per
+    # source row (or skipped table) that could not be landed, with the reason.
+    "erp": ("customers", "sales_orders", "sales_order_lines", "deliveries", "invoices", "invoice_lines",
+            "credit_notes", "quarantined_rows"),
     # quarantined_files: one row per file that could not be read, with the reason (never dropped).
     "finance": ("bank_transactions", "fx_rates", "quarantined_files"),
-    "marketing": ("ad_spend", "quarantined_files"),
+    # ad_spend: the four export shapes normalised, with `platform`; quarantined_rows: one row per
+    # export row set aside (file, line, reason); hubspot_*: the marketing API (when configured).
+    "marketing": ("ad_spend", "quarantined_rows", "quarantined_files", "hubspot_campaigns", "hubspot_contacts",
+                  "hubspot_contacts__lifecyclestage_history", "hubspot_forms", "hubspot_form_submissions"),
 }
 
 

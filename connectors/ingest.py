@@ -8,6 +8,7 @@ unwrapped from dlt's exception chain so the real reason (e.g. the Salesforce API
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,8 @@ def _salesforce(settings: Settings, objects: list[str] | None, run_start, notes,
 
 
 def _erp(settings: Settings, objects: list[str] | None, run_start, notes, closers, after):
-    from connectors.erp.source import TABLES_BY_NAME, erp_source
+    from connectors.erp.mapping import ErpMappingError, load_mapping
+    from connectors.erp.source import QUARANTINE, check_source, erp_source, reconcile_deletes
 
     if not settings.erp_url:
         raise IngestError("LTC_ERP_URL is not set; set it to the ERP's SQLAlchemy URL (sandbox: sqlite:///$LTC_HOME/sandbox/erp.sqlite)")
@@ -73,18 +75,60 @@ def _erp(settings: Settings, objects: list[str] | None, run_start, notes, closer
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_file():
         # SQLite would silently create an empty database: say so instead
         raise IngestError(f"LTC_ERP_URL points at {url.database}, which does not exist; generate the sandbox or fix the path")
-    chosen = _choose(objects, TABLES_BY_NAME, "erp")
+    if settings.erp_backend not in ("pyarrow", "connectorx"):
+        raise IngestError(f"LTC_ERP_BACKEND={settings.erp_backend!r}; choose pyarrow or connectorx")
+    try:
+        mapping = load_mapping(settings.erp_mapping)
+    except ErpMappingError as exc:
+        raise IngestError(f"erp: {exc}") from exc
+    chosen = _choose(objects, [*mapping.entities, QUARANTINE], "erp")
+    entities = [c for c in chosen if c != QUARANTINE]
+    if url.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        url = url.set(drivername="postgresql+psycopg2")  # SQLAlchemy 2.1 defaults to psycopg 3; we ship psycopg2
     engine = sa.create_engine(url)
     closers.append(engine.dispose)
-    notes.append(f"erp: {url.render_as_string(hide_password=True)} tables {', '.join(chosen)}")
-    return erp_source(engine, tuple(chosen))
+    try:
+        skipped = check_source(engine, mapping, entities, notes)
+    except ErpMappingError as exc:
+        engine.dispose()
+        raise IngestError(f"erp: {exc}") from exc
+    notes.append(f"erp: {url.render_as_string(hide_password=True)} mapping {mapping.path.name} "
+                 f"backend {settings.erp_backend} tables {', '.join(entities)}")
+
+    def reconcile():
+        pipeline = make_pipeline("erp", settings)
+        with pipeline.sql_client() as client:
+            runs = client.execute_sql(
+                f"select count(*) from {client.make_qualified_table_name('_dlt_loads')} where schema_name = 'erp'")[0][0]
+        check = sa.create_engine(url)
+        try:
+            reconcile_deletes(check, mapping, [e for e in entities if e not in skipped], pipeline.sql_client,
+                              int(runs), notes)
+        finally:
+            check.dispose()
+
+    after.append(reconcile)
+    return erp_source(engine, tuple(entities), mapping=mapping, backend=settings.erp_backend,
+                      lookback_s=settings.erp_lookback_s, notes=notes, skipped=skipped)
 
 
 def _finance(settings: Settings, objects: list[str] | None, run_start, notes, closers, after):
     from connectors.finance.source import finance_source
 
-    folder = drop_folder(settings.finance_drop, "LTC_FINANCE_DROP")
-    source = finance_source(folder, notes)
+    from connectors.finance.bank_csv import load_map
+
+    if not settings.finance_drop:
+        raise IngestError("LTC_FINANCE_DROP is not set; point it at the drop folder or s3://bucket/prefix")
+    location = settings.finance_drop
+    if "://" not in location:  # a local folder: resolved like the other drops (clear error if missing)
+        location = str(drop_folder(location, "LTC_FINANCE_DROP"))
+    try:
+        csv_map = load_map(settings.finance_csv_map)
+        source = finance_source(location, notes, quarantine=settings.finance_quarantine,
+                                settle_s=settings.finance_settle_s, csv_map=csv_map,
+                                reporting_currency=settings.reporting_currency)
+    except (OSError, ValueError) as exc:
+        raise IngestError(f"finance: {exc}") from exc
     chosen = _choose(objects, source.resources, "finance")
     if "bank_transactions" in chosen and QUARANTINE_TABLE not in chosen:
         chosen.append(QUARANTINE_TABLE)  # a bad statement file is reported in the same run
@@ -92,12 +136,35 @@ def _finance(settings: Settings, objects: list[str] | None, run_start, notes, cl
 
 
 def _marketing(settings: Settings, objects: list[str] | None, run_start, notes, closers, after):
-    from connectors.marketing.source import marketing_source
+    """Ad-spend drop (`LTC_ADSPEND_DROP`) and/or the marketing API (`LTC_MARKETING_API_URL`): each
+    part runs when configured, a part not configured is skipped with a note (Dagster selects every
+    catalogued table), and at least one must be configured."""
+    from connectors.marketing.hubspot import PARENT, TABLES as API_TABLES, HubSpotApi
+    from connectors.marketing.source import ADSPEND_TABLES, marketing_source
 
-    folder = drop_folder(settings.adspend_drop, "LTC_ADSPEND_DROP")
-    source = marketing_source(folder, notes)
-    _choose(objects, source.resources, "marketing")  # validates names; ad_spend always brings its quarantine
-    return source
+    chosen = _choose(objects, [*ADSPEND_TABLES, *API_TABLES], "marketing")
+    want_files = any(t in ADSPEND_TABLES for t in chosen)
+    want_api = [PARENT.get(t, t) for t in chosen if t in API_TABLES]
+    if not settings.adspend_drop and not settings.marketing_api_url:
+        raise IngestError("marketing: neither LTC_ADSPEND_DROP (the ad-spend export folder) nor "
+                          "LTC_MARKETING_API_URL (the marketing API) is set; set at least one")
+    folder = api = None
+    if want_files:
+        if settings.adspend_drop:
+            folder = drop_folder(settings.adspend_drop, "LTC_ADSPEND_DROP")
+        else:
+            notes.append("ad_spend: LTC_ADSPEND_DROP is not set, skipped")
+    if want_api:
+        if settings.marketing_api_url:
+            if not settings.marketing_api_token:
+                raise IngestError("LTC_MARKETING_API_URL is set but LTC_MARKETING_API_TOKEN is not; set the API's bearer token")
+            api = HubSpotApi(settings.marketing_api_url, settings.marketing_api_token)
+        else:
+            notes.append("marketing api: LTC_MARKETING_API_URL is not set, skipped")
+    source = marketing_source(folder, notes, api)
+    # the ad-spend resources always run together (a file's rows and its quarantine land in one run)
+    selected = [r for r in source.resources if r in ADSPEND_TABLES or r in want_api]
+    return source.with_resources(*dict.fromkeys(selected))
 
 
 _BUILDERS = {"salesforce": _salesforce, "erp": _erp, "finance": _finance, "marketing": _marketing}

@@ -76,8 +76,18 @@ class Settings:
     salesforce_timeout_s: float = 120.0
     # ERP, finance, marketing
     erp_url: str | None = field(default=None, repr=False)
-    erp_mapping: Path | None = None
+    erp_mapping: Path | None = None  # LTC_ERP_MAPPING; None = connectors/erp/mappings/sandbox.yml
+    # Lookback re-read below the saved ERP cursor, seconds (a row's updated_at can precede its commit)
+    erp_lookback_s: int = 300
+    # dlt sql_database backend for the ERP read: pyarrow (default) or connectorx (benchmarks/erp.py)
+    erp_backend: str = "pyarrow"
     finance_drop: str | None = None
+    # Finance drop: where unreadable statement files are moved (default <drop>/.quarantine), the
+    # settle window in seconds (a file whose size/mtime moves within it is left for the next run),
+    # and the bank-CSV column map (JSON; default connectors.finance.bank_csv.DEFAULT_MAP)
+    finance_quarantine: str | None = None
+    finance_settle_s: float = 2.0
+    finance_csv_map: Path | None = None
     adspend_drop: str | None = None
     marketing_api_url: str | None = None
     marketing_api_token: str | None = field(default=None, repr=False)
@@ -110,7 +120,12 @@ class Settings:
             salesforce_timeout_s=float(_env("LTC_SF_TIMEOUT_S", "120")),
             erp_url=_env("LTC_ERP_URL"),
             erp_mapping=Path(mapping) if mapping else None,
+            erp_lookback_s=int(_env("LTC_ERP_LOOKBACK_S", "300")),
+            erp_backend=_env("LTC_ERP_BACKEND", "pyarrow"),
             finance_drop=_env("LTC_FINANCE_DROP"),
+            finance_quarantine=_env("LTC_FINANCE_QUARANTINE"),
+            finance_settle_s=float(_env("LTC_FINANCE_SETTLE_S", "2")),
+            finance_csv_map=Path(_env("LTC_FINANCE_CSV_MAP")) if _env("LTC_FINANCE_CSV_MAP") else None,
             adspend_drop=_env("LTC_ADSPEND_DROP"),
             marketing_api_url=_env("LTC_MARKETING_API_URL"),
             marketing_api_token=_env("LTC_MARKETING_API_TOKEN"),

@@ -67,12 +67,15 @@ def _read_ground_truth(sandbox_dir: Path) -> dict:
 
 @contextmanager
 def serving_sandbox(settings: Settings) -> Iterator[dict[str, str]]:
-    """Start the sandbox's fake Salesforce on 127.0.0.1 and point the environment at the sandbox."""
+    """Start the sandbox's fake Salesforce and fake HubSpot on 127.0.0.1 and point the environment
+    at the sandbox."""
     from connectors.sandbox import FakeSalesforce
+    from connectors.sandbox.fake_hubspot import FakeHubSpot
 
     truth = _read_ground_truth(settings.sandbox_dir)
-    with FakeSalesforce(settings.sandbox_dir) as fake:
+    with FakeSalesforce(settings.sandbox_dir) as fake, FakeHubSpot(settings.sandbox_dir) as hubspot:
         env = sandbox_environment(settings.sandbox_dir, fake.url, fake.access_token, truth["as_of"])
+        env.update({"LTC_MARKETING_API_URL": hubspot.url, "LTC_MARKETING_API_TOKEN": hubspot.access_token})
         saved = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
         try:
@@ -105,7 +108,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     with serving_sandbox(settings) as env:
         _progress("sandbox sources are up; export these to use them from another shell:")
         for name, value in env.items():
-            if name != "SALESFORCE_ACCESS_TOKEN":
+            if name not in ("SALESFORCE_ACCESS_TOKEN", "LTC_MARKETING_API_TOKEN"):
                 print(f"export {name}={value}")
         print("export SALESFORCE_ACCESS_TOKEN=<the sandbox token, see connectors/sandbox>")
         _progress("press Ctrl-C to stop")

@@ -1,4 +1,5 @@
-"""FX rates CSV (`rate_date,currency,reporting_currency,rate`) read with explicit types.
+"""FX rates: a CSV (`rate_date,currency,reporting_currency,rate`) read with explicit types, or an
+ECB reference-rate XML (eurofxref-daily / eurofxref-hist format, `read_ecb_xml`).
 
 `rate` is `Decimal` with up to 6 decimals (the contract's DECIMAL(18,6)): one rate = units of
 `reporting_currency` per 1 `currency`, one row per business day. Never through pandas' inference.
@@ -6,6 +7,7 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 from connectors.landing import FX_RATE, currency_code, exact_decimal, iso_date, read_typed_csv, FileFormatError
@@ -32,4 +34,49 @@ def read_fx_csv(path: Path) -> list[dict]:
             raise FileFormatError(f"{Path(path).name} line {n}: empty key or rate")
         if row["rate"] <= 0:
             raise FileFormatError(f"{Path(path).name} line {n}: rate must be positive")
+    return rows
+
+
+# ---- ECB reference rates (eurofxref-daily.xml / eurofxref-hist.xml) -----------------------------
+
+ECB_PLACES = Decimal("0.000001")
+
+
+def read_ecb_xml(path: Path, reporting_currency: str) -> list[dict]:
+    """ECB-style `<Cube time=…><Cube currency=… rate=…/>` rates → `fx_rates` rows into `reporting_currency`.
+
+    The ECB quotes units of each currency per 1 EUR. Our table says "1 `currency` = rate
+    `reporting_currency`", so each rate is crossed through EUR: X→R = rate(R) / rate(X) (EUR→R =
+    rate(R); R→R is left out), rounded half-even to the DECIMAL(18,6) column's 6 places. Days
+    without a quote for `reporting_currency` give no rows. A malformed file fails the run, like a
+    malformed CSV (reports must not be built on a partial rate table).
+    """
+    import xml.etree.ElementTree as ET
+
+    name = Path(path).name
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise FileFormatError(f"{name}: not well-formed XML: {exc}") from exc
+    reporting = currency_code(reporting_currency)
+    rows = []
+    days = [c for c in root.iter() if c.tag.rsplit("}", 1)[-1] == "Cube" and c.get("time")]
+    if not days:
+        raise FileFormatError(f"{name}: no <Cube time=…> day in an ECB rates file")
+    for day in days:
+        try:
+            date = iso_date(day.get("time"))
+            quotes = {currency_code(c.get("currency") or ""): exact_decimal(10)(c.get("rate") or "")
+                      for c in day if c.get("currency")}
+        except Exception as exc:  # noqa: BLE001
+            raise FileFormatError(f"{name} day {day.get('time')!r}: {exc}") from exc
+        if any(q <= 0 for q in quotes.values()):
+            raise FileFormatError(f"{name} day {date}: rate must be positive")
+        quotes["EUR"] = Decimal(1)
+        if reporting not in quotes:
+            continue
+        for ccy, per_eur in sorted(quotes.items()):
+            if ccy != reporting:
+                rate = (quotes[reporting] / per_eur).quantize(ECB_PLACES, rounding=ROUND_HALF_EVEN)
+                rows.append({"rate_date": date, "currency": ccy, "reporting_currency": reporting, "rate": rate})
     return rows

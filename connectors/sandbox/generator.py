@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from connectors.sandbox import sf_schema as sfs
+from connectors.sandbox.bank_formats import split_formats
 from connectors.settings import Settings
 
 PERIOD_START = dt.date(2025, 1, 1)
@@ -1159,7 +1160,7 @@ _ERP_DDL = """
 CREATE TABLE customers (
   customer_id TEXT PRIMARY KEY, customer_number TEXT NOT NULL, name TEXT NOT NULL, country TEXT,
   currency TEXT NOT NULL, crm_account_id TEXT, tax_id TEXT, payment_terms_days INTEGER NOT NULL,
-  created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
+  created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, iban TEXT);
 CREATE TABLE sales_orders (
   order_id TEXT PRIMARY KEY, order_number TEXT NOT NULL, customer_id TEXT NOT NULL REFERENCES customers,
   crm_opportunity_id TEXT, contract_number TEXT, order_date DATE NOT NULL, currency TEXT NOT NULL,
@@ -1170,7 +1171,26 @@ CREATE TABLE invoices (
   order_id TEXT NOT NULL REFERENCES sales_orders, issue_date DATE NOT NULL, due_date DATE NOT NULL,
   currency TEXT NOT NULL, net_amount DECIMAL(18,2) NOT NULL, tax_amount DECIMAL(18,2) NOT NULL,
   total_amount DECIMAL(18,2) NOT NULL, status TEXT NOT NULL, is_deleted INTEGER NOT NULL DEFAULT 0,
+  created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL, payment_terms TEXT);
+CREATE TABLE sales_order_lines (
+  order_line_id TEXT PRIMARY KEY, order_id TEXT NOT NULL REFERENCES sales_orders, line_number INTEGER NOT NULL,
+  product_code TEXT NOT NULL, description TEXT NOT NULL, quantity INTEGER NOT NULL,
+  unit_price DECIMAL(18,2) NOT NULL, net_amount DECIMAL(18,2) NOT NULL,
   created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
+CREATE TABLE deliveries (
+  delivery_id TEXT PRIMARY KEY, delivery_number TEXT NOT NULL, order_id TEXT NOT NULL REFERENCES sales_orders,
+  shipped_date DATE NOT NULL, delivered_date DATE, status TEXT NOT NULL,
+  created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
+CREATE TABLE invoice_lines (
+  invoice_line_id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL REFERENCES invoices, line_number INTEGER NOT NULL,
+  order_line_id TEXT REFERENCES sales_order_lines, description TEXT NOT NULL,
+  net_amount DECIMAL(18,2) NOT NULL, tax_amount DECIMAL(18,2) NOT NULL, total_amount DECIMAL(18,2) NOT NULL,
+  created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
+CREATE TABLE credit_notes (
+  credit_note_id TEXT PRIMARY KEY, credit_note_number TEXT NOT NULL, invoice_id TEXT NOT NULL REFERENCES invoices,
+  customer_id TEXT NOT NULL REFERENCES customers, issue_date DATE NOT NULL, currency TEXT NOT NULL,
+  net_amount DECIMAL(18,2) NOT NULL, tax_amount DECIMAL(18,2) NOT NULL, total_amount DECIMAL(18,2) NOT NULL,
+  reason TEXT NOT NULL, created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL);
 CREATE INDEX ix_orders_updated ON sales_orders(updated_at);
 CREATE INDEX ix_invoices_updated ON invoices(updated_at);
 CREATE INDEX ix_customers_updated ON customers(updated_at);
@@ -1187,22 +1207,84 @@ def _write_erp(company: _Company, path: Path) -> None:
     try:
         con.executescript(_ERP_DDL)
         with con:
-            con.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?,?,?,?,?)", [
+            con.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?,?,?,?,?,?)", [
                 (c["id"], c["number"], c["name"], c["country"], c["currency"],
                  c["account"]["Id"] if c["linked"] else None, c["tax_id"], c["terms"],
-                 _ts(c["created"]), _ts(c["updated"])) for c in customers])
+                 _ts(c["created"]), _ts(c["updated"]), c["iban"]) for c in customers])
             con.executemany("INSERT INTO sales_orders VALUES (?,?,?,?,?,?,?,?,?,?,?)", [
                 (o["id"], o["number"], o["customer"]["id"], o["opp"]["Id"],
                  o["contract"]["ContractNumber"] if o["contract"] else None, o["order_date"].isoformat(),
                  o["currency"], str(o["net_amount"]), o["status"], _ts(o["created"]), _ts(o["updated"]))
                 for o in orders])
-            con.executemany("INSERT INTO invoices VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [
+            con.executemany("INSERT INTO invoices VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", [
                 (v["id"], v["number"], v["customer"]["id"], v["order"]["id"], v["issue_date"].isoformat(),
                  v["due_date"].isoformat(), v["currency"], str(v["net"]), str(v["tax"]), str(v["total"]),
-                 v["status"], int(v["deleted"]), _ts(v["created"]), _ts(v["updated"]))
-                for v in company.invoices])
+                 v["status"], int(v["deleted"]), _ts(v["created"]), _ts(v["updated"]),
+                 f"NET {v['customer']['terms']}") for v in company.invoices])
+            _write_erp_documents(con, company, orders)
     finally:
         con.close()
+
+
+_PRODUCTS = (("LIC-CORE", "Platform licence"), ("LIC-SEAT", "User seats"), ("SVC-IMPL", "Implementation services"),
+             ("SVC-TRAIN", "Training"), ("SUP-PREM", "Premium support"))
+
+
+def _split_cents(total: Decimal, weights: list[int]) -> list[Decimal]:
+    """Split `total` into parts proportional to `weights`, each rounded down to the cent, the last
+    taking the remainder: the parts sum to `total` exactly (Decimal, never float)."""
+    whole = sum(weights)
+    parts = [(total * w / whole).quantize(CENT, rounding=ROUND_DOWN) for w in weights[:-1]]
+    return parts + [total - sum(parts, Decimal(0))]
+
+
+def _write_erp_documents(con: sqlite3.Connection, company: _Company, orders: list[dict]) -> None:
+    """Order lines, deliveries, invoice lines and credit notes, derived from the orders and invoices
+    already written and drawn from their own random stream, so the Salesforce, finance and marketing
+    files (and every figure of the ground truth) stay exactly what they were.
+
+    Lines sum exactly to their header (net, tax, total); invoice lines spread each invoice over its
+    order's lines in the order lines' proportions; each soft-deleted (cancelled duplicate) invoice
+    gets a full credit note; an order ships a few days after booking (not after the as-of date)."""
+    rng = random.Random(f"erp-documents-{company.seed}-{company.scale}")
+    order_lines: dict[str, list[tuple[str, Decimal]]] = {}
+    line_rows, delivery_rows = [], []
+    for o in orders:
+        k = _weighted(rng, [1, 2, 3], [0.5, 0.3, 0.2])
+        weights = [rng.randrange(1, 10) for _ in range(k)]
+        amounts = _split_cents(o["net_amount"], weights)
+        products = rng.sample(_PRODUCTS, k)
+        created, updated = _ts(o["created"]), _ts(o["updated"])
+        order_lines[o["id"]] = []
+        for n, (amount, (code, text)) in enumerate(zip(amounts, products), start=1):
+            qty = next((q for q in (rng.randrange(1, 6), 1) if (amount * 100) % q == 0), 1)
+            line_id = f"{o['id']}-{n}"
+            order_lines[o["id"]].append((line_id, amount))
+            line_rows.append((line_id, o["id"], n, code, text, qty, str((amount / qty).quantize(CENT)), str(amount),
+                              created, updated))
+        shipped = _bday(o["order_date"] + dt.timedelta(days=rng.randrange(0, 4)))
+        if shipped <= AS_OF:
+            delivered = shipped + dt.timedelta(days=rng.randrange(1, 6))
+            delivered = delivered if delivered <= AS_OF else None
+            delivery_rows.append((f"D{o['id']}", f"DN-{o['number']}", o["id"], shipped.isoformat(),
+                                  delivered.isoformat() if delivered else None,
+                                  "delivered" if delivered else "shipped", created, updated))
+    inv_line_rows, credit_rows = [], []
+    for v in company.invoices:
+        lines = order_lines[v["order"]["id"]]
+        weights = [int(amount * 100) or 1 for _, amount in lines]
+        nets, taxes = _split_cents(v["net"], weights), _split_cents(v["tax"], weights)
+        for n, ((order_line_id, _), net, tax) in enumerate(zip(lines, nets, taxes), start=1):
+            inv_line_rows.append((f"{v['id']}-{n}", v["id"], n, order_line_id, f"Invoice {v['number']} line {n}",
+                                  str(net), str(tax), str(net + tax), _ts(v["created"]), _ts(v["updated"])))
+        if v["deleted"]:
+            credit_rows.append((f"CN{v['id']}", f"CN-{v['number']}", v["id"], v["customer"]["id"],
+                                v["updated"].date().isoformat(), v["currency"], str(v["net"]), str(v["tax"]),
+                                str(v["total"]), "duplicate invoice cancelled", _ts(v["updated"]), _ts(v["updated"])))
+    con.executemany("INSERT INTO sales_order_lines VALUES (?,?,?,?,?,?,?,?,?,?)", line_rows)
+    con.executemany("INSERT INTO deliveries VALUES (?,?,?,?,?,?,?,?)", delivery_rows)
+    con.executemany("INSERT INTO invoice_lines VALUES (?,?,?,?,?,?,?,?,?,?)", inv_line_rows)
+    con.executemany("INSERT INTO credit_notes VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", credit_rows)
 
 
 # Our own bank accounts, one per currency.
@@ -1450,7 +1532,8 @@ def _ground_truth(company: _Company) -> dict:
 # ----------------------------------------------------------------------------- entry point
 
 
-def generate(out_dir: Path | None = None, seed: int = 42, scale: int = 2000, *, _extras: bool = True) -> dict:
+def generate(out_dir: Path | None = None, seed: int = 42, scale: int = 2000, *, _extras: bool = True,
+             bank_formats: bool = True) -> dict:
     """Write the sandbox company to `out_dir` and return its ground truth (also in ground_truth.json).
 
     `out_dir` defaults to `$LTC_HOME/sandbox`. `scale` is the number of Lead records (duplicates
@@ -1468,6 +1551,10 @@ def generate(out_dir: Path | None = None, seed: int = 42, scale: int = 2000, *, 
     _write_salesforce(company, out_dir / "salesforce", extras=_extras)
     _write_erp(company, out_dir / "erp.sqlite")
     _write_statements(company, out_dir / "finance" / "statements")
+    # the GBP account's statements as MT940 and the EUR account's even months as a bank CSV, so
+    # the sandbox bank delivers all three formats (each transaction in exactly one file)
+    if bank_formats:  # False: every statement as CAMT.053 (tests of the CAMT content itself)
+        split_formats(out_dir / "finance")
     _write_fx(company, out_dir / "finance" / "fx_rates.csv")
     _write_adspend(company, out_dir / "marketing" / "adspend")
     truth = _ground_truth(company)

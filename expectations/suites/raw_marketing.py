@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     import great_expectations as gx
 
 SYSTEM = "marketing"
-AD_SPEND_KEY = ("date", "campaign_id")
+AD_SPEND_KEY = ("date", "platform", "campaign_id")  # campaign ids are unique per platform only
 
 
 def ad_spend_suite() -> gx.ExpectationSuite:

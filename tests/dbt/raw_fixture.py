@@ -56,7 +56,7 @@ DDL = {
     "end_to_end_id varchar, debtor_name varchar, debtor_iban varchar, remittance_unstructured varchar, "
     "remittance_structured_reference varchar",
     "raw_finance.fx_rates": "rate_date date, currency varchar, reporting_currency varchar, rate decimal(18,6)",
-    "raw_marketing.ad_spend": "date date, campaign_id varchar, campaign_name varchar, channel varchar, "
+    "raw_marketing.ad_spend": "date date, platform varchar, campaign_id varchar, campaign_name varchar, channel varchar, "
     "impressions bigint, clicks bigint, spend decimal(18,2), currency varchar",
 }
 
@@ -207,8 +207,8 @@ ROWS = {
         ["2024-12-02", "GBP", "USD", "1.250000"],
     ],
     "raw_marketing.ad_spend": [
-        ["2025-01-10", "701000000000001AAA", "Spring search", "Paid Search", 1000, 50, "30.25", "USD"],
-        ["2025-01-11", "701000000000001AAA", "Spring search", "Paid Search", 900, 40, "29.75", "USD"],
+        ["2025-01-10", "generic", "701000000000001AAA", "Spring search", "Paid Search", 1000, 50, "30.25", "USD"],
+        ["2025-01-11", "generic", "701000000000001AAA", "Spring search", "Paid Search", 900, 40, "29.75", "USD"],
     ],
 }
 

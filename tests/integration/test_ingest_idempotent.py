@@ -243,9 +243,22 @@ def test_erp_twice_matches_the_source_tables(env):
 
 
 def _source_transactions(root: Path) -> set[str]:
+    """Transaction ids in the sandbox bank's statements, whatever their format (CAMT.053, MT940,
+    bank CSV), read with each format's own parser."""
+    from connectors.finance.bank_csv import parse_bank_csv
+    from connectors.finance.mt940 import parse_mt940
+
     ids = set()
-    for path in (root / "finance").rglob("*.xml"):
-        ids |= {r["transaction_id"] for r in parse_camt053_file(path)}
+    for path in (root / "finance" / "statements").iterdir():
+        if path.suffix == ".xml":
+            rows = parse_camt053_file(path)
+        elif path.suffix == ".sta":
+            rows = parse_mt940(path.read_bytes(), path.name)
+        elif path.suffix == ".csv":
+            rows = parse_bank_csv(path.read_bytes(), path.name)
+        else:
+            continue
+        ids |= {r["transaction_id"] for r in rows}
     return ids
 
 

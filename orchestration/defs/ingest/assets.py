@@ -18,12 +18,15 @@ DUCKDB_WRITER_POOL = "duckdb_writer"
 
 _DESCRIPTIONS = {
     "salesforce": "Salesforce CRM, read with simple-salesforce through queryAll (deleted rows "
-    "included) and merged on Id; incremental on SystemModstamp with an overlap lookback.",
-    "erp": "ERP database read with dlt's sql_database source, merged on the table key; "
-    "incremental on updated_at.",
-    "finance": "Bank statements (CAMT.053) and FX rates from the finance drop; each file is keyed "
-    "by content hash so a file delivered twice lands once.",
-    "marketing": "Ad-spend CSV exports, one row per campaign per day, merged on (date, campaign).",
+    "included; Bulk API 2.0 for big windows) and merged on Id; incremental on SystemModstamp with an "
+    "overlap lookback; getDeleted tombstones in deleted_records.",
+    "erp": "ERP database (any SQLAlchemy URL) read with dlt's sql_database source through a mapping "
+    "file onto canonical entities, merged on the key; incremental on updated_at with a lookback; bad "
+    "rows in quarantined_rows.",
+    "finance": "Bank statements (CAMT.053, MT940, bank CSV) and FX rates (CSV, ECB XML) from the "
+    "finance drop; each file is keyed by content hash so a file delivered twice lands once.",
+    "marketing": "Ad-spend exports (generic, Google Ads, Meta, LinkedIn) normalised to one row per "
+    "platform, campaign and day, and the HubSpot-style marketing API (campaigns, contacts, forms).",
 }
 
 

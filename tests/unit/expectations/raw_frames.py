@@ -222,6 +222,7 @@ def ad_spend() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "date": [D(2025, 5, 1), D(2025, 5, 1), D(2025, 5, 2)],
+            "platform": ["google_ads", "meta", "google_ads"],
             "campaign_id": [sfid("701", 1), sfid("701", 2), sfid("701", 1)],
             "campaign_name": ["Spring PPC", "Social A", "Spring PPC"],
             "channel": ["Paid Search", "Social", "Paid Search"],

@@ -11,6 +11,9 @@ renamed as (
     select
         -- keys
         cast({{ adapter.quote('date') }} as date) as spend_date,
+        -- ad platform of the export (google_ads, meta, linkedin, generic); rows landed before the
+        -- column existed are generic exports
+        coalesce(platform, 'generic') as platform,
         campaign_id,
 
         -- attributes

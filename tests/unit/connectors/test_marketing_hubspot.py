@@ -1,0 +1,154 @@
+"""The sandbox's HubSpot-style API: derived consistently from the Salesforce org, served like HubSpot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from connectors.marketing.hubspot import HubSpotApi, rest_api_config
+from connectors.sandbox import sf_schema as sfs
+from connectors.sandbox.fake_hubspot import FakeHubSpot
+from connectors.sandbox.marketing_data import STAGES, derive, write_hubspot
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory) -> Path:
+    from connectors.sandbox import generate
+
+    root = tmp_path_factory.mktemp("hubspot") / "sandbox"
+    generate(root, seed=11, scale=250)
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(sandbox):
+    return derive(sandbox)
+
+
+def _sf(sandbox: Path, obj: str) -> list[dict]:
+    return sfs.loads((sandbox / "salesforce" / f"{obj}.json").read_bytes())
+
+
+def test_every_contact_is_a_salesforce_lead_with_the_same_email(sandbox, data):
+    leads = {l["Id"]: l for l in _sf(sandbox, "Lead")}
+    live_emails = {l["Email"].lower() for l in leads.values() if not l["IsDeleted"]}
+    assert data.contacts and len({c["properties"]["email"].lower() for c in data.contacts}) == len(data.contacts)
+    for c in data.contacts:
+        lead = leads[c["properties"]["salesforceleadid"]]
+        assert lead["Email"] == c["properties"]["email"] and not lead["IsDeleted"]
+    # one contact per distinct live lead e-mail (HubSpot dedupes by e-mail; SF keeps duplicate leads)
+    assert len(data.contacts) == len(live_emails)
+
+
+def test_lifecycle_stages_are_ordered_and_match_the_crm(sandbox, data):
+    leads = {l["Id"]: l for l in _sf(sandbox, "Lead")}
+    for c in data.contacts:
+        props = c["properties"]
+        history = c["propertiesWithHistory"]["lifecyclestage"]
+        stages = [h["value"] for h in reversed(history)]  # HubSpot lists newest first
+        assert stages == [s for s in STAGES if props[f"hs_v2_date_entered_{s}"]]
+        assert props["lifecyclestage"] == stages[-1]
+        times = [h["timestamp"] for h in reversed(history)]
+        assert times == sorted(times) and len(set(times)) == len(times)
+        lead = leads[props["salesforceleadid"]]
+        assert ("opportunity" in stages) == bool(lead["IsConverted"])
+        assert props["hs_v2_date_entered_lead"] == c["createdAt"]
+
+
+def test_campaigns_and_submissions_point_at_salesforce(sandbox, data):
+    sf_campaigns = {c["Id"]: c for c in _sf(sandbox, "Campaign")}
+    assert {c["properties"]["salesforce_campaign_id"] for c in data.campaigns} == set(sf_campaigns)
+    emails = {l["Email"] for l in _sf(sandbox, "Lead")}
+    subs = [s for v in data.submissions.values() for s in v]
+    assert subs
+    for s in subs:
+        values = {v["name"]: v["value"] for v in s["values"]}
+        assert values["email"] in emails
+        if "sfcampaignid" in values:
+            assert sf_campaigns[values["sfcampaignid"]]["Type"] != "Trade Show"  # badge scans: no form
+
+
+def test_derivation_is_deterministic_and_can_be_written(sandbox, data, tmp_path):
+    assert derive(sandbox) == data
+    counts = write_hubspot(sandbox)
+    assert counts == data.counts()
+    assert json.loads((sandbox / "marketing" / "hubspot" / "contacts.json").read_text()) == data.contacts
+
+
+# ---- the fake server --------------------------------------------------------------------------
+
+@pytest.fixture
+def fake(data):
+    with FakeHubSpot(data=data, retry_after_s=0) as server:
+        yield server
+
+
+def _get(fake, path, token=None, **params):
+    return requests.get(f"{fake.url}{path}", params=params, timeout=10,
+                        headers={"Authorization": f"Bearer {token or fake.access_token}"})
+
+
+def test_bearer_token_is_required(fake):
+    r = requests.get(f"{fake.url}/crm/v3/objects/contacts", timeout=10)
+    assert r.status_code == 401 and r.json()["category"] == "INVALID_AUTHENTICATION"
+    assert _get(fake, "/crm/v3/objects/contacts", token="wrong").status_code == 401
+
+
+def test_cursor_paging_walks_every_contact_once(fake, data):
+    seen, after, pages = [], None, 0
+    while True:
+        params = {"limit": 100, "properties": "email,lifecyclestage"}
+        if after:
+            params["after"] = after
+        body = _get(fake, "/crm/v3/objects/contacts", **params).json()
+        pages += 1
+        seen += body["results"]
+        after = body.get("paging", {}).get("next", {}).get("after")
+        if not after:
+            break
+    assert [c["id"] for c in seen] == [c["id"] for c in data.contacts]
+    assert pages == -(-len(data.contacts) // 100)
+    assert set(seen[0]["properties"]) == {"email", "lifecyclestage"} and "propertiesWithHistory" not in seen[0]
+
+
+def test_limit_is_capped_and_history_only_when_asked(fake):
+    body = _get(fake, "/crm/v3/objects/contacts", limit=1000, propertiesWithHistory="lifecyclestage").json()
+    assert len(body["results"]) == 100
+    assert body["results"][0]["propertiesWithHistory"]["lifecyclestage"]
+
+
+def test_bad_cursor_and_unknown_routes(fake):
+    assert _get(fake, "/marketing/v3/campaigns", after="garbage").status_code == 400
+    assert _get(fake, "/form-integrations/v1/submissions/forms/nope").status_code == 404
+    assert _get(fake, "/crm/v3/objects/deals").status_code == 404
+
+
+def test_rate_limit_answers_429_with_retry_after(fake):
+    fake.fail_next(1, 429)
+    r = _get(fake, "/marketing/v3/forms")
+    assert r.status_code == 429 and r.headers["Retry-After"] == "0" and r.json()["errorType"] == "RATE_LIMIT"
+    assert _get(fake, "/marketing/v3/forms").status_code == 200
+
+
+def test_per_second_limit(data):
+    with FakeHubSpot(data=data, requests_per_second=2) as fake:
+        codes = [_get(fake, "/marketing/v3/forms").status_code for _ in range(6)]
+    assert 429 in codes and codes[0] == 200
+
+
+def test_update_contact_bumps_updated_at(fake):
+    before = _get(fake, "/crm/v3/objects/contacts", limit=1).json()["results"][0]
+    after = fake.update_contact(before["id"], lifecyclestage="customer")
+    assert after["updatedAt"] > before["updatedAt"] and after["properties"]["lifecyclestage"] == "customer"
+
+
+def test_rest_api_config_is_cursor_paged_with_bearer_auth():
+    config = rest_api_config(HubSpotApi("http://127.0.0.1:1", "t"))
+    assert config["client"]["auth"] == {"type": "bearer", "token": "t"}
+    paginator = config["resource_defaults"]["endpoint"]["paginator"]
+    assert paginator == {"type": "cursor", "cursor_path": "paging.next.after", "cursor_param": "after"}
+    incremental = {r["name"]: r["endpoint"].get("incremental", {}).get("cursor_path") for r in config["resources"]}
+    assert incremental["hubspot_contacts"] == "updatedAt" and incremental["hubspot_campaigns"] == "updatedAt"
