@@ -197,7 +197,30 @@ def iso_date(value: str) -> dt.date:
     return dt.date.fromisoformat(value)
 
 
+# Active ISO 4217 codes (2024), the one list every connector checks currencies against. Precious
+# metals and fund codes (XAU, XDR, ...) are left out on purpose: money in them is a data error
+# here, and a made-up or mistyped code ("US$", "EURO", "XYZ") would silently fall out of the FX join.
+ISO_4217 = frozenset("""
+AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD
+CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ
+GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR
+LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN
+PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB
+TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL
+""".split())
+
+
+def active_currency(value: str) -> str:
+    """`value` as an active ISO 4217 code (trimmed, upper case), or ValueError: for documents
+    written now (invoices, ad spend), where a retired or made-up code is a data error."""
+    code = value.strip().upper()
+    if code not in ISO_4217:
+        raise ValueError("unknown currency (not ISO 4217)")
+    return code
+
+
 def currency_code(value: str) -> str:
+    """Any well-formed ISO 4217 code, retired ones included (FX history holds e.g. DEM, CYP)."""
     code = value.upper()
     if len(code) != 3 or not code.isalpha():
         raise ValueError("not an ISO 4217 currency code")
@@ -214,9 +237,11 @@ class DropScan:
     again next run rather than forgotten.
     """
 
-    def __init__(self, folder: Path, pattern: str, read: Callable[[Path, str], list[dict]], errors: tuple):
+    def __init__(self, folder: Path, pattern: str, read: Callable[[Path, str], Any], errors: tuple):
+        # `read(path, sha)` gives the file's rows (or any parsed form its caller understands, e.g.
+        # marketing's rows plus bad rows); raising one of `errors` quarantines the file
         self.folder, self.pattern, self.read, self.errors = folder, pattern, read, errors
-        self._results: list[tuple[Path, str, list[dict] | None, str | None]] | None = None
+        self._results: list[tuple[Path, str, Any | None, str | None]] | None = None
         self.skipped = 0
 
     def results(self, seen: dict):

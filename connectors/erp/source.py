@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from dlt.sources.sql_database import sql_table
 
 from connectors.erp.mapping import CANONICAL, EntityMap, ErpMapping, ErpMappingError, load_mapping
-from connectors.landing import MONEY, utc_now
+from connectors.landing import ISO_4217, MONEY, active_currency, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +61,6 @@ QUARANTINE_SCHEMA = pa.schema([
     pa.field("quarantined_at", pa.timestamp("us", tz="UTC")),
 ])
 
-# Active ISO 4217 codes (plus XAU etc. left out on purpose: an invoice in gold is a data error here).
-ISO_4217 = frozenset("""
-AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD
-CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ
-GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR
-LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN
-PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SYP SZL THB TJS
-TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL
-""".split())
 
 # upsert (MERGE on the key) rather than dlt's default delete-insert, which also de-duplicates the
 # staged rows with a window over the key: the source key is unique, and on 1M lines upsert cut the
@@ -111,10 +102,7 @@ def _py_value(kind: str, value, max_amount: Decimal):
     if kind in ("text",):
         return str(value)
     if kind == "currency":
-        code = str(value).strip().upper()
-        if code not in ISO_4217:
-            raise ValueError("unknown currency (not ISO 4217)")
-        return code
+        return active_currency(str(value))
     if kind == "money":
         if isinstance(value, float):
             value = repr(value)
@@ -216,6 +204,8 @@ def _fast(kind: str, arr: pa.ChunkedArray, max_amount: Decimal) -> pa.Array | No
                 return None
             return out
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        # some value does not convert: not an error here, the row-by-row path (`_py_value`) finds
+        # which rows, quarantines them with their reason and lands the rest
         return None
     raise AssertionError(kind)
 

@@ -46,7 +46,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Callable
 
-from connectors.landing import FileFormatError
+from connectors.landing import FileFormatError, active_currency
 
 GENERIC = "generic"
 GOOGLE_ADS = "google_ads"
@@ -60,16 +60,6 @@ MAX_DAILY_SPEND = Decimal("1000000.00")
 MAX_DAILY_COUNT = 10**10
 HEADER_SEARCH_LINES = 12  # report titles above the header: Google Ads 2, LinkedIn up to 6
 
-# ISO 4217 active codes (2024). A made-up or mistyped code ("US$", "EURO", "XYZ") is refused per row:
-# converting it would silently fall out of the FX join downstream.
-ISO_4217 = frozenset("""
-AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD
-CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ
-GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR
-LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN
-PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB
-TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL
-""".split())
 
 # The normalised columns, in table order. `platform` is part of the key: campaign ids are only
 # unique within one ad platform (a Google Ads and a LinkedIn campaign can share a number).
@@ -127,13 +117,6 @@ def date_in(fmt: str, example: str) -> Callable[[str], dt.date]:
             raise ValueError(f"not a date in the form {example}") from None
 
     return convert
-
-
-def iso4217(text: str) -> str:
-    code = text.strip().upper()
-    if code not in ISO_4217:
-        raise ValueError("unknown currency (not ISO 4217)")
-    return code
 
 
 # ---- shapes ---------------------------------------------------------------------------------------
@@ -236,7 +219,7 @@ def parse_adspend(path: Path, *, file_name: str | None = None) -> ParsedFile:
         spend_col = next(h for h in header if shape.currency_from_header.match(h))
         columns["spend"] = spend_col
         try:
-            currency = iso4217(shape.currency_from_header.match(spend_col).group(1))
+            currency = active_currency(shape.currency_from_header.match(spend_col).group(1))
         except ValueError as exc:
             raise FileFormatError(f"{name} line {line_base}: {spend_col!r}: {exc}") from exc
     missing = [c for c in columns.values() if c not in header]
@@ -309,7 +292,7 @@ def _row(shape: Shape, columns: dict[str, str], index: dict[str, int], extras: d
         "impressions": convert("impressions", lambda v: count(v, grouped)),
         "clicks": convert("clicks", lambda v: count(v, grouped)),
         "spend": convert("spend", lambda v: money(v, grouped)),
-        "currency": currency if currency else convert("currency", iso4217),
+        "currency": currency if currency else convert("currency", active_currency),
         "file_name": name,
     }
     for col in ("date", "campaign_id", "spend", "currency"):

@@ -25,11 +25,10 @@ import dlt
 from connectors.landing import (
     MONEY,
     QUARANTINE_TABLE,
+    DropScan,
     FileFormatError,
     drop_state,
-    file_sha256,
     quarantine_row,
-    sorted_files,
     utc_now,
 )
 from connectors.marketing.adspend import ParsedFile, parse_adspend
@@ -76,38 +75,23 @@ def read_adspend_csv(path: Path) -> list[dict]:
     return parsed.rows
 
 
-class AdSpendScan:
+def _read_export(path: Path, sha: str) -> ParsedFile:
+    """One export for `DropScan`: whole-file problems raise `FileFormatError` (the file goes to
+    quarantine); bad rows stay in the `ParsedFile` for `quarantined_rows`, the good ones land."""
+    parsed = parse_adspend(path)
+    if parsed.bad_rows:
+        log.warning("%s: %s", path.name, parsed.summary())
+    return parsed
+
+
+def adspend_scan(folder: Path) -> DropScan:
     """The new files of the drop, read once per run for the three resources that share them.
 
     `seen` (dlt source state, i.e. kept in the warehouse) maps sha256 → what became of the file, so
     a file delivered twice, even under another name, is read once. The three resources always run
     together (see `connectors.ingest._marketing`), so marking a file in `ad_spend` is safe.
     """
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.skipped = 0
-        self._results: list[tuple[Path, str, ParsedFile | None, str | None]] | None = None
-
-    def results(self, seen: dict):
-        if self._results is None:
-            self._results, this_run = [], set()
-            for path in sorted_files(self.folder, "*.csv"):
-                sha = file_sha256(path)
-                if sha in seen or sha in this_run:
-                    self.skipped += 1
-                    continue
-                this_run.add(sha)
-                try:
-                    parsed = parse_adspend(path)
-                except FileFormatError as exc:
-                    log.warning("quarantined %s: %s", path.name, exc)
-                    self._results.append((path, sha, None, str(exc)))
-                    continue
-                if parsed.bad_rows:
-                    log.warning("%s: %s", path.name, parsed.summary())
-                self._results.append((path, sha, parsed, None))
-        return self._results
+    return DropScan(folder, "*.csv", _read_export, (FileFormatError,))
 
 
 @dlt.source(name="marketing", max_table_nesting=1)
@@ -126,7 +110,7 @@ def marketing_source(folder: Path | None, notes: list[str] | None = None, api=No
 
 
 def adspend_resources(folder: Path, notes: list[str]) -> list:
-    scan = AdSpendScan(folder)
+    scan = adspend_scan(folder)
 
     @dlt.resource(name="ad_spend", write_disposition="merge", primary_key=list(AD_SPEND_KEY),
                   columns=AD_SPEND_COLUMNS, schema_contract=AD_SPEND_CONTRACT, max_table_nesting=0)
