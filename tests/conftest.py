@@ -8,6 +8,7 @@ hide work.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ import pytest
 from connectors.settings import apply_offline_defaults
 
 apply_offline_defaults()
+# shared test data modules (tests/ has no packages, so test modules cannot import each other)
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"

@@ -9,15 +9,8 @@ import duckdb
 
 from connectors.ingest import run_ingest
 from connectors.settings import Settings
-from connectors.finance.bank_csv import DEFAULT_MAP
 
-CAMT = """<?xml version="1.0"?><Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.02"><BkToCstmrStmt>
-<Stmt><Id>S1</Id><Acct><Id><IBAN>DE001</IBAN></Id><Ccy>EUR</Ccy></Acct><Ntry><Amt Ccy="EUR">10.00</Amt>
-<CdtDbtInd>CRDT</CdtDbtInd><BookgDt><Dt>2025-03-01</Dt></BookgDt><ValDt><Dt>2025-03-01</Dt></ValDt>
-<AcctSvcrRef>C1</AcctSvcrRef></Ntry></Stmt></BkToCstmrStmt></Document>"""
-MT = """:20:S2\r\n:25:GB001\r\n:28C:1/1\r\n:60F:C250301GBP0,00\r\n:61:2503020302C20,50NTRFNONREF//M1\r
-:86:166?00GUTSCHRIFT?20EREF+E2SVWZ+INV-2?31GB99X?32PAYER\r\n:62F:C250331GBP20,50\r\n-\r\n"""
-CSV = ",".join(DEFAULT_MAP["columns"].values()) + "\nB1,S3,US001,2025-03-03,,CRDT,30.25,USD,,Payer,,INV-3\n"
+from bank_samples import CAMT, CSV, MT
 
 
 def _tables(db):

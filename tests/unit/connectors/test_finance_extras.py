@@ -15,6 +15,9 @@ from connectors.finance.fx import read_ecb_xml
 from connectors.finance.source import finance_source
 from connectors.landing import FileFormatError
 
+# eurofxref-hist (many days, newest first, one without USD) and the German CSV map: tests/support
+from bank_samples import DEFAULT_LAYOUT, GERMAN, GERMAN_MAP, HIST  # noqa: E402
+
 ECB_NS = ('xmlns:gesmes="http://www.gesmes.org/xml/2002-08-01" '
           'xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref"')
 # eurofxref-daily.xml: one day
@@ -28,17 +31,6 @@ DAILY = f"""<?xml version="1.0" encoding="UTF-8"?>
       <Cube currency='JPY' rate='157.12'/>
       <Cube currency='GBP' rate='0.82550'/>
     </Cube>
-  </Cube>
-</gesmes:Envelope>"""
-# eurofxref-hist.xml: many days, newest first; one day without a USD quote
-HIST = f"""<?xml version="1.0" encoding="UTF-8"?>
-<gesmes:Envelope {ECB_NS}>
-  <gesmes:subject>Reference rates</gesmes:subject>
-  <Cube>
-    <Cube time="2025-03-04"><Cube currency="USD" rate="1.0500"/><Cube currency="GBP" rate="0.8300"/></Cube>
-    <Cube time="2025-03-03"><Cube currency="USD" rate="1.0486"/><Cube currency="GBP" rate="0.82550"/></Cube>
-    <Cube time="2025-03-01"><Cube currency="GBP" rate="0.8200"/></Cube>
-    <Cube time="2025-02-28"><Cube currency="USD" rate="1.0000005"/><Cube currency="GBP" rate="0.5"/></Cube>
   </Cube>
 </gesmes:Envelope>"""
 
@@ -116,25 +108,6 @@ def test_fx_csv_wins_over_ecb_on_the_same_day_and_currency(tmp_path):
 
 # ---- a bank CSV column map from LTC_FINANCE_CSV_MAP ---------------------------------------------
 
-GERMAN_MAP = {
-    "columns": {"transaction_id": "Buchungsreferenz", "account_iban": "Konto", "booking_date": "Buchungstag",
-                "value_date": "Valuta", "amount": "Betrag", "currency": "Waehrung",
-                "debtor_name": "Auftraggeber", "debtor_iban": "IBAN Auftraggeber",
-                "remittance_unstructured": "Verwendungszweck"},
-    "ignore": ["Saldo"],
-    "delimiter": ";",
-    "date_format": "%d.%m.%Y",
-    "decimal_comma": True,
-    "signed_amount": True,
-}
-GERMAN = ("Buchungsreferenz;Konto;Buchungstag;Valuta;Betrag;Waehrung;Auftraggeber;IBAN Auftraggeber;"
-          "Verwendungszweck;Saldo\n"
-          "R1;DE001;01.03.2025;02.03.2025;1.234,56;EUR;Kunde 1 GmbH;DE002;INV-2025-000001;9.999,00\n"
-          "R2;DE001;03.03.2025;03.03.2025;-12,50;EUR;Bank;;Kontofuehrung;9.986,50\n")
-# the same two transactions in the sandbox bank's layout (DEFAULT_MAP)
-DEFAULT_LAYOUT = (",".join(DEFAULT_MAP["columns"].values()) + "\n"
-                  "R1,,DE001,2025-03-01,2025-03-02,CRDT,1234.56,EUR,,Kunde 1 GmbH,DE002,INV-2025-000001\n"
-                  "R2,,DE001,2025-03-03,2025-03-03,DBIT,12.50,EUR,,Bank,,Kontofuehrung\n")
 
 
 def test_csv_map_from_a_json_file_lands_the_same_values_as_the_default_layout(tmp_path):
