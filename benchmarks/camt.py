@@ -124,7 +124,7 @@ def _child_parse(drop: str) -> dict:
     from connectors.finance.camt053 import CamtParseError
     from connectors.finance.checks import BankFileError
     from connectors.finance.drop import BankScan, FinanceDrop
-    from connectors.finance.source import parsers
+    from connectors.finance.readers import parsers
 
     started = time.perf_counter()
     scan = BankScan(FinanceDrop(drop, settle_s=0), parsers(), (CamtParseError, BankFileError))

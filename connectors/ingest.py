@@ -19,7 +19,6 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.landing import (
     QUARANTINE_TABLE,
-    FileFormatError,
     LandingConfigError,
     drop_folder,
     make_pipeline,
@@ -27,6 +26,7 @@ from connectors.landing import (
     utc_now,
 )
 from connectors.settings import SYSTEMS, Settings
+from connectors.values import FileFormatError
 
 
 class IngestError(RuntimeError):
@@ -126,6 +126,7 @@ def _finance(settings: Settings, objects: list[str] | None, run_start, notes, cl
         csv_map = load_map(settings.finance_csv_map)
         source = finance_source(location, notes, quarantine=settings.finance_quarantine,
                                 settle_s=settings.finance_settle_s, csv_map=csv_map,
+                                workers=settings.finance_workers,
                                 reporting_currency=settings.reporting_currency)
     except (OSError, ValueError) as exc:
         raise IngestError(f"finance: {exc}") from exc

@@ -88,6 +88,9 @@ class Settings:
     finance_quarantine: str | None = None
     finance_settle_s: float = 2.0
     finance_csv_map: Path | None = None
+    # Extra processes parsing statement files beside the ingest process when a run has more than
+    # `drop.PARALLEL_MIN_BYTES` of them (0: parse in-process only); default: cores - 1, at most 3
+    finance_workers: int = 1
     adspend_drop: str | None = None
     marketing_api_url: str | None = None
     marketing_api_token: str | None = field(default=None, repr=False)
@@ -126,6 +129,7 @@ class Settings:
             finance_quarantine=_env("LTC_FINANCE_QUARANTINE"),
             finance_settle_s=float(_env("LTC_FINANCE_SETTLE_S", "2")),
             finance_csv_map=Path(_env("LTC_FINANCE_CSV_MAP")) if _env("LTC_FINANCE_CSV_MAP") else None,
+            finance_workers=int(_env("LTC_FINANCE_WORKERS", str(min((os.cpu_count() or 1) - 1, 3)))),
             adspend_drop=_env("LTC_ADSPEND_DROP"),
             marketing_api_url=_env("LTC_MARKETING_API_URL"),
             marketing_api_token=_env("LTC_MARKETING_API_TOKEN"),

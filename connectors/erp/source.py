@@ -36,7 +36,8 @@ import sqlalchemy as sa
 from dlt.sources.sql_database import sql_table
 
 from connectors.erp.mapping import CANONICAL, EntityMap, ErpMapping, ErpMappingError, load_mapping
-from connectors.landing import ISO_4217, MONEY, active_currency, utc_now
+from connectors.landing import utc_now
+from connectors.values import ISO_4217, MONEY, active_currency
 
 log = logging.getLogger(__name__)
 

@@ -75,16 +75,19 @@ def _text(el: ET.Element | None, ns: str, *path: str) -> str | None:
 
 # ---- field readers ----------------------------------------------------------------------------
 
-def _date(el: ET.Element | None, ns: str) -> dt.date | None:
+def _date(el: ET.Element | None, ns: str, where) -> dt.date | None:
     """`<Dt>YYYY-MM-DD</Dt>` or `<DtTm>…</DtTm>` (the statement's own calendar date is kept)."""
     if el is None:
         return None
-    value = _text(el, ns, "Dt")
-    if value:
-        return dt.date.fromisoformat(value[:10])
-    value = _text(el, ns, "DtTm")
-    if value:
-        return dt.datetime.fromisoformat(value).date()
+    try:
+        value = _text(el, ns, "Dt")
+        if value:
+            return dt.date.fromisoformat(value[:10])
+        value = _text(el, ns, "DtTm")
+        if value:
+            return dt.datetime.fromisoformat(value).date()
+    except ValueError:
+        raise CamtParseError(f"{_where(where)}: {_local(el.tag)} {value!r} is not an ISO 8601 date") from None
     return None
 
 
@@ -184,8 +187,8 @@ def _entry_rows(ntry: ET.Element, ns: str, stmt: dict, index: int) -> list[dict]
     entry = {
         **stmt,
         "entry_reference": acct_ref,
-        "booking_date": _date(ntry.find(ns + "BookgDt"), ns),
-        "value_date": _date(ntry.find(ns + "ValDt"), ns),
+        "booking_date": _date(ntry.find(ns + "BookgDt"), ns, where),
+        "value_date": _date(ntry.find(ns + "ValDt"), ns, where),
         "credit_debit": credit_debit,
     }
     details = [tx for nd in ntry.findall(ns + "NtryDtls") for tx in nd.findall(ns + "TxDtls")]

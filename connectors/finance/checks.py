@@ -23,7 +23,7 @@ class BankFileError(ValueError):
 
 @functools.lru_cache(maxsize=1)
 def iso4217() -> frozenset[str]:
-    """Every ISO 4217 code, historic ones included: unlike `connectors.landing.ISO_4217` (active
+    """Every ISO 4217 code, historic ones included: unlike `connectors.values.ISO_4217` (active
     codes, for invoices and spend), bank statements are archives, and real ones carry e.g. DEM."""
     try:
         from babel.numbers import list_currencies

@@ -18,17 +18,27 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+import os
+import threading
 import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Callable
 
 import fsspec
+import pyarrow as pa
 
+from connectors.finance.readers import parse_file
 from connectors.landing import quarantine_row
 
 log = logging.getLogger(__name__)
 
 IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload", ".filepart")
+# below this many bytes of new statement files a run parses in-process: starting the worker
+# processes (~1 s, importing pyarrow and lxml) costs more than it saves
+PARALLEL_MIN_BYTES = 16 * 2**20
 FORMATS = {".xml": "camt053", ".sta": "mt940", ".mt940": "mt940", ".940": "mt940", ".csv": "bank_csv"}
 
 
@@ -42,6 +52,7 @@ class DropFile:
     path: str  # inside the filesystem
     name: str
     source_format: str
+    size: int | None = None
 
 
 class FinanceDrop:
@@ -55,7 +66,7 @@ class FinanceDrop:
         else:
             self.qfs, self.qroot = self.fs, f"{self.root}/.quarantine"
         self.settle_s = settle_s
-        self._settled: list[str] | None = None
+        self._settled: dict[str, tuple] | None = None  # path → (size, mtime)
 
     # ---- listing ---------------------------------------------------------------------------
     def _relative(self, path: str) -> str:
@@ -68,6 +79,9 @@ class FinanceDrop:
         return not parts[-1].lower().endswith(IN_PROGRESS_SUFFIXES)
 
     def _stat(self) -> dict[str, tuple]:
+        # fsspec reuses one filesystem instance across runs in a process and s3fs caches listings in
+        # it: without this, a file the bank uploaded since the last run is listed stale (FileNotFoundError)
+        self.fs.invalidate_cache()
         found = self.fs.find(self.root, detail=True)
         out = {}
         for path, info in found.items():
@@ -82,9 +96,9 @@ class FinanceDrop:
         run waits the window at most once."""
         if self._settled is None:
             self._settled = self._settle()
-        return self._settled
+        return sorted(self._settled)
 
-    def _settle(self) -> list[str]:
+    def _settle(self) -> dict[str, tuple]:
         first = self._stat()
         now = time.time()
         young = [p for p, (_, m) in first.items() if m is None or not isinstance(m, (int, float)) or now - m < self.settle_s]
@@ -95,7 +109,7 @@ class FinanceDrop:
             if changing:
                 log.info("finance drop: %d file(s) still being written, left for the next run", len(changing))
             first = {p: v for p, v in first.items() if p not in changing}
-        return sorted(first)
+        return first
 
     def statement_files(self) -> list[DropFile]:
         files = []
@@ -103,7 +117,7 @@ class FinanceDrop:
             name = path.rsplit("/", 1)[-1]
             fmt = FORMATS.get("." + name.rsplit(".", 1)[-1].lower()) if "." in name else None
             if fmt and not is_fx_file(name):
-                files.append(DropFile(path, name, fmt))
+                files.append(DropFile(path, name, fmt, self._settled[path][0]))
         return files
 
     def fx_files(self) -> list[DropFile]:
@@ -134,48 +148,120 @@ class FinanceDrop:
             return None
 
 
+def _pool_context():
+    # forkserver: workers start from a clean process, not a fork of one holding DuckDB, dlt and
+    # pyarrow threads (forking a threaded process can deadlock); spawn where there is no forkserver
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        ctx.set_forkserver_preload(["connectors.finance.parse_worker"])
+    return ctx
+
+
+def _start_in_background(pool: ProcessPoolExecutor, workers: int) -> threading.Event:
+    """Start the pool's processes from a thread; the event is set once they answer. Starting blocks
+    the caller until the forkserver has preloaded (3.3 s measured), time this process spends parsing."""
+    ready = threading.Event()
+
+    def start():
+        try:
+            for probe in [pool.submit(os.getpid) for _ in range(workers)]:
+                probe.result()
+            ready.set()
+        except Exception as exc:  # noqa: BLE001 - no workers: this process parses everything
+            log.warning("finance: statement parser processes did not start (%s); parsing in-process", exc)
+
+    threading.Thread(target=start, name="ltc-parse-pool-start", daemon=True).start()
+    return ready
+
+
 class BankScan:
     """The new statement files of one run, parsed once for both `bank_transactions` and
-    `quarantined_files` (same contract as `landing.DropScan`, over a `FinanceDrop`)."""
+    `quarantined_files` (same contract as `landing.DropScan`, over a `FinanceDrop`).
 
-    def __init__(self, drop: FinanceDrop, parsers: dict[str, Callable[[bytes, str, str], list[dict]]], errors: tuple):
-        self.drop, self.parsers, self.errors = drop, parsers, errors
+    Parsing is CPU-bound and per file. When a run has more than `PARALLEL_MIN_BYTES` of statement
+    files, up to `workers` extra processes parse alongside this one: each file read (and hashed)
+    here goes to a worker when one has fewer than two files queued, else it is parsed here. So this
+    process keeps parsing while the workers start (~3 s on the 2-core benchmark machine, most of it
+    Arrow registering its compute kernels), and memory holds the queued files' bytes plus the
+    parsed Arrow rows. Results come back in file-name order."""
+
+    def __init__(self, drop: FinanceDrop, parsers: dict[str, Callable[[bytes, str, str], pa.Table]], errors: tuple,
+                 workers: int = 0):
+        self.drop, self.parsers, self.errors, self.workers = drop, parsers, errors, max(0, workers)
         self._results = None
         self.skipped = 0
 
+    def _new_files(self, seen: dict):
+        """(file, sha256, bytes) of every statement file not landed before, nor earlier in this run."""
+        this_run = set()
+        for f in self.drop.statement_files():
+            data = self.drop.read(f.path)
+            sha = hashlib.sha256(data).hexdigest()
+            if sha in seen or sha in this_run:
+                self.skipped += 1
+                continue
+            this_run.add(sha)
+            yield f, sha, data
+
+    def _parse_here(self, f: DropFile, sha: str, data: bytes) -> tuple:
+        return parse_file(self.parsers[f.source_format], self.errors, data, f.name, sha)
+
+    def _parsed(self, seen: dict) -> list:
+        files = self.drop.statement_files()
+        if self.workers and len(files) > 1 and sum(f.size or 0 for f in files) >= PARALLEL_MIN_BYTES:
+            return self._parsed_with_workers(seen)
+        return [(f, sha, self._parse_here(f, sha, data)) for f, sha, data in self._new_files(seen)]
+
+    def _parsed_with_workers(self, seen: dict) -> list:
+        slots = []  # [file, sha, (table, reason) or Future, bytes while queued]
+        queued: set = set()
+        with ProcessPoolExecutor(self.workers, mp_context=_pool_context()) as pool:
+            ready = _start_in_background(pool, self.workers)
+            for f, sha, data in self._new_files(seen):
+                queued = {q for q in queued if not q.done()}
+                if ready.is_set() and len(queued) < 2 * self.workers:
+                    future = pool.submit(parse_file, self.parsers[f.source_format], self.errors, data, f.name, sha)
+                    queued.add(future)
+                    slots.append([f, sha, future, data])
+                else:
+                    slots.append([f, sha, self._parse_here(f, sha, data), None])
+            for slot in slots:
+                if isinstance(slot[2], Future):
+                    slot[2] = self._worker_result(*slot)
+        return [(f, sha, outcome) for f, sha, outcome, _ in slots]
+
+    def _worker_result(self, f: DropFile, sha: str, future: Future, data: bytes) -> tuple:
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            # e.g. a script calling run_ingest without an `if __name__ == "__main__":` guard (workers
+            # re-import the main module): parse here, slower but complete
+            log.warning("finance: a statement parser process failed (%s); parsing %s in-process", exc, f.name)
+            return self._parse_here(f, sha, data)
+
     def results(self, seen: dict):
+        """[(file, sha256, Arrow rows or None, quarantine reason or None)], in file-name order."""
         if self._results is None:
-            self._results, this_run = [], set()
-            for f in self.drop.statement_files():
-                data = self.drop.read(f.path)
-                sha = hashlib.sha256(data).hexdigest()
-                if sha in seen or sha in this_run:
-                    self.skipped += 1
-                    continue
-                this_run.add(sha)
-                try:
-                    rows = self.parsers[f.source_format](data, f.name, sha)
-                    for row in rows:
-                        row["source_format"] = f.source_format
-                    self._results.append((f, sha, rows, None))
-                except self.errors as exc:
-                    reason = str(exc) if f.name in str(exc) else f"{f.name}: {exc}"
+            self._results = []
+            for f, sha, (table, reason) in self._parsed(seen):
+                if reason is not None:
                     log.warning("quarantined %s", reason)
-                    self._results.append((f, sha, None, reason))
+                self._results.append((f, sha, table, reason))
         return self._results
 
     def landed_pages(self, seen: dict):
-        for f, sha, rows, _ in self.results(seen):
-            if rows is None:
+        for f, sha, table, _ in self.results(seen):
+            if table is None:
                 continue
-            seen[sha] = {"file_name": f.name, "status": "loaded", "rows": len(rows), "format": f.source_format}
-            if rows:
-                yield rows
+            seen[sha] = {"file_name": f.name, "status": "loaded", "rows": table.num_rows, "format": f.source_format}
+            if table.num_rows:
+                yield table
 
     def quarantined(self, seen: dict) -> list[dict]:
         out = []
-        for f, sha, rows, reason in self.results(seen):
-            if rows is None:
+        for f, sha, table, reason in self.results(seen):
+            if table is None:
                 moved = self.drop.quarantine(f, sha, reason)
                 seen[sha] = {"file_name": f.name, "status": "quarantined", "moved_to": moved}
                 out.append(quarantine_row(f.name, sha, reason))

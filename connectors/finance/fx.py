@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
-from connectors.landing import FX_RATE, currency_code, exact_decimal, iso_date, read_typed_csv, FileFormatError
+from connectors.values import FX_RATE, FileFormatError, currency_code, exact_decimal, iso_date, read_typed_csv
 
 FX_TYPES = {
     "rate_date": iso_date,

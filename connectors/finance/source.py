@@ -19,74 +19,24 @@ an fsspec URL such as `s3://bucket/prefix`, see `connectors.finance.drop`).
 
 from __future__ import annotations
 
-import functools
 import tempfile
 from pathlib import Path
 
 import dlt
-import pyarrow as pa
 
-from connectors.finance.bank_csv import DEFAULT_MAP, parse_bank_csv
-from connectors.finance.camt053 import CamtParseError, parse_camt053
-from connectors.finance.checks import BankFileError, check_rows
 from connectors.finance.drop import BankScan, FinanceDrop
 from connectors.finance.fx import FX_COLUMNS, FX_KEY, read_ecb_xml, read_fx_csv
-from connectors.finance.mt940 import parse_mt940
-from connectors.landing import MONEY, drop_state, quarantine_resource
-
-BANK_COLUMNS = [
-    {"name": "transaction_id", "data_type": "text", "nullable": False},
-    {"name": "file_name", "data_type": "text"},
-    {"name": "file_sha256", "data_type": "text"},
-    {"name": "statement_id", "data_type": "text"},
-    {"name": "account_iban", "data_type": "text"},
-    {"name": "account_currency", "data_type": "text"},
-    {"name": "entry_reference", "data_type": "text"},
-    {"name": "booking_date", "data_type": "date"},
-    {"name": "value_date", "data_type": "date"},
-    {"name": "credit_debit", "data_type": "text"},
-    {"name": "amount", **MONEY},
-    {"name": "currency", "data_type": "text"},
-    {"name": "end_to_end_id", "data_type": "text"},
-    {"name": "debtor_name", "data_type": "text"},
-    {"name": "debtor_iban", "data_type": "text"},
-    {"name": "remittance_unstructured", "data_type": "text"},
-    {"name": "remittance_structured_reference", "data_type": "text"},
-    {"name": "source_format", "data_type": "text"},  # camt053 | mt940 | bank_csv
-    {"name": "transaction_details", "data_type": "text"},  # MT940 `:86:` text as delivered
-]
-
+from connectors.finance.readers import PARSE_ERRORS, parsers
+from connectors.finance.schema import BANK_COLUMNS
+from connectors.landing import drop_state, quarantine_resource
 
 STATE_KEY = "statement_files"
-_ARROW_TYPES = {"text": pa.string(), "date": pa.date32(), "decimal": pa.decimal128(18, 2)}
-BANK_SCHEMA = pa.schema([pa.field(c["name"], _ARROW_TYPES[c["data_type"]], nullable=c.get("nullable", True))
-                         for c in BANK_COLUMNS])
-
-
-def to_arrow(rows: list[dict]) -> pa.Table:
-    """A page of bank rows as one Arrow table: dlt writes it to parquet as is, where dict rows went
-    through dlt's row-by-row JSON normaliser (~3,500 rows/s; benchmarks/camt.py)."""
-    return pa.table({f.name: pa.array([r.get(f.name) for r in rows], type=f.type) for f in BANK_SCHEMA},
-                    schema=BANK_SCHEMA)
-
-
-def _read_camt(data: bytes, name: str, sha: str) -> list[dict]:
-    rows = parse_camt053(data, name, sha)
-    check_rows(rows, name, lambda i: f"statement {rows[i]['statement_id']} transaction {rows[i]['transaction_id']}")
-    for row in rows:
-        row["transaction_details"] = None  # MT940's :86: text; CAMT has its fields split out
-    return rows
-
-
-def parsers(csv_map: dict | None = None) -> dict:
-    return {"camt053": _read_camt, "mt940": parse_mt940,
-            "bank_csv": functools.partial(parse_bank_csv, spec=csv_map or DEFAULT_MAP)}
 
 
 def _bank_transactions(scan: BankScan, notes: list[str]):
     @dlt.resource(
         name="bank_transactions",
-        write_disposition="merge",
+        write_disposition={"disposition": "merge", "strategy": "upsert"},
         primary_key="transaction_id",
         columns=BANK_COLUMNS,
         max_table_nesting=0,
@@ -96,7 +46,7 @@ def _bank_transactions(scan: BankScan, notes: list[str]):
         pages = 0
         for page in scan.landed_pages(drop_state(STATE_KEY)):
             pages += 1
-            yield to_arrow(page)
+            yield page
         notes.append(f"bank_transactions: {pages} new statement file(s) with entries, {scan.skipped} already landed")
 
     return bank_transactions
@@ -129,10 +79,11 @@ def _fx_rates(drop: FinanceDrop, reporting_currency: str, notes: list[str]):
 
 @dlt.source(name="finance", max_table_nesting=0)
 def finance_source(location: str | Path, notes: list[str] | None = None, *, quarantine: str | None = None,
-                   settle_s: float = 2.0, csv_map: dict | None = None, reporting_currency: str = "USD"):
+                   settle_s: float = 2.0, csv_map: dict | None = None, reporting_currency: str = "USD",
+                   workers: int = 0):
     notes = notes if notes is not None else []
     drop = FinanceDrop(str(location), quarantine, settle_s)
-    scan = BankScan(drop, parsers(csv_map), (CamtParseError, BankFileError))
+    scan = BankScan(drop, parsers(csv_map), PARSE_ERRORS, workers)
     return [
         _bank_transactions(scan, notes),
         quarantine_resource(scan, STATE_KEY, notes),

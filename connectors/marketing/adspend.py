@@ -46,7 +46,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Callable
 
-from connectors.landing import FileFormatError, active_currency
+from connectors.values import FileFormatError, active_currency
 
 GENERIC = "generic"
 GOOGLE_ADS = "google_ads"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from connectors.landing import MONEY
+from connectors.values import MONEY
 
 CAMPAIGN_PROPERTIES = ("hs_name", "hs_start_date", "hs_end_date", "hs_campaign_status", "hs_currency_code",
                        "hs_budget_items_sum_amount", "hs_campaign_type", "salesforce_campaign_id")

@@ -23,15 +23,14 @@ from pathlib import Path
 import dlt
 
 from connectors.landing import (
-    MONEY,
     QUARANTINE_TABLE,
     DropScan,
-    FileFormatError,
     drop_state,
     quarantine_row,
     utc_now,
 )
 from connectors.marketing.adspend import ParsedFile, parse_adspend
+from connectors.values import MONEY, FileFormatError
 
 log = logging.getLogger(__name__)
 

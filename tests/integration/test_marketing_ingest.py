@@ -173,7 +173,7 @@ def test_a_warehouse_from_before_platforms_upgrades_in_place(env):
                  "impressions": 1, "clicks": 0, "spend": Decimal("1.00"), "currency": "USD"}]
     pipeline = make_pipeline("marketing", settings)
 
-    from connectors.landing import MONEY
+    from connectors.values import MONEY
 
     old_columns = [  # the previous connector's hints, verbatim
         {"name": "date", "data_type": "date", "nullable": False},

@@ -13,7 +13,7 @@ import pytest
 from connectors.finance.bank_csv import DEFAULT_MAP, load_map, parse_bank_csv
 from connectors.finance.fx import read_ecb_xml
 from connectors.finance.source import finance_source
-from connectors.landing import FileFormatError
+from connectors.values import FileFormatError
 
 # eurofxref-hist (many days, newest first, one without USD) and the German CSV map: tests/support
 from bank_samples import DEFAULT_LAYOUT, GERMAN, GERMAN_MAP, HIST  # noqa: E402

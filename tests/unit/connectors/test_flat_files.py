@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from connectors.finance.fx import read_fx_csv
-from connectors.landing import FileFormatError
+from connectors.values import FileFormatError
 from connectors.marketing.source import read_adspend_csv
 
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.landing import FileFormatError
+from connectors.values import FileFormatError
 from connectors.marketing.adspend import parse_adspend
 from connectors.marketing.source import read_adspend_csv
 
