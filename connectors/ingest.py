@@ -98,18 +98,36 @@ def _erp(settings: Settings, objects: list[str] | None, run_start, notes, closer
     def reconcile():
         pipeline = make_pipeline("erp", settings)
         with pipeline.sql_client() as client:
-            runs = client.execute_sql(
-                f"select count(*) from {client.make_qualified_table_name('_dlt_loads')} where schema_name = 'erp'")[0][0]
+            runs, last_load = client.execute_sql(
+                f"select count(*), max(load_id) from {client.make_qualified_table_name('_dlt_loads')} "
+                "where schema_name = 'erp'")[0]
         check = sa.create_engine(url)
         try:
             reconcile_deletes(check, mapping, [e for e in entities if e not in skipped], pipeline.sql_client,
-                              int(runs), notes)
+                              int(runs), notes, last_load)
         finally:
             check.dispose()
 
     after.append(reconcile)
     return erp_source(engine, tuple(entities), mapping=mapping, backend=settings.erp_backend,
-                      lookback_s=settings.erp_lookback_s, notes=notes, skipped=skipped)
+                      lookback_s=settings.erp_lookback_s, notes=notes, skipped=skipped,
+                      first_loads=_empty_tables(make_pipeline("erp", settings), entities))
+
+
+def _empty_tables(pipeline, tables: list[str]) -> set[str]:
+    """The raw tables that do not exist yet or hold no row (a missing dataset: all of them)."""
+    empty = set()
+    try:
+        with pipeline.sql_client() as client:
+            for table in tables:
+                try:
+                    if not client.execute_sql(f"select 1 from {client.make_qualified_table_name(table)} limit 1"):
+                        empty.add(table)
+                except Exception:  # noqa: BLE001 - no such table
+                    empty.add(table)
+    except Exception:  # noqa: BLE001 - no dataset (or warehouse) yet
+        return set(tables)
+    return empty
 
 
 def _finance(settings: Settings, objects: list[str] | None, run_start, notes, closers, after):

@@ -191,6 +191,7 @@ class BankScan:
         self.drop, self.parsers, self.errors, self.workers = drop, parsers, errors, max(0, workers)
         self._results = None
         self.skipped = 0
+        self.parsed_by_workers = 0
 
     def _new_files(self, seen: dict):
         """(file, sha256, bytes) of every statement file not landed before, nor earlier in this run."""
@@ -229,6 +230,7 @@ class BankScan:
             for slot in slots:
                 if isinstance(slot[2], Future):
                     slot[2] = self._worker_result(*slot)
+                    self.parsed_by_workers += 1
         return [(f, sha, outcome) for f, sha, outcome, _ in slots]
 
     def _worker_result(self, f: DropFile, sha: str, future: Future, data: bytes) -> tuple:

@@ -15,9 +15,35 @@ Mapping to the shared row shape (`connectors.finance.source.BANK_COLUMNS`):
   structured German/SEPA kind, `EREF+` → `end_to_end_id`, `?32/?33` → `debtor_name`, `?31` →
   `debtor_iban`, `SVWZ+` (purpose) → `remittance_unstructured`; otherwise the free text is the
   remittance. `debtor_*` holds the counterparty for debits too, as in the CAMT parser.
-- `transaction_id`: the `:61:` bank reference (`//…`) when every entry of the file has a distinct
-  one (not NONREF); else `MT940:<account>:<:20: reference>:<n>` — the same file re-delivered gets
-  the same ids, so the merge on `transaction_id` stays idempotent.
+- `transaction_id` (the merge key of `raw_finance.bank_transactions`), chosen per statement (one
+  `:20:` … `:62x:` message; a file may hold several, of several accounts):
+  - the `:61:` bank references (`//…`), when every entry of the statement has one (not NONREF) that no
+    other entry of the file shares: the bank's own id, as in its CAMT.053 (`AcctSvcrRef`) and the sandbox;
+  - else `MT940:<account>:<:28C:>:<opening date>:<C|D><opening balance>:<n>`, e.g.
+    `MT940:NL81ASNB9999999999:31/1:2020-01-01:C1234.56:3`: the statement's `:25:`, its `:28C:`
+    statement/sequence number (leading zeros dropped, `-` if absent), the date and amount of its first
+    `:60F:`/`:60M:`/`:60:`, and n the entry's position within the statement. An MT942 (no opening
+    balance) has its `:13D:` report time there instead (`…:5/1:2025-03-03T1030:2`), and a statement
+    with neither a `#` + hash of its `:61:` lines (`…:#1a2b3c4d5e6f:1`). Two statements of one file
+    with the same key (a continuation page repeating `:28C:` `1/1`, as a fixture does) are numbered on.
+  The `:20:` reference is not part of it (it lands in `statement_id`): ASN Bank (`0000000000`) and the
+  Sparkassen (`STARTUMS`) write the same one in every file, so the earlier `<account>:<:20:>:<n>` gave
+  entry 1 of every day's statement one id, and each day's merge overwrote the day before; other banks
+  write a new one per download, which would break the idempotency below.
+  So: the same statement delivered again (same bytes; another name; alone or bundled with others; other
+  line endings, `:86:` text, `:20:`, `:28C:` zero padding) gets the same ids and the merge is
+  idempotent; statements differing in account, statement/sequence number, opening date or opening
+  balance never share an id. Limits: ids are positions, so a corrected re-delivery with an entry added
+  or removed shifts the ids after it (the merge overwrites those rows with the new content; a removed
+  last entry leaves its old row); the same entries under another statement key land twice (an
+  online-banking export re-cut over other dates, a bank renumbering `:28C:` on re-delivery, an MT942
+  interim report next to the day's MT940 when the entries carry no bank reference); two distinct
+  statements with the same account, `:28C:`, opening date and balance (a constant `:28C:`, two
+  statements in a day, nothing booked between) would share ids across files. Bank references are
+  trusted to be unique at the bank, across files, as the CAMT.053 ids are: a transfer between two
+  accounts at one bank can carry one reference on both accounts' statements (fixture `sepa_mt9401`);
+  in one file that sends both statements to the positional key, in two files the two legs would share
+  an id. Rows landed under the old scheme keep their ids (a landed file is not read again).
 
 Bank dialects the library's standard tags refuse (`DIALECT_TAGS`). A file is parsed with mt-940's own
 tags first; only when that raises is it parsed again with these relaxed ones, so a file the library reads
@@ -29,6 +55,10 @@ as-is is read exactly as before (every wolph golden file that lands takes the fi
 Whatever the tags, every `:61:` opens its own transaction: mt-940 only starts a new one when the previous
 `:61:` carried a transaction-type code (`NTRF`, …), and would otherwise overwrite it — a silent loss of
 entries (Zenith Bank and the old Rabobank format omit the code).
+mt-940 logs a tag it refuses at ERROR before raising, so the first attempt runs with the `mt940` loggers
+raised above CRITICAL (and put back after it): a file the dialect tags read leaves one INFO of ours
+naming the file and the library's complaint, not an ERROR; a file neither reads is refused with that
+complaint in its reason.
 
 A whole file is refused (`BankFileError`) when it is empty, has no MT940 tag, a tag neither the library
 nor a dialect above can read (the message carries the offending tag text, as the library read it), an
@@ -39,13 +69,20 @@ one balanced document, landing part of it would make the bank balance wrong with
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
+import logging
+import threading
+from collections import Counter
 from decimal import Decimal
 
 import mt940
 from mt940.processors import transaction_details_post_processor, transactions_to_transaction
 
 from connectors.finance.checks import BankFileError, check_rows
+
+log = logging.getLogger(__name__)
 
 OPTIONS = mt940.Options(applicant_iban=True, unbounded_details=True, strip_bom=True, reversal_sign=False)
 
@@ -87,11 +124,76 @@ def _one_transaction_per_61(transactions, tag, tag_dict):
     return tag_dict
 
 
+# --- statement boundaries, for `transaction_id` (see the module doc) --------------------------------
+# mt-940 keeps one `data` dict for the whole file, so a later statement's missing `:28C:` would read the
+# earlier one's: each statement's own key fields are tracked here instead, opened afresh at every `:20:`.
+
+def _statements(transactions) -> list[dict]:
+    """The file's statements so far; entries before any `:20:` belong to an implicit first one."""
+    if not getattr(transactions, "statements", None):
+        transactions.statements = [_new_statement()]
+    return transactions.statements
+
+
+def _new_statement() -> dict:
+    return {"number": None, "opened": None, "reported": None}
+
+
+def _open_statement(transactions, tag, tag_dict):
+    """`:20:` opens a statement (one MT940/MT942 message)."""
+    transactions.statements = [*getattr(transactions, "statements", []), _new_statement()]
+    return tag_dict
+
+
+def _note_statement_number(transactions, tag, tag_dict, result):
+    """`:28C:` statement[/sequence] number, leading zeros dropped (`00012/001` → `12/1`)."""
+    number, sequence = (str(tag_dict.get(k) or "").strip() for k in ("statement_number", "sequence_number"))
+    plain = lambda part: str(int(part)) if part.isdigit() else part  # noqa: E731
+    _statements(transactions)[-1]["number"] = plain(number) + (f"/{plain(sequence)}" if sequence else "")
+    return result
+
+
+def _note_opening_balance(transactions, tag, tag_dict, result):
+    """`:60F:`/`:60M:`/`:60:`: the statement's first opening balance, as `<date>:<C|D><amount>`."""
+    statement = _statements(transactions)[-1]
+    balance = result.get(tag.slug)
+    day = getattr(balance, "date", None)
+    if statement["opened"] is None and day is not None:
+        amount = abs(Decimal(balance.amount.amount))
+        cents = amount.quantize(Decimal("0.01"))
+        shown = format(cents if cents == amount else amount.normalize(), "f")  # `100,0` = `100,00` → 100.00
+        mark = "D" if amount and str(balance.status).upper().startswith("D") else "C"  # D0,00 = C0,00
+        statement["opened"] = f"{_plain(day).isoformat()}:{mark}{shown}"
+    return result
+
+
+def _note_report_time(transactions, tag, tag_dict, result):
+    """MT942 `:13D:` report date and time: the key's date when the statement has no opening balance."""
+    when = result.get("date")
+    if when is not None:
+        _statements(transactions)[-1]["reported"] = dt.datetime(when.year, when.month, when.day, when.hour,
+                                                                when.minute).strftime("%Y-%m-%dT%H%M")
+    return result
+
+
+def _note_statement(transactions, tag, tag_dict, result):
+    """Each `:61:` remembers its statement: an index into `transactions.statements`."""
+    result["statement_index"] = len(_statements(transactions)) - 1
+    return result
+
+
 _DEFAULTS = mt940.models.Transactions.DEFAULT_PROCESSORS
 PROCESSORS = {
+    "pre_transaction_reference_number": [_open_statement],
+    "post_statement_number": [_note_statement_number],
+    "post_final_opening_balance": [_note_opening_balance],
+    "post_intermediate_opening_balance": [_note_opening_balance],
+    "post_opening_balance": [_note_opening_balance],
+    "post_date_time_indication": [_note_report_time],
     "pre_statement": [*_DEFAULTS["pre_statement"], _one_transaction_per_61],
     # each entry keeps its own statement's `:25:` (a file may hold statements of several accounts)
-    "post_statement": [*_DEFAULTS["post_statement"], transactions_to_transaction("account_identification")],
+    "post_statement": [*_DEFAULTS["post_statement"], transactions_to_transaction("account_identification"),
+                       _note_statement],
     "post_transaction_details": [_keep_raw_details],
 }
 
@@ -108,8 +210,41 @@ def _clean(value) -> str | None:
 def _read(text: str, tags: dict) -> mt940.models.Transactions:
     transactions = mt940.models.Transactions(processors=PROCESSORS, tags=tags, options=OPTIONS)
     transactions.statement_lines = 0
+    transactions.statements = []
     transactions.parse(text)
     return transactions
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: list[tuple[logging.Logger, int]] = []
+
+
+@contextlib.contextmanager
+def _library_logging_quiet():
+    """mt-940 logs a tag its pattern refuses at ERROR (and the partial matches at INFO) before it raises;
+    on the strict attempt that is no error when the dialect reading then succeeds. Raise the `mt940`
+    loggers' level for the attempt and put it back afterwards (nested/concurrent attempts share one
+    raise: the last one out restores)."""
+    global _quiet_depth
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            loggers = [logging.getLogger("mt940")] + [
+                logger for name, logger in list(logging.Logger.manager.loggerDict.items())
+                if name.startswith("mt940.") and isinstance(logger, logging.Logger) and logger.level]
+            _quiet_saved[:] = [(logger, logger.level) for logger in loggers]
+            for logger, _ in _quiet_saved:
+                logger.setLevel(logging.CRITICAL + 1)
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                for logger, level in _quiet_saved:
+                    logger.setLevel(level)
+                _quiet_saved.clear()
 
 
 def parse_transactions(data: bytes, file_name: str = "") -> mt940.models.Transactions:
@@ -119,7 +254,8 @@ def parse_transactions(data: bytes, file_name: str = "") -> mt940.models.Transac
         raise BankFileError(f"{file_name}: empty file")
     text = data.decode("utf-8", errors="strict") if _is_utf8(data) else data.decode("cp852")  # mt-940's own fallback: maps every byte
     try:
-        transactions = _read(text, {})
+        with _library_logging_quiet():  # its complaints are reported below only if the dialect fails too
+            transactions = _read(text, {})
         transactions.dialect = "standard"
     except Exception as exc:  # noqa: BLE001 - the library raises several kinds; all mean "unreadable"
         try:
@@ -127,6 +263,8 @@ def parse_transactions(data: bytes, file_name: str = "") -> mt940.models.Transac
             transactions.dialect = "dialect"
         except Exception:  # noqa: BLE001 - report the standard reading's complaint, not the dialect's
             raise BankFileError(f"{file_name}: not a readable MT940 statement: {type(exc).__name__}: {exc}") from exc
+        log.info("%s: read with the MT940 dialect tags (%s); mt-940's standard tags refused it: %s", file_name,
+                 ", ".join(f":{type(t).id}: {type(t).__name__}" for t in DIALECT_TAGS.values()), exc)
     if len(transactions) != transactions.statement_lines:
         raise BankFileError(f"{file_name}: {transactions.statement_lines} :61: lines but "
                             f"{len(transactions)} transactions read")
@@ -147,17 +285,52 @@ def parse_mt940(data: bytes, file_name: str = "", file_sha256: str = "") -> list
     if not transactions.data and not len(transactions):
         raise BankFileError(f"{file_name}: no MT940 tags found (not an MT940 statement)")
     account = _clean(transactions.data.get("account_identification"))  # the last statement's
-    refs = [_clean(t.data.get("bank_reference")) for t in transactions]
-    use_bank_refs = all(r and r.upper() != "NONREF" for r in refs) and len(set(refs)) == len(refs)
     rows, where = [], []
     for n, t in enumerate(transactions, 1):
         _check_amount(t.data, f"{file_name} entry {n}")
-        row = _row(t.data, account, file_name, file_sha256)
-        row["transaction_id"] = refs[n - 1] if use_bank_refs else f"MT940:{row['account_iban']}:{row['statement_id']}:{n}"
-        rows.append(row)
+        rows.append(_row(t.data, account, file_name, file_sha256))
         where.append(f"entry {n} (:61: {t.data.get('date')})")
+    for row, transaction_id in zip(rows, transaction_ids(transactions, rows), strict=True):
+        row["transaction_id"] = transaction_id
     check_rows(rows, file_name, where)
+    if len({r["transaction_id"] for r in rows}) != len(rows):  # never, by construction: a merge would drop rows
+        raise BankFileError(f"{file_name}: duplicate transaction ids inside one file")
     return rows
+
+
+def transaction_ids(transactions: mt940.models.Transactions, rows: list[dict]) -> list[str]:
+    """One id per entry (see the module doc): its statement's bank references when they identify every
+    entry of it, else `MT940:<account>:<:28C:>:<opening balance>:<position in the statement>`."""
+    refs = [r["entry_reference"] for r in rows]
+    uses = Counter(refs)
+    by_statement: dict[int, list[int]] = {}
+    for i, t in enumerate(transactions):
+        by_statement.setdefault(t.data.get("statement_index", 0), []).append(i)
+    statements = getattr(transactions, "statements", None) or []
+    ids: list[str] = [""] * len(rows)
+    seen: Counter = Counter()  # entries already numbered under a statement key (pages repeating a key)
+    for index, entries in sorted(by_statement.items()):
+        if all(refs[i] and refs[i].upper() != "NONREF" and uses[refs[i]] == 1 for i in entries):
+            for i in entries:
+                ids[i] = refs[i]
+            continue
+        info = statements[index] if index < len(statements) else {}
+        number = info.get("number")
+        opened = info.get("opened") or info.get("reported") or _fingerprint(rows, entries, transactions)
+        key = f"MT940:{rows[entries[0]]['account_iban']}:{'-' if number is None else number}:{opened}"
+        for position, i in enumerate(entries, seen[key] + 1):
+            ids[i] = f"{key}:{position}"
+        seen[key] += len(entries)
+    return ids
+
+
+def _fingerprint(rows: list[dict], entries: list[int], transactions: mt940.models.Transactions) -> str:
+    """`#` + 12 hex digits of the statement's `:61:` lines (dates, mark, amount, references): the opening
+    balance's stand-in for a statement with neither `:60x:` nor an MT942 `:13D:` time."""
+    fields = ("value_date", "booking_date", "credit_debit", "amount", "currency", "entry_reference")
+    text = "\n".join("|".join(str(rows[i][f]) for f in fields) + f"|{transactions[i].data.get('customer_reference')}"
+                     for i in entries)
+    return "#" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _check_amount(d: dict, at: str) -> None:

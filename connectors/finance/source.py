@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 
 import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from connectors.finance.drop import BankScan, FinanceDrop
 from connectors.finance.fx import FX_COLUMNS, FX_KEY, read_ecb_xml, read_fx_csv
@@ -33,21 +35,41 @@ from connectors.landing import drop_state, quarantine_resource
 STATE_KEY = "statement_files"
 
 
+def _last_delivery_wins(pages: list[pa.Table]) -> tuple[list[pa.Table], int]:
+    """Keep each `transaction_id`'s row from the last page (file) it appears in. Two new files in
+    one run can carry the same transaction (overlapping statement periods); the merge on the key
+    must not see it twice in one load (dlt's merge kept both rows)."""
+    ids = [i for page in pages for i in page.column("transaction_id").to_pylist()]
+    last = {transaction_id: n for n, transaction_id in enumerate(ids)}
+    if len(last) == len(ids):
+        return pages, 0
+    out, start = [], 0
+    for page in pages:
+        keep = pa.array([last[t] == start + n for n, t in enumerate(page.column("transaction_id").to_pylist())])
+        start += page.num_rows
+        if pc.any(keep).as_py():
+            out.append(page.filter(keep))
+    return out, len(ids) - len(last)
+
+
 def _bank_transactions(scan: BankScan, notes: list[str]):
     @dlt.resource(
         name="bank_transactions",
-        write_disposition={"disposition": "merge", "strategy": "upsert"},
+        write_disposition="merge",
         primary_key="transaction_id",
         columns=BANK_COLUMNS,
         max_table_nesting=0,
     )
     def bank_transactions():
         """One row per statement transaction (CAMT.053 detail, MT940 :61:, CSV line); merge on transaction_id."""
-        pages = 0
-        for page in scan.landed_pages(drop_state(STATE_KEY)):
-            pages += 1
-            yield page
-        notes.append(f"bank_transactions: {pages} new statement file(s) with entries, {scan.skipped} already landed")
+        pages = list(scan.landed_pages(drop_state(STATE_KEY)))
+        pages, repeated = _last_delivery_wins(pages)
+        yield from pages
+        notes.append(f"bank_transactions: {len(pages)} new statement file(s) with entries, {scan.skipped} already landed"
+                     + (f", {scan.parsed_by_workers} parsed in worker processes" if scan.parsed_by_workers else ""))
+        if repeated:
+            notes.append(f"bank_transactions: {repeated} transaction(s) came in more than one new file; "
+                         "the row of the last file (by name) landed, as a later run's file would replace it")
 
     return bank_transactions
 
