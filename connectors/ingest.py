@@ -19,6 +19,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.landing import (
     QUARANTINE_TABLE,
+    empty_tables,
     LandingConfigError,
     drop_folder,
     make_pipeline,
@@ -75,8 +76,9 @@ def _erp(settings: Settings, objects: list[str] | None, run_start, notes, closer
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_file():
         # SQLite would silently create an empty database: say so instead
         raise IngestError(f"LTC_ERP_URL points at {url.database}, which does not exist; generate the sandbox or fix the path")
-    if settings.erp_backend not in ("pyarrow", "connectorx"):
-        raise IngestError(f"LTC_ERP_BACKEND={settings.erp_backend!r}; choose pyarrow or connectorx")
+    if settings.erp_backend not in ("auto", "pyarrow", "connectorx"):
+        raise IngestError(f"LTC_ERP_BACKEND={settings.erp_backend!r}; choose auto, pyarrow or connectorx")
+    backend = _erp_backend(settings.erp_backend, url)
     try:
         mapping = load_mapping(settings.erp_mapping)
     except ErpMappingError as exc:
@@ -93,7 +95,7 @@ def _erp(settings: Settings, objects: list[str] | None, run_start, notes, closer
         engine.dispose()
         raise IngestError(f"erp: {exc}") from exc
     notes.append(f"erp: {url.render_as_string(hide_password=True)} mapping {mapping.path.name} "
-                 f"backend {settings.erp_backend} tables {', '.join(entities)}")
+                 f"backend {backend} tables {', '.join(entities)}")
 
     def reconcile():
         pipeline = make_pipeline("erp", settings)
@@ -109,25 +111,20 @@ def _erp(settings: Settings, objects: list[str] | None, run_start, notes, closer
             check.dispose()
 
     after.append(reconcile)
-    return erp_source(engine, tuple(entities), mapping=mapping, backend=settings.erp_backend,
+    return erp_source(engine, tuple(entities), mapping=mapping, backend=backend,
                       lookback_s=settings.erp_lookback_s, notes=notes, skipped=skipped,
-                      first_loads=_empty_tables(make_pipeline("erp", settings), entities))
+                      first_loads=empty_tables(make_pipeline("erp", settings), entities))
 
 
-def _empty_tables(pipeline, tables: list[str]) -> set[str]:
-    """The raw tables that do not exist yet or hold no row (a missing dataset: all of them)."""
-    empty = set()
-    try:
-        with pipeline.sql_client() as client:
-            for table in tables:
-                try:
-                    if not client.execute_sql(f"select 1 from {client.make_qualified_table_name(table)} limit 1"):
-                        empty.add(table)
-                except Exception:  # noqa: BLE001 - no such table
-                    empty.add(table)
-    except Exception:  # noqa: BLE001 - no dataset (or warehouse) yet
-        return set(tables)
-    return empty
+def _erp_backend(choice: str, url: sa.engine.URL) -> str:
+    """`auto`: connectorx (Rust, reads PostgreSQL's binary protocol straight into Arrow) for a
+    PostgreSQL ERP when it is installed, else pyarrow. connectorx is not used for SQLite: there we
+    read every column as stored text (see erp/source.py), where it gains nothing."""
+    if choice != "auto":
+        return choice
+    if url.get_backend_name() == "postgresql" and importlib.util.find_spec("connectorx") is not None:
+        return "connectorx"
+    return "pyarrow"
 
 
 def _finance(settings: Settings, objects: list[str] | None, run_start, notes, closers, after):
@@ -145,6 +142,8 @@ def _finance(settings: Settings, objects: list[str] | None, run_start, notes, cl
         source = finance_source(location, notes, quarantine=settings.finance_quarantine,
                                 settle_s=settings.finance_settle_s, csv_map=csv_map,
                                 workers=settings.finance_workers,
+                                first_load="bank_transactions" in empty_tables(make_pipeline("finance", settings),
+                                                                               ["bank_transactions"]),
                                 reporting_currency=settings.reporting_currency)
     except (OSError, ValueError) as exc:
         raise IngestError(f"finance: {exc}") from exc

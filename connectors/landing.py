@@ -72,6 +72,25 @@ def make_pipeline(system: str, settings: Settings) -> dlt.Pipeline:
     )
 
 
+def empty_tables(pipeline: dlt.Pipeline, tables: list[str]) -> set[str]:
+    """The raw tables that do not exist yet or hold no row (no dataset yet: all of them). A first
+    load into such a table may append instead of merging: with keys unique within the load the
+    result is the same, without the staging copy a merge makes (ERP, 1M lines: load step 4.5 s →
+    2.9 s; benchmarks/erp.py)."""
+    empty = set()
+    try:
+        with pipeline.sql_client() as client:
+            for table in tables:
+                try:
+                    if not client.execute_sql(f"select 1 from {client.make_qualified_table_name(table)} limit 1"):
+                        empty.add(table)
+                except Exception:  # noqa: BLE001 - no such table
+                    empty.add(table)
+    except Exception:  # noqa: BLE001 - no dataset (or warehouse) yet
+        return set(tables)
+    return empty
+
+
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 

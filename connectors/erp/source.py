@@ -291,6 +291,37 @@ def check_source(engine: sa.Engine, mapping: ErpMapping, entities: list[str], no
     return skipped
 
 
+def _readable_cursor(column) -> sa.ColumnElement:
+    """SQLite keeps any value in a DATETIME column: only NULL or text SQLite reads as a date/time
+    passes (anything else would stop the incremental read, or, compared as text, become the cursor:
+    'yesterday' sorts after every '2025-…')."""
+    return sa.or_(column.is_(None), sa.and_(sa.func.typeof(column) == "text", sa.func.datetime(column).isnot(None)))
+
+
+def bad_cursor_rows(engine: sa.Engine, mapping: ErpMapping, entity: EntityMap) -> list[dict]:
+    """SQLite: quarantine rows for the rows `_readable_cursor` leaves out of the read."""
+    if engine.dialect.name != "sqlite":
+        return []  # a typed timestamp column cannot hold such values
+    cursor_src = entity.source(entity.cursor)
+    meta = sa.MetaData()
+    table = sa.Table(entity.table, meta, *(sa.Column(s, sa.Text) for s in entity.columns.values()), schema=mapping.schema)
+    query = sa.select(*(sa.cast(table.c[s], sa.Text).label(s) for s in entity.columns.values())).where(
+        sa.not_(_readable_cursor(table.c[cursor_src])))
+    with engine.connect() as con:
+        rows = [dict(r._mapping) for r in con.execute(query)]
+    now = utc_now()
+    out = []
+    for values in rows:
+        key = values.get(entity.source(entity.key))
+        reason = (f"{entity.table} row {entity.source(entity.key)}={key!r}: {cursor_src}={values.get(cursor_src)!r}: "
+                  "not a timestamp (the incremental cursor); the row lands once it holds one")
+        log.warning("erp: quarantined %s", reason)
+        out.append({"entity": entity.entity, "row_key": "" if key is None else str(key), "source_table": entity.table,
+                    "reason": reason[:1000], "raw_values": json.dumps(values, default=str, sort_keys=True),
+                    "quarantined_at": now})
+    return out
+
+
 def _entity_resource(engine, mapping: ErpMapping, entity: EntityMap, chunk_size: int, backend: str,
                      lookback_s: float, notes: list[str], first_load: bool = False):
     sqlite = engine.dialect.name == "sqlite"
@@ -298,11 +329,12 @@ def _entity_resource(engine, mapping: ErpMapping, entity: EntityMap, chunk_size:
     max_amount = Decimal(mapping.max_amount)
 
     def as_stored(query, table, *args):
-        # SQLite: read every mapped column but the cursor as its stored text, parse it ourselves
+        # SQLite: read every mapped column but the cursor as its stored text, parse it ourselves;
+        # rows whose cursor is not a timestamp are left out here and quarantined (`bad_cursor_rows`)
         if not sqlite:
             return query
         cols = [table.c[s] if s == cursor_src else sa.cast(table.c[s], sa.Text).label(s) for s in entity.columns.values()]
-        return query.with_only_columns(*cols)
+        return query.with_only_columns(*cols).where(_readable_cursor(table.c[cursor_src]))
 
     def as_stored_types(table):
         # SQLite: the columns we CAST AS TEXT are declared text too, so dlt does not re-parse them
@@ -317,7 +349,10 @@ def _entity_resource(engine, mapping: ErpMapping, entity: EntityMap, chunk_size:
         table=entity.table,
         schema=mapping.schema,
         # primary_key=(): no boundary dedup by hashing rows (the merge on the key does that)
-        incremental=dlt.sources.incremental(cursor_src, range_start="closed", lag=lookback_s or None, primary_key=()),
+        # on_cursor_value_missing="include": a row without updated_at is read every run (and merged)
+        # rather than failing the run or never being read
+        incremental=dlt.sources.incremental(cursor_src, range_start="closed", lag=lookback_s or None, primary_key=(),
+                                            on_cursor_value_missing="include"),
         chunk_size=chunk_size,
         backend=backend,
         # connectorx: stream Arrow batches of chunk_size (its default reads the whole table into memory)
@@ -341,9 +376,8 @@ def _entity_resource(engine, mapping: ErpMapping, entity: EntityMap, chunk_size:
 
     # Both item kinds carry their own complete table hints (`create_table_variant`): hints on the
     # transformer itself would be merged into the quarantine table too (and vice versa).
-    # The first load into an empty table appends: the source key is unique, so there is nothing to
-    # merge, and a merge first copies everything into a staging table (1M lines: load step 4.5 s →
-    # x s; benchmarks/erp.py). Every later run merges on the key.
+    # The first load into an empty table appends (`landing.empty_tables`): the source key is unique,
+    # so there is nothing to merge. Every later run merges on the key.
     disposition = "append" if first_load else MERGE
     entity_hints = dlt.mark.make_hints(table_name=entity.entity, write_disposition=disposition,
                                        primary_key=entity.key, columns=_hints(entity))
@@ -383,10 +417,13 @@ def erp_source(engine: sa.Engine, tables: tuple[str, ...] | None = None, chunk_s
 
     @dlt.resource(name=QUARANTINE, **{k: v for k, v in QUARANTINE_HINTS.items() if k != "table_name"})
     def quarantined_rows():
-        """Whole tables skipped for schema drift (row_key '*'); bad rows come from the entity resources."""
+        """Whole tables skipped for schema drift (row_key '*') and SQLite rows whose cursor is not a
+        timestamp; the rows that fail coercion come from the entity resources."""
         now = utc_now()
         rows = [{"entity": n, "row_key": "*", "source_table": mapping.entities[n].table, "reason": reason[:1000],
                  "raw_values": None, "quarantined_at": now} for n, reason in (skipped or {}).items()]
+        for name in chosen:
+            rows.extend(bad_cursor_rows(engine, mapping, mapping.entities[name]))
         if rows:
             yield rows
 

@@ -1,14 +1,15 @@
 """CAMT.053 fast path: libxml2 + libxslt flatten the document, Arrow types and checks it.
 
 Why a second reader next to `camt053.py`: the exact reader walks the tree in Python, one element
-and one dict at a time, and at 100k entries that is most of a run (15 s of a 23 s landing on this
-2-core machine; benchmarks/camt.py). Here no Python runs per entry:
+and one dict at a time, and at 100k entries that was most of a run (15 s of a 23 s landing on the
+2-core benchmark machine; benchmarks/camt.py). Here no Python runs per entry (seconds per 100k
+entries, same machine):
 
-1. lxml parses the bytes (libxml2: 1.7 s for 66 MB, where the stdlib's expat tree took 6.4 s);
+1. lxml parses the bytes (libxml2: ~1.0 s for 66 MB, where the stdlib's expat tree took 6.4 s);
 2. one XSLT (compiled once per namespace, i.e. per camt.053 version) writes one delimited line per
-   transaction detail — batched entries split, entry fields repeated on each detail (2.7 s);
+   transaction detail — batched entries split, entry fields repeated on each detail (~2 s);
 3. `pyarrow.csv` reads those lines as strings and `pyarrow.compute` trims, types (DECIMAL(18,2),
-   date32) and checks them (0.3 s).
+   date32) and checks them (~0.5 s).
 
 The exact reader stays the reference. This one gives up — returns None, and the caller runs the
 exact reader — on anything it does not handle identically: a value with a line break or our private
@@ -22,6 +23,7 @@ readers give the same rows on every fixture.
 from __future__ import annotations
 
 import functools
+import io
 from decimal import Decimal
 
 import pyarrow as pa
@@ -149,8 +151,6 @@ def _lines(root: etree._Element, ns: str) -> pa.Table | None:
     if not out:
         return pa.table({f: pa.array([], pa.string()) for f in FIELDS})
     text = out.replace(_RECORD_B, b"\n").replace(_FIELD_B, b"\x1f")
-    import io
-
     return pacsv.read_csv(
         io.BytesIO(text),
         read_options=pacsv.ReadOptions(column_names=list(FIELDS)),

@@ -52,10 +52,12 @@ def _last_delivery_wins(pages: list[pa.Table]) -> tuple[list[pa.Table], int]:
     return out, len(ids) - len(last)
 
 
-def _bank_transactions(scan: BankScan, notes: list[str]):
+def _bank_transactions(scan: BankScan, notes: list[str], first_load: bool):
     @dlt.resource(
         name="bank_transactions",
-        write_disposition="merge",
+        # an empty table (the first backfill) is appended to: ids are unique within the load
+        # (`_last_delivery_wins`), so a merge would only add its staging copy (`landing.empty_tables`)
+        write_disposition="append" if first_load else "merge",
         primary_key="transaction_id",
         columns=BANK_COLUMNS,
         max_table_nesting=0,
@@ -102,12 +104,12 @@ def _fx_rates(drop: FinanceDrop, reporting_currency: str, notes: list[str]):
 @dlt.source(name="finance", max_table_nesting=0)
 def finance_source(location: str | Path, notes: list[str] | None = None, *, quarantine: str | None = None,
                    settle_s: float = 2.0, csv_map: dict | None = None, reporting_currency: str = "USD",
-                   workers: int = 0):
+                   workers: int = 0, first_load: bool = False):
     notes = notes if notes is not None else []
     drop = FinanceDrop(str(location), quarantine, settle_s)
     scan = BankScan(drop, parsers(csv_map), PARSE_ERRORS, workers)
     return [
-        _bank_transactions(scan, notes),
+        _bank_transactions(scan, notes, first_load),
         quarantine_resource(scan, STATE_KEY, notes),
         _fx_rates(drop, reporting_currency, notes),
     ]

@@ -123,6 +123,29 @@ def test_bad_rows_are_quarantined_with_a_reason_and_the_good_rows_land(erp):
     assert result.rows_loaded.get("credit_notes", 0) == 0  # an empty table is not an error
 
 
+def test_sqlite_rows_whose_cursor_is_not_a_timestamp_are_quarantined_and_do_not_poison_the_cursor(erp):
+    """SQLite keeps anything in a DATETIME column. 'yesterday' compared as text sorts after every
+    '2025-…' and would become the saved cursor (every later change missed); an integer is no
+    timestamp either. Those rows are quarantined with their reason; the others land."""
+    with sqlite3.connect(erp) as con:
+        ids = [r[0] for r in con.execute("select invoice_id from invoices order by invoice_id limit 3")]
+        total = con.execute("select count(*) from invoices").fetchone()[0]
+    _sqlite(erp, f"update invoices set updated_at = 'yesterday' where invoice_id = '{ids[0]}'",
+            f"update invoices set updated_at = 1700000000 where invoice_id = '{ids[1]}'")
+    run_ingest("erp")
+    landed = {k for (k,) in _sql("select invoice_id from raw_erp.invoices")}
+    assert len(landed) == total - 2 and ids[2] in landed and not {ids[0], ids[1]} & landed
+    reasons = dict(_sql("select row_key, reason from raw_erp.quarantined_rows where entity = 'invoices'"))
+    assert set(reasons) == {ids[0], ids[1]}
+    assert "updated_at='yesterday': not a timestamp" in reasons[ids[0]]
+    assert "updated_at='1700000000': not a timestamp" in reasons[ids[1]]
+    # fixed at the source (a real timestamp after the others): the next run lands it
+    _sqlite(erp, f"update invoices set updated_at = (select datetime(max(updated_at), '+1 hour') from invoices "
+                 f"where invoice_id <> '{ids[0]}' and typeof(updated_at) = 'text') where invoice_id = '{ids[0]}'")
+    run_ingest("erp")
+    assert ids[0] in {k for (k,) in _sql("select invoice_id from raw_erp.invoices")}
+
+
 def test_a_mapped_column_missing_from_the_source_is_a_clear_config_error(erp, tmp_path, monkeypatch):
     strict = tmp_path / "strict.yml"
     strict.write_text(DEFAULT_MAPPING.read_text().replace("on_missing_column: skip_table", "on_missing_column: error"))

@@ -77,3 +77,17 @@ def test_each_kind_of_bad_value_quarantines_its_row_only(overrides, reason):
     assert good.column("invoice_id").to_pylist() == ["I1"]
     assert len(bad) == 1 and reason in bad[0]["reason"], bad
     assert bad[0]["reason"].startswith("invoices row invoice_id=") and bad[0]["entity"] == "invoices"
+
+
+def test_auto_backend_reads_postgres_through_connectorx_and_sqlite_through_pyarrow():
+    import importlib.util
+
+    from sqlalchemy.engine import make_url
+
+    from connectors.ingest import _erp_backend
+
+    has_cx = importlib.util.find_spec("connectorx") is not None
+    assert _erp_backend("auto", make_url("postgresql://u@h/erp")) == ("connectorx" if has_cx else "pyarrow")
+    assert _erp_backend("auto", make_url("postgresql+psycopg2://u@h/erp")) == ("connectorx" if has_cx else "pyarrow")
+    assert _erp_backend("auto", make_url("sqlite:///erp.sqlite")) == "pyarrow"
+    assert _erp_backend("pyarrow", make_url("postgresql://u@h/erp")) == "pyarrow"
