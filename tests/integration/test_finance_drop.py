@@ -10,26 +10,17 @@ import types
 import uuid
 from decimal import Decimal
 
-import duckdb
 import fsspec
 import pytest
 
 from connectors.finance import drop as drop_module
 from connectors.ingest import run_ingest
-from connectors.settings import Settings
 
+from warehouse import query  # noqa: E402 - tests/support
 from bank_samples import CAMT, CSV, DEFAULT_LAYOUT, GERMAN, GERMAN_MAP, HIST, MT  # noqa: E402 - tests/support, see tests/conftest.py
 
 BUSINESS = ("transaction_id, source_format, statement_id, account_iban, booking_date, value_date, credit_debit, "
             "amount, currency, end_to_end_id, debtor_name, debtor_iban, remittance_unstructured, transaction_details")
-
-
-def _query(sql: str):
-    con = duckdb.connect(str(Settings.from_env().duckdb_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _camt(ref: str, amount: str = "10.00") -> str:
@@ -59,11 +50,11 @@ def test_memory_url_drop_lands_and_quarantines_inside_the_filesystem(ltc_home, m
     monkeypatch.setenv("LTC_FINANCE_SETTLE_S", "0")
 
     run_ingest("finance")
-    bank = _query("select transaction_id, source_format, amount from raw_finance.bank_transactions order by 1")
+    bank = query("select transaction_id, source_format, amount from raw_finance.bank_transactions order by 1")
     assert bank == [("B1", "bank_csv", Decimal("30.25")), ("C1", "camt053", Decimal("10.00")),
                     ("M1", "mt940", Decimal("20.50"))]
-    assert _query("select currency, rate from raw_finance.fx_rates") == [("EUR", Decimal("1.050000"))]
-    (quarantined,) = _query("select file_name, reason from raw_finance.quarantined_files")
+    assert query("select currency, rate from raw_finance.fx_rates") == [("EUR", Decimal("1.050000"))]
+    (quarantined,) = query("select file_name, reason from raw_finance.quarantined_files")
     assert quarantined[0] == "broken.xml" and "XML" in quarantined[1]
     # moved within the memory filesystem, with its reason next to it; the .part file left alone
     assert not fs.exists(f"{root}/statements/broken.xml")
@@ -75,9 +66,9 @@ def test_memory_url_drop_lands_and_quarantines_inside_the_filesystem(ltc_home, m
     fs.pipe_file(f"{root}/statements/f.xml", _camt("C2", "11.00").encode())
     result = run_ingest("finance")
     assert result.rows_loaded.get("bank_transactions") == 1
-    assert [r[0] for r in _query("select transaction_id from raw_finance.bank_transactions order by 1")] == \
+    assert [r[0] for r in query("select transaction_id from raw_finance.bank_transactions order by 1")] == \
            ["B1", "C1", "C2", "M1"]
-    assert len(_query("select * from raw_finance.quarantined_files")) == 1
+    assert len(query("select * from raw_finance.quarantined_files")) == 1
 
 
 # ---- settle window ----------------------------------------------------------------------------
@@ -103,8 +94,8 @@ def test_a_file_modified_during_the_settle_window_waits_for_the_next_run(ltc_hom
     monkeypatch.setattr(drop_module, "time", types.SimpleNamespace(time=time.time, sleep=bank_still_writing))
     run_ingest("finance")
     assert sleeps == [30.0]  # the configured window, waited once per run (not once per resource)
-    assert _query("select transaction_id from raw_finance.bank_transactions") == [("OLD",)]
-    assert not _has_quarantine() or not _query("select * from raw_finance.quarantined_files")
+    assert query("select transaction_id from raw_finance.bank_transactions") == [("OLD",)]
+    assert not _has_quarantine() or not query("select * from raw_finance.quarantined_files")
 
     # next run: busy.xml no longer changes during the window → landed; old.xml not landed twice
     sleeps.clear()
@@ -112,7 +103,7 @@ def test_a_file_modified_during_the_settle_window_waits_for_the_next_run(ltc_hom
     result = run_ingest("finance")
     assert sleeps == [30.0]
     assert result.rows_loaded.get("bank_transactions") == 1
-    assert _query("select transaction_id from raw_finance.bank_transactions order by 1") == [("BUSY",), ("OLD",)]
+    assert query("select transaction_id from raw_finance.bank_transactions order by 1") == [("BUSY",), ("OLD",)]
 
 
 def test_settled_files_are_read_without_waiting(ltc_home, monkeypatch):
@@ -125,7 +116,7 @@ def test_settled_files_are_read_without_waiting(ltc_home, monkeypatch):
     monkeypatch.setenv("LTC_FINANCE_SETTLE_S", "30")
     monkeypatch.setattr(drop_module, "time", types.SimpleNamespace(time=time.time, sleep=lambda s: pytest.fail("slept")))
     run_ingest("finance")
-    assert _query("select transaction_id from raw_finance.bank_transactions") == [("C1",)]
+    assert query("select transaction_id from raw_finance.bank_transactions") == [("C1",)]
 
 
 # ---- custom CSV column map --------------------------------------------------------------------
@@ -145,14 +136,14 @@ def test_csv_map_from_the_environment_lands_the_same_values(ltc_home, monkeypatc
         else:
             monkeypatch.delenv("LTC_FINANCE_CSV_MAP", raising=False)
         run_ingest("finance")
-        landed[name] = _query(f"select {BUSINESS} from raw_finance.bank_transactions order by 1")
-        assert not _query("select * from raw_finance.quarantined_files") if _has_quarantine() else True
+        landed[name] = query(f"select {BUSINESS} from raw_finance.bank_transactions order by 1")
+        assert not query("select * from raw_finance.quarantined_files") if _has_quarantine() else True
     assert landed["german"] == landed["default"]
     assert [r[7] for r in landed["german"]] == [Decimal("1234.56"), Decimal("12.50")]
 
 
 def _has_quarantine() -> bool:
-    return bool(_query("select 1 from information_schema.tables where table_schema = 'raw_finance' "
+    return bool(query("select 1 from information_schema.tables where table_schema = 'raw_finance' "
                        "and table_name = 'quarantined_files'"))
 
 
@@ -176,10 +167,10 @@ def test_ltc_ingest_finance_twice_leaves_identical_tables(ltc_home, monkeypatch,
     def tables():
         return {
             # nothing new in the second run: every column, dlt's included, stays as it was
-            "bank": _query("select * exclude (_dlt_id) from raw_finance.bank_transactions order by transaction_id"),
-            "quarantine": _query("select * from raw_finance.quarantined_files order by file_sha256"),
+            "bank": query("select * exclude (_dlt_id) from raw_finance.bank_transactions order by transaction_id"),
+            "quarantine": query("select * from raw_finance.quarantined_files order by file_sha256"),
             # FX files are re-read every run (they grow): the merged rates must not change
-            "fx": _query("select rate_date, currency, reporting_currency, rate from raw_finance.fx_rates order by 1, 2, 3"),
+            "fx": query("select rate_date, currency, reporting_currency, rate from raw_finance.fx_rates order by 1, 2, 3"),
         }
 
     assert main(["ingest", "finance"]) == 0

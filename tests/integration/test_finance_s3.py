@@ -17,12 +17,11 @@ import os
 import urllib.request
 from decimal import Decimal
 
-import duckdb
 import pytest
 
 from connectors.ingest import run_ingest
-from connectors.settings import Settings
 
+from warehouse import query  # noqa: E402 - tests/support
 from bank_samples import CAMT, CSV, MT  # noqa: E402 - tests/support, see tests/conftest.py
 
 BUCKET = "ltc-finance-drop"
@@ -31,14 +30,6 @@ DROP = f"{BUCKET}/incoming/bank"
 CORRUPT_MT940 = MT.replace(":61:250302", ":61:251302").encode()
 FX = b"rate_date,currency,reporting_currency,rate\n2025-03-03,EUR,USD,1.050000\n"
 NEEDS = ("s3fs", "moto", "flask", "flask_cors")
-
-
-def _query(sql: str):
-    con = duckdb.connect(str(Settings.from_env().duckdb_path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture
@@ -90,13 +81,13 @@ def test_s3_drop_lands_once_and_quarantines_inside_the_bucket(ltc_home, monkeypa
 
     first = run_ingest("finance")
     assert first.rows_loaded.get("bank_transactions") == 3
-    bank = _query("select transaction_id, source_format, amount, currency from raw_finance.bank_transactions order by 1")
+    bank = query("select transaction_id, source_format, amount, currency from raw_finance.bank_transactions order by 1")
     assert bank == [("B1", "bank_csv", Decimal("30.25"), "USD"), ("C1", "camt053", Decimal("10.00"), "EUR"),
                     ("M1", "mt940", Decimal("20.50"), "GBP")]
-    assert _query("select currency, rate from raw_finance.fx_rates") == [("EUR", Decimal("1.050000"))]
+    assert query("select currency, rate from raw_finance.fx_rates") == [("EUR", Decimal("1.050000"))]
 
     # the corrupt statement: moved to <drop>/.quarantine/ in the bucket, its reason next to it
-    (quarantined,) = _query("select file_name, reason from raw_finance.quarantined_files")
+    (quarantined,) = query("select file_name, reason from raw_finance.quarantined_files")
     assert quarantined[0] == "corrupt.sta" and "not a readable MT940 statement" in quarantined[1]
     assert not s3.exists(f"{DROP}/statements/corrupt.sta")
     assert s3.cat_file(f"{DROP}/.quarantine/corrupt.sta") == CORRUPT_MT940
@@ -106,11 +97,11 @@ def test_s3_drop_lands_once_and_quarantines_inside_the_bucket(ltc_home, monkeypa
 
     # a second run over the same bucket lands nothing and changes nothing
     tables = "select * exclude (_dlt_id, _dlt_load_id) from raw_finance.bank_transactions order by transaction_id"
-    before = _query(tables)
+    before = query(tables)
     second = run_ingest("finance")
     assert not second.rows_loaded.get("bank_transactions")
-    assert _query(tables) == before
-    assert len(_query("select * from raw_finance.quarantined_files")) == 1
+    assert query(tables) == before
+    assert len(query("select * from raw_finance.quarantined_files")) == 1
 
 
 def test_a_file_uploaded_between_runs_lands_in_the_next_run(ltc_home, monkeypatch, s3):
@@ -123,4 +114,4 @@ def test_a_file_uploaded_between_runs_lands_in_the_next_run(ltc_home, monkeypatc
 
     s3.pipe_file(f"{DROP}/statements/d.xml", CAMT.replace("<AcctSvcrRef>C1<", "<AcctSvcrRef>C2<").encode())
     assert run_ingest("finance").rows_loaded.get("bank_transactions") == 1
-    assert _query("select transaction_id from raw_finance.bank_transactions order by 1") == [("C1",), ("C2",)]
+    assert query("select transaction_id from raw_finance.bank_transactions order by 1") == [("C1",), ("C2",)]
