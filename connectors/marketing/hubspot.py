@@ -98,13 +98,15 @@ def rest_api_config(api: HubSpotApi) -> dict:
             # instance shared by a parent and its child resource stopped the child after one page)
             "endpoint": {"data_selector": "results", "paginator": PAGINATOR},
         },
+        # column hints use the API's names (`updatedAt`): dlt normalises them like the data; a hint
+        # already in snake case collided with the incremental cursor's column and logged a warning
         "resources": [
             {
                 "name": "hubspot_campaigns",
                 "endpoint": {"path": "marketing/v3/campaigns",
                              "params": {**page, "properties": ",".join(CAMPAIGN_PROPERTIES)},
                              "incremental": {"cursor_path": "updatedAt", "initial_value": EPOCH}},
-                "columns": {"created_at": _ts(), "updated_at": _ts(), "hs_start_date": {"data_type": "date"},
+                "columns": {"createdAt": _ts(), "updatedAt": _ts(), "hs_start_date": {"data_type": "date"},
                             "hs_end_date": {"data_type": "date"}, "hs_budget_items_sum_amount": dict(MONEY)},
                 "processing_steps": [{"map": _flatten}],
             },
@@ -114,7 +116,7 @@ def rest_api_config(api: HubSpotApi) -> dict:
                              "params": {**page, "properties": ",".join(CONTACT_PROPERTIES),
                                         "propertiesWithHistory": "lifecyclestage", "archived": "false"},
                              "incremental": {"cursor_path": "updatedAt", "initial_value": EPOCH}},
-                "columns": {"created_at": _ts(), "updated_at": _ts(), "createdate": _ts(), "lastmodifieddate": _ts(),
+                "columns": {"createdAt": _ts(), "updatedAt": _ts(), "createdate": _ts(), "lastmodifieddate": _ts(),
                             **{f"hs_v2_date_entered_{s}": _ts() for s in LIFECYCLE_STAGES}},
                 "processing_steps": [{"map": _flatten}],
             },
@@ -122,7 +124,7 @@ def rest_api_config(api: HubSpotApi) -> dict:
                 "name": "hubspot_forms",
                 "endpoint": {"path": "marketing/v3/forms", "params": page,
                              "incremental": {"cursor_path": "updatedAt", "initial_value": EPOCH}},
-                "columns": {"created_at": _ts(), "updated_at": _ts()},
+                "columns": {"createdAt": _ts(), "updatedAt": _ts()},
             },
             {
                 "name": "hubspot_form_submissions",
@@ -132,7 +134,7 @@ def rest_api_config(api: HubSpotApi) -> dict:
                              # append-only: the newest submission seen over all forms
                              "incremental": {"cursor_path": "submittedAt", "initial_value": EPOCH_DT}},
                 "include_from_parent": ["id"],
-                "columns": {"submitted_at": _ts()},
+                "columns": {"submittedAt": _ts()},
                 "processing_steps": [{"map": _submission}],
             },
         ],

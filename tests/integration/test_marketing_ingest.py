@@ -142,6 +142,29 @@ def test_hubspot_contacts_join_salesforce_leads_by_id_and_email(env, hubspot):
     assert "ad_spend" not in existing  # only what was asked for (Dagster subsets by table)
 
 
+def test_hubspot_timestamps_land_typed_in_one_column_each(env, hubspot):
+    """The API's camelCase timestamps (`updatedAt`, the incremental cursor) land as one typed
+    column each; column hints in snake case made dlt merge two columns with a warning."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    dlt_logger = logging.getLogger("dlt")  # dlt's own logger does not propagate to pytest's capture
+    dlt_logger.addHandler(handler)
+    try:
+        run_ingest("marketing", objects=["hubspot_campaigns", "hubspot_contacts", "hubspot_forms",
+                                         "hubspot_form_submissions"])
+    finally:
+        dlt_logger.removeHandler(handler)
+    assert not [r for r in records if "collides" in r.getMessage()]
+    types = dict(((t, c), d) for t, c, d in _sql(
+        "select table_name, column_name, data_type from information_schema.columns where table_schema='raw_marketing'"))
+    for table in ("hubspot_campaigns", "hubspot_contacts", "hubspot_forms"):
+        assert types[(table, "updated_at")] == types[(table, "created_at")] == "TIMESTAMP WITH TIME ZONE"
+    assert types[("hubspot_form_submissions", "submitted_at")] == "TIMESTAMP WITH TIME ZONE"
+
+
 def test_incremental_run_lands_only_the_changed_contact(env, hubspot):
     run_ingest("marketing")
     contact = hubspot.data.contacts[3]
