@@ -33,8 +33,9 @@ def dbt_executable() -> str:
 
 
 def run_dbt(args: list[str], duckdb_path: Path, work: Path, as_of: str = "2025-12-31",
-            extra_env: dict[str, str] | None = None) -> DbtRun:
-    """Run `dbt <args>` on the project with the ci target against `duckdb_path`."""
+            extra_env: dict[str, str] | None = None, project_dir: Path = DBT_PROJECT) -> DbtRun:
+    """Run `dbt <args>` on the project (or a copy of it, `project_dir`) with the ci target against
+    `duckdb_path`."""
     env = {
         **os.environ,
         "DBT_TARGET": "ci",
@@ -46,8 +47,8 @@ def run_dbt(args: list[str], duckdb_path: Path, work: Path, as_of: str = "2025-1
     }
     cmd = [
         dbt_executable(), *args,
-        "--project-dir", str(DBT_PROJECT),
-        "--profiles-dir", str(DBT_PROJECT),
+        "--project-dir", str(project_dir),
+        "--profiles-dir", str(project_dir),
         "--target-path", str(work / "target"),
         "--log-path", str(work / "logs"),
         "--vars", f"{{as_of: '{as_of}'}}",
