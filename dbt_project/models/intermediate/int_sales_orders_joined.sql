@@ -45,7 +45,8 @@ joined as (
         sales_orders.status,
         sales_orders.currency,
         sales_orders.net_amount,
-        sales_orders.order_date
+        sales_orders.order_date,
+        sales_orders.is_deleted
     from sales_orders
     left join customers
         on sales_orders.customer_id = customers.customer_id

@@ -1,8 +1,28 @@
+{#-
+    One row per ERP customer; deleted ones flagged. Columns as landed and the deleted rule:
+    macros/erp.sql.
+-#}
+{%- set canonical = [
+    ('customer_id', dbt.type_string()),
+    ('customer_number', dbt.type_string()),
+    ('name', dbt.type_string()),
+    ('country', dbt.type_string()),
+    ('currency', dbt.type_string()),
+    ('crm_account_id', dbt.type_string()),
+    ('tax_id', dbt.type_string()),
+    ('iban', dbt.type_string()),
+    ('payment_terms_days', dbt.type_int()),
+    ('created_at', dbt.type_timestamp()),
+    ('updated_at', dbt.type_timestamp()),
+    ('is_deleted', dbt.type_int()),
+    ('_deleted_in_source_at', dbt.type_timestamp()),
+] -%}
+
 with
 
 source as (
 
-    select * from {{ source('raw_erp', 'customers') }}
+    {{ erp_landed_columns('customers', canonical) }}
 
 ),
 
@@ -19,7 +39,9 @@ renamed as (
         country,
         currency,
         tax_id,
+        iban,
         cast(payment_terms_days as integer) as payment_terms_days,
+        {{ erp_is_deleted() }} as is_deleted,
 
         -- timestamps (landed as timestamptz; kept as naive UTC)
         {{ to_utc_timestamp('created_at') }} as created_at,

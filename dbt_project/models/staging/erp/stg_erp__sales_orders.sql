@@ -1,8 +1,28 @@
+{#-
+    One row per ERP sales order; deleted ones flagged. Columns as landed and the deleted rule:
+    macros/erp.sql.
+-#}
+{%- set canonical = [
+    ('order_id', dbt.type_string()),
+    ('order_number', dbt.type_string()),
+    ('customer_id', dbt.type_string()),
+    ('crm_opportunity_id', dbt.type_string()),
+    ('contract_number', dbt.type_string()),
+    ('order_date', 'date'),
+    ('currency', dbt.type_string()),
+    ('net_amount', ltc.type_money()),
+    ('status', dbt.type_string()),
+    ('created_at', dbt.type_timestamp()),
+    ('updated_at', dbt.type_timestamp()),
+    ('is_deleted', dbt.type_int()),
+    ('_deleted_in_source_at', dbt.type_timestamp()),
+] -%}
+
 with
 
 source as (
 
-    select * from {{ source('raw_erp', 'sales_orders') }}
+    {{ erp_landed_columns('sales_orders', canonical) }}
 
 ),
 
@@ -18,6 +38,7 @@ renamed as (
 
         -- attributes
         status,
+        {{ erp_is_deleted() }} as is_deleted,
 
         -- amounts
         currency,

@@ -1,0 +1,99 @@
+-- One row per Salesforce contract: value in the transaction and reporting currency, signed and
+-- activated dates, term, status, opportunity and account. Deleted contracts are kept and flagged.
+--
+-- FX: docs/contracts.md's FX rule names no transaction date for a contract; the contract is valued
+-- at its valuation_date = the customer signed date, else the start date (unsigned drafts), else the
+-- created date. The rule itself is int_fx_conversions' (which has no contract rows): the latest rate
+-- with rate_date <= valuation_date; the reporting currency has rate 1 and rate date = valuation_date;
+-- value_reporting = round(value * rate, 2).
+with
+
+contracts as (
+
+    select * from {{ ref('stg_salesforce__contracts') }}
+
+),
+
+fx_rates as (
+
+    select * from {{ ref('stg_finance__fx_rates') }}
+
+),
+
+valued as (
+
+    select
+        contracts.*,
+        coalesce(
+            contracts.customer_signed_date,
+            contracts.start_date,
+            cast(contracts.created_at as date)
+        ) as valuation_date
+    from contracts
+
+),
+
+rate_validity as (
+
+    select
+        currency,
+        rate_date,
+        rate,
+        lead(rate_date) over (
+            partition by currency, reporting_currency
+            order by rate_date
+        ) as valid_to
+    from fx_rates
+    where reporting_currency = {{ reporting_currency() }}
+
+),
+
+converted as (
+
+    select
+        valued.*,
+        case
+            when valued.currency = {{ reporting_currency() }} then {{ to_rate('1') }}
+            else rate_validity.rate
+        end as fx_rate,
+        case
+            when valued.currency = {{ reporting_currency() }} then valued.valuation_date
+            else rate_validity.rate_date
+        end as fx_rate_date
+    from valued
+    left join rate_validity
+        on valued.currency = rate_validity.currency
+        and valued.currency <> {{ reporting_currency() }}
+        and valued.valuation_date >= rate_validity.rate_date
+        and (rate_validity.valid_to is null or valued.valuation_date < rate_validity.valid_to)
+
+),
+
+final as (
+
+    select
+        contract_id,
+        contract_number,
+        account_id,
+        opportunity_id,
+        status,
+        coalesce(status = 'Activated', false) as is_activated,
+        customer_signed_date,
+        activated_at,
+        cast(activated_at as date) as activated_date,
+        start_date,
+        end_date,
+        contract_term_months,
+        currency,
+        contract_value,
+        {{ to_reporting('contract_value', 'fx_rate') }} as contract_value_reporting,
+        {{ reporting_currency() }} as reporting_currency,
+        fx_rate,
+        fx_rate_date,
+        valuation_date,
+        is_deleted
+    from converted
+
+)
+
+select * from final
