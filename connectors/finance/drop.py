@@ -22,7 +22,7 @@ import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Callable
@@ -168,6 +168,11 @@ def _start_in_background(pool: ProcessPoolExecutor, workers: int) -> threading.E
             for probe in [pool.submit(os.getpid) for _ in range(workers)]:
                 probe.result()
             ready.set()
+        except CancelledError:
+            pass  # this process parsed everything before the workers were up; the pool was shut down
+        except RuntimeError as exc:
+            if "shutdown" not in str(exc):
+                raise
         except Exception as exc:  # noqa: BLE001 - no workers: this process parses everything
             log.warning("finance: statement parser processes did not start (%s); parsing in-process", exc)
 
@@ -217,7 +222,8 @@ class BankScan:
     def _parsed_with_workers(self, seen: dict) -> list:
         slots = []  # [file, sha, (table, reason) or Future, bytes while queued]
         queued: set = set()
-        with ProcessPoolExecutor(self.workers, mp_context=_pool_context()) as pool:
+        pool = ProcessPoolExecutor(self.workers, mp_context=_pool_context())
+        try:
             ready = _start_in_background(pool, self.workers)
             for f, sha, data in self._new_files(seen):
                 queued = {q for q in queued if not q.done()}
@@ -231,6 +237,10 @@ class BankScan:
                 if isinstance(slot[2], Future):
                     slot[2] = self._worker_result(*slot)
                     self.parsed_by_workers += 1
+        finally:
+            # every result is in by now; what may still run is the start-up probe of workers this
+            # run did not wait for: do not wait for it either
+            pool.shutdown(wait=False, cancel_futures=True)
         return [(f, sha, outcome) for f, sha, outcome, _ in slots]
 
     def _worker_result(self, f: DropFile, sha: str, future: Future, data: bytes) -> tuple:
