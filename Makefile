@@ -7,7 +7,7 @@ STAMP := $(VENV)/.ltc-installed
 UV_VERSION := $(shell sed -n 's/^uv==//p' constraints.txt)
 export LTC_HOME ?= $(CURDIR)/.ltc
 
-.PHONY: demo test test-all dev dbt-parse lint clean setup bench-salesforce
+.PHONY: demo test test-all dev dbt-parse lint clean setup bench-salesforce bench-erp bench-camt
 
 setup: $(STAMP)
 
@@ -32,6 +32,13 @@ dev: $(STAMP)
 # Benchmarks are measurements, not tests: medians land in benchmarks/results/*.json.
 bench-salesforce: $(STAMP)
 	$(BIN)/python -m benchmarks.salesforce --rows 1000000 --repeats 3
+
+# needs the Postgres server (LTC_BENCH_PG_ADMIN, default postgresql://postgres@127.0.0.1:5432/postgres)
+bench-erp: $(STAMP)
+	$(BIN)/python -m benchmarks.erp --rows 1000000 --repeat 3
+
+bench-camt: $(STAMP)
+	$(BIN)/python -m benchmarks.camt --entries 100000 --repeat 3
 
 clean:
 	rm -rf .ltc dbt_project/target dbt_project/logs .pytest_cache
