@@ -2,8 +2,8 @@
 
 It lets the dbt project be built and checked without the sandbox generator or the connectors:
 every planted case (conversion, duplicate lead, deleted rows, FX on a weekend, short payment,
-overpayment, wrong and missing remittance, order without contract, overdue invoice) has a known
-answer, listed in EXPECTED.
+overpayment, wrong and missing remittance, order without contract, overdue invoice, an invoice issued
+and a receipt booked after the as-of date) has a known answer, listed in EXPECTED.
 """
 
 from __future__ import annotations
@@ -180,6 +180,9 @@ ROWS = {
          "open", 1, "2025-03-25 10:00:00", "2025-03-26 10:00:00"],
         ["I4", "INV-2025-000004", "CU2", "SO2", "2025-11-01", "2025-12-01", "EUR", "100.00", "10.00", "110.00",
          "open", 0, "2025-11-01 10:00:00", "2025-11-01 10:00:00"],
+        # I12: issued after the as-of date: not an invoice yet as of 2025-12-31 (no row, not open AR)
+        ["I12", "INV-2026-000001", "CU1", "SO1", "2026-01-03", "2026-02-02", "USD", "80.00", "0.00", "80.00",
+         "open", 0, "2026-01-03 10:00:00", "2026-01-03 10:00:00"],
     ],
     "raw_finance.bank_transactions": [
         ["R1", "usd_2025-04.xml", "x", "S1", "US00", "USD", "R1", "2025-04-10", "2025-04-10", "CRDT", "1100.00",
@@ -196,6 +199,10 @@ ROWS = {
          "USD", "E6", "Acme", "US11", "INV-2025-000003", None],
         ["F1", "usd_2025-06.xml", "x", "S4", "US00", "USD", "F1", "2025-06-30", "2025-06-30", "DBIT", "5.00",
          "USD", None, None, None, "Account fee", None],
+        # R11: pays I4 in full, but booked after the as-of date: not received (no row, nothing applied) as of
+        # 2025-12-31, so I4 is still open then
+        ["R11", "eur_2026-01.xml", "x", "S5", "DE00", "EUR", "R11", "2026-01-15", "2026-01-15", "CRDT", "110.00",
+         "EUR", "E11", "Beta GmbH", "DE11", "INV-2025-000004", None],
     ],
     "raw_finance.fx_rates": [
         ["2024-12-02", "EUR", "USD", "1.050000"],
@@ -222,6 +229,11 @@ EXPECTED = {
     "collected_total": Decimal("3801.00"),  # 1100 + 1000 x 1.10 + 1300 x 1.12 + 75 + 20 + 50
     "application_status": {"R1": "applied", "R2": "applied", "R3": "partially applied", "R4": "unidentified",
                            "R5": "unidentified", "R6": "unidentified"},
+    # Everything is as of AS_OF: what happens later is not in the marts yet.
+    "invoices_issued_after_as_of": {"I12"},  # no fct_invoices row, never counted in open AR
+    "receipts_booked_after_as_of": {"R11"},  # no fct_cash_receipts row, nothing applied
+    "invoice_ids": {"I1", "I2", "I3", "I4"},  # fct_invoices rows (I3 deleted, flagged)
+    "open_ar_reporting": Decimal("123.20"),  # I4: 110.00 EUR at its issue-date rate 1.12, R11 not yet booked
 }
 
 

@@ -1,5 +1,7 @@
--- One row per ERP invoice: cash applied to it as of the as-of date (receipts booked on or before
--- it), what was applied by the due date, and the date it became fully paid.
+-- One row per ERP invoice issued on or before the as-of date (an invoice issued later does not
+-- exist yet as of that date: no row, so it can never count as open AR): cash applied to it as of
+-- the as-of date (receipts booked on or before it; int_cash_receipts_matched never applies cash to
+-- a cancelled invoice), what was applied by the due date, and the date it became fully paid.
 with
 
 invoices as (
@@ -52,6 +54,7 @@ collected as (
     from invoices
     left join applications
         on invoices.invoice_id = applications.invoice_id
+    where invoices.issue_date <= {{ as_of_date() }}
     group by invoices.invoice_id
 
 ),

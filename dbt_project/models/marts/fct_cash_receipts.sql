@@ -1,3 +1,6 @@
+-- One row per bank receipt (CRDT transaction) booked on or before the as-of date (var as_of), with
+-- its v1 cash application as of that date (int_cash_receipts_matched). A receipt booked later has
+-- not arrived as of the date: no row, nothing applied.
 with
 
 receipts as (
@@ -34,7 +37,9 @@ final as (
         receipts.referenced_invoice_number,
         receipts.payer_iban,
         {{ to_reporting('receipts.applied_amount', 'fx.fx_rate') }} as applied_amount_reporting,
-        {{ to_reporting('receipts.unapplied_amount', 'fx.fx_rate') }} as unapplied_amount_reporting
+        {{ to_reporting('receipts.unapplied_amount', 'fx.fx_rate') }} as unapplied_amount_reporting,
+        receipts.unapplied_reason,
+        receipts.as_of_date
     from receipts
     left join fx
         on receipts.receipt_id = fx.transaction_id

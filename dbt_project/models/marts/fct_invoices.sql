@@ -1,3 +1,7 @@
+-- One row per ERP invoice issued on or before the as-of date (var as_of), with every figure as of
+-- that date: cash applied from receipts booked on or before it, the open balance (0 for a
+-- cancelled invoice), days past due and the on-time flag. Invoices issued after the as-of date have
+-- no row (int_invoices_collected), so sum(outstanding_amount) is open AR as of the date.
 with
 
 invoices as (
@@ -60,6 +64,8 @@ final as (
         paid_date,
         paid_date is not null as is_fully_paid,
         case
+            -- not applicable: a cancelled invoice is no receivable, nothing is due on it
+            when is_cancelled then null
             when paid_date is not null then paid_date <= due_date
             when due_date < {{ as_of_date() }} then false
         end as is_paid_on_time,
