@@ -283,3 +283,31 @@ def build_raw_fixture_pg(dsn: str) -> None:
             )
     finally:
         con.close()
+
+
+# ---- extra rows for tests that extend the fixture -------------------------------------------------
+
+def invoice_row(iid, number, cust, order, issue, due, ccy, total, status="open", deleted=0) -> tuple:
+    """One raw_erp.invoices row (no tax) for `insert_invoices`."""
+    return (iid, number, cust, order, issue, due, ccy, total, "0.00", total, status, deleted,
+            f"{issue} 10:00:00+00", f"{issue} 10:00:00+00")
+
+
+def receipt_row(rid, booked, ccy, amount, text, file_sha="x", statement="S9") -> tuple:
+    """One raw_finance.bank_transactions credit for `insert_receipts`."""
+    return (rid, f"{ccy.lower()}_{booked[:7]}.xml", file_sha, statement, "XX00", ccy, rid, booked, booked, "CRDT",
+            amount, ccy, f"E-{rid}", "Payer", "XX11", text, None)
+
+
+def insert_invoices(con: duckdb.DuckDBPyConnection, rows: list[tuple], load_id: str) -> None:
+    con.executemany(
+        f"insert into raw_erp.invoices select *, '{load_id}', gen_random_uuid()::varchar, "
+        "timestamptz '2026-01-01 00:00:00+00' from (select ?, ?, ?, ?, ?::date, ?::date, ?, "
+        "?::decimal(18,2), ?::decimal(18,2), ?::decimal(18,2), ?, ?, ?::timestamptz, ?::timestamptz)", rows)
+
+
+def insert_receipts(con: duckdb.DuckDBPyConnection, rows: list[tuple], load_id: str) -> None:
+    con.executemany(
+        f"insert into raw_finance.bank_transactions select *, '{load_id}', gen_random_uuid()::varchar, "
+        "timestamptz '2026-01-01 00:00:00+00' from (select ?, ?, ?, ?, ?, ?, ?, ?::date, ?::date, ?, "
+        "?::decimal(18,2), ?, ?, ?, ?, ?, ?)", rows)

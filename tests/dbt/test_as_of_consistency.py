@@ -31,7 +31,8 @@ import duckdb
 import pytest
 
 from conftest import query, run_dbt
-from raw_fixture import AS_OF, EXPECTED, build_raw_fixture
+from raw_fixture import (AS_OF, EXPECTED, build_raw_fixture, insert_invoices, insert_receipts, invoice_row,
+                         receipt_row)
 
 pytestmark = pytest.mark.slow
 
@@ -41,45 +42,28 @@ INVOICE_REFERENCE = re.compile(r"INV-[0-9]{4}-[0-9]+")  # var invoice_reference_
 SELECT = ["+fct_invoices", "+fct_cash_receipts", "+fct_ar_aging", "+rpt_cash_collection", "+fct_lead_to_cash"]
 
 
-def _invoice(iid, number, cust, order, issue, due, ccy, total, status="open"):
-    return (iid, number, cust, order, issue, due, ccy, total, "0.00", total, status, 0,
-            f"{issue} 10:00:00+00", f"{issue} 10:00:00+00")
-
-
-def _receipt(rid, booked, ccy, amount, text):
-    return (rid, f"{ccy.lower()}_{booked[:7]}.xml", "z", "S8", "XX00", ccy, rid, booked, booked, "CRDT",
-            amount, ccy, f"E-{rid}", "Payer", "XX11", text, None)
-
-
 EXTRA_INVOICES = [
-    _invoice("I13", "INV-2025-000013", "CU1", "SO1", "2025-09-01", "2025-10-01", "USD", "300.00", "cancelled"),
-    _invoice("I14", "INV-2025-000014", "CU1", "SO1", "2025-10-05", "2025-11-04", "USD", "200.00"),
-    _invoice("I15", "INV-2025-000014", "CU1", "SO1", "2025-10-06", "2025-11-05", "USD", "200.00"),  # same number
-    _invoice("I16", "INV-2025-000016", "CU2", "SO2", "2025-10-10", "2025-11-09", "EUR", "150.00", "cancelled"),
-    _invoice("I17", "INV-2025-000016", "CU2", "SO2", "2025-10-12", "2025-11-11", "EUR", "150.00"),  # reissue
+    invoice_row("I13", "INV-2025-000013", "CU1", "SO1", "2025-09-01", "2025-10-01", "USD", "300.00", "cancelled"),
+    invoice_row("I14", "INV-2025-000014", "CU1", "SO1", "2025-10-05", "2025-11-04", "USD", "200.00"),
+    invoice_row("I15", "INV-2025-000014", "CU1", "SO1", "2025-10-06", "2025-11-05", "USD", "200.00"),  # same number
+    invoice_row("I16", "INV-2025-000016", "CU2", "SO2", "2025-10-10", "2025-11-09", "EUR", "150.00", "cancelled"),
+    invoice_row("I17", "INV-2025-000016", "CU2", "SO2", "2025-10-12", "2025-11-11", "EUR", "150.00"),  # reissue
 ]
 
 EXTRA_RECEIPTS = [
-    _receipt("R12", "2025-09-20", "USD", "300.00", "Payment INV-2025-000013"),
-    _receipt("R13", "2025-10-20", "USD", "200.00", "INV-2025-000014"),
-    _receipt("R14", "2025-10-25", "EUR", "150.00", "INV-2025-000016"),
-    _receipt("R15", "2025-12-20", "USD", "80.00", "Prepayment INV-2026-000001"),
-    _receipt("R16", "2025-11-20", "EUR", "50.00", "INV-2025-000004 part"),
+    receipt_row("R12", "2025-09-20", "USD", "300.00", "Payment INV-2025-000013", "z", "S8"),
+    receipt_row("R13", "2025-10-20", "USD", "200.00", "INV-2025-000014", "z", "S8"),
+    receipt_row("R14", "2025-10-25", "EUR", "150.00", "INV-2025-000016", "z", "S8"),
+    receipt_row("R15", "2025-12-20", "USD", "80.00", "Prepayment INV-2026-000001", "z", "S8"),
+    receipt_row("R16", "2025-11-20", "EUR", "50.00", "INV-2025-000004 part", "z", "S8"),
 ]
 
 
 def _extend_fixture(db: Path) -> None:
     con = duckdb.connect(str(db))
     try:
-        con.executemany(
-            "insert into raw_erp.invoices select *, 'load3', gen_random_uuid()::varchar, "
-            "timestamptz '2026-01-01 00:00:00+00' from (select ?, ?, ?, ?, ?::date, ?::date, ?, "
-            "?::decimal(18,2), ?::decimal(18,2), ?::decimal(18,2), ?, ?, ?::timestamptz, ?::timestamptz)",
-            EXTRA_INVOICES)
-        con.executemany(
-            "insert into raw_finance.bank_transactions select *, 'load3', gen_random_uuid()::varchar, "
-            "timestamptz '2026-01-01 00:00:00+00' from (select ?, ?, ?, ?, ?, ?, ?, ?::date, ?::date, ?, "
-            "?::decimal(18,2), ?, ?, ?, ?, ?, ?)", EXTRA_RECEIPTS)
+        insert_invoices(con, EXTRA_INVOICES, "load3")
+        insert_receipts(con, EXTRA_RECEIPTS, "load3")
     finally:
         con.close()
 

@@ -24,7 +24,7 @@ import duckdb
 import pytest
 
 from conftest import query, run_dbt
-from raw_fixture import AS_OF, build_raw_fixture
+from raw_fixture import AS_OF, build_raw_fixture, insert_invoices, insert_receipts, invoice_row, receipt_row
 
 pytestmark = pytest.mark.slow
 
@@ -71,9 +71,8 @@ EXTRA_OPPORTUNITY = (O6, False, "2025-07-01 09:00:00+00", "2025-07-01 09:00:00+0
                      "2025-09-01", False, False, "Other", None, "005000000000001AAA", "New Business")
 
 
-def _invoice(iid, n, cust, order, issue, due, ccy, total, status="open", deleted=0):
-    return (iid, f"INV-2025-{n:06d}", cust, order, issue, due, ccy, total, "0.00", total, status, deleted,
-            f"{issue} 10:00:00+00", f"{issue} 10:00:00+00")
+def _invoice(iid, n, *args, **kwargs):
+    return invoice_row(iid, f"INV-2025-{n:06d}", *args, **kwargs)
 
 
 EXTRA_INVOICES = [
@@ -87,16 +86,11 @@ EXTRA_INVOICES = [
 ]
 
 
-def _receipt(rid, booked, ccy, amount, text):
-    return (rid, f"{ccy.lower()}_{booked[:7]}.xml", "y", "S9", "XX00", ccy, rid, booked, booked, "CRDT",
-            amount, ccy, f"E-{rid}", "Payer", "XX11", text, None)
-
-
 EXTRA_RECEIPTS = [
-    _receipt("R7", "2025-11-15", "USD", "200.00", "INV-2025-000005 part"),
-    _receipt("R8", "2026-01-10", "EUR", "400.00", "INV-2025-000007"),
-    _receipt("R9", "2025-09-10", "GBP", "100.00", "INV-2025-000009"),
-    _receipt("R10", "2025-12-31", "USD", "60.00", "INV-2025-000006 deposit"),
+    receipt_row("R7", "2025-11-15", "USD", "200.00", "INV-2025-000005 part", "y", "S9"),
+    receipt_row("R8", "2026-01-10", "EUR", "400.00", "INV-2025-000007", "y", "S9"),
+    receipt_row("R9", "2025-09-10", "GBP", "100.00", "INV-2025-000009", "y", "S9"),
+    receipt_row("R10", "2025-12-31", "USD", "60.00", "INV-2025-000006 deposit", "y", "S9"),
 ]
 
 
@@ -117,15 +111,8 @@ def _extend_fixture(db: Path) -> None:
         con.execute("insert into raw_salesforce.deleted_records values "
                     "('Opportunity', ?, timestamptz '2025-08-01 00:00:00+00', timestamptz '2025-08-02 00:00:00+00')",
                     [O6])
-        con.executemany(
-            "insert into raw_erp.invoices select *, 'load2', gen_random_uuid()::varchar, "
-            "timestamptz '2026-01-01 00:00:00+00' from (select ?, ?, ?, ?, ?::date, ?::date, ?, "
-            "?::decimal(18,2), ?::decimal(18,2), ?::decimal(18,2), ?, ?, ?::timestamptz, ?::timestamptz)",
-            EXTRA_INVOICES)
-        con.executemany(
-            "insert into raw_finance.bank_transactions select *, 'load2', gen_random_uuid()::varchar, "
-            "timestamptz '2026-01-01 00:00:00+00' from (select ?, ?, ?, ?, ?, ?, ?, ?::date, ?::date, ?, "
-            "?::decimal(18,2), ?, ?, ?, ?, ?, ?)", EXTRA_RECEIPTS)
+        insert_invoices(con, EXTRA_INVOICES, "load2")
+        insert_receipts(con, EXTRA_RECEIPTS, "load2")
     finally:
         con.close()
 
