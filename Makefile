@@ -14,7 +14,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[test]"
+	@# --compile-bytecode: CI machines export PYTHONDONTWRITEBYTECODE, so without it every process
+	@# (each dbt, Dagster and worker subprocess of the tests) compiled its imports from source anew
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[test]"
 	@touch $(STAMP)
 
 dbt-parse: $(STAMP)

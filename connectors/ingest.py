@@ -128,9 +128,8 @@ def _erp_backend(choice: str, url: sa.engine.URL) -> str:
 
 
 def _finance(settings: Settings, objects: list[str] | None, run_start, notes, closers, after):
-    from connectors.finance.source import finance_source
-
     from connectors.finance.bank_csv import load_map
+    from connectors.finance.source import bank_scan, finance_source
 
     if not settings.finance_drop:
         raise IngestError("LTC_FINANCE_DROP is not set; point it at the drop folder or s3://bucket/prefix")
@@ -138,15 +137,23 @@ def _finance(settings: Settings, objects: list[str] | None, run_start, notes, cl
     if "://" not in location:  # a local folder: resolved like the other drops (clear error if missing)
         location = str(drop_folder(location, "LTC_FINANCE_DROP"))
     try:
-        csv_map = load_map(settings.finance_csv_map)
-        source = finance_source(location, notes, quarantine=settings.finance_quarantine,
-                                settle_s=settings.finance_settle_s, csv_map=csv_map,
-                                workers=settings.finance_workers,
+        scan = bank_scan(location, quarantine=settings.finance_quarantine, settle_s=settings.finance_settle_s,
+                         csv_map=load_map(settings.finance_csv_map), workers=settings.finance_workers)
+        if not objects or "bank_transactions" in objects:
+            scan.start_workers()  # up while dlt sets up the pipeline below
+            closers.append(scan.close)
+    except (OSError, ValueError) as exc:
+        raise IngestError(f"finance: {exc}") from exc
+    try:
+        source = finance_source(location, notes, scan=scan,
                                 first_load="bank_transactions" in empty_tables(make_pipeline("finance", settings),
                                                                                ["bank_transactions"]),
                                 reporting_currency=settings.reporting_currency)
-    except (OSError, ValueError) as exc:
-        raise IngestError(f"finance: {exc}") from exc
+    except BaseException as exc:
+        scan.close()  # the run stops before it starts: so do the workers
+        if isinstance(exc, (OSError, ValueError)):
+            raise IngestError(f"finance: {exc}") from exc
+        raise
     chosen = _choose(objects, source.resources, "finance")
     if "bank_transactions" in chosen and QUARANTINE_TABLE not in chosen:
         chosen.append(QUARANTINE_TABLE)  # a bad statement file is reported in the same run
@@ -242,8 +249,7 @@ def _finish_pending(pipeline, notes: list[str]) -> None:
 
 def run_ingest(system: str, settings: Settings | None = None, objects: list[str] | None = None) -> IngestResult:
     """Land one system into `raw_<system>`; `objects` limits it to those raw tables."""
-    from connectors.salesforce.client import SalesforceConfigError
-    from connectors.salesforce.source import SalesforceExtractError, SalesforceLimitError
+    from connectors.salesforce.errors import SalesforceConfigError, SalesforceExtractError, SalesforceLimitError
 
     if system not in _BUILDERS:
         raise IngestError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")

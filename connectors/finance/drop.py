@@ -197,6 +197,27 @@ class BankScan:
         self._results = None
         self.skipped = 0
         self.parsed_by_workers = 0
+        self._pool: ProcessPoolExecutor | None = None
+        self._ready: threading.Event | None = None
+
+    def _wants_workers(self) -> bool:
+        files = self.drop.statement_files()
+        return bool(self.workers) and len(files) > 1 and sum(f.size or 0 for f in files) >= PARALLEL_MIN_BYTES
+
+    def start_workers(self) -> None:
+        """Start the worker processes now, if this run will use them, so they are up by the time
+        parsing begins: `run_ingest` calls this before dlt sets up the pipeline (~1.5 s), which is
+        longer than a worker takes to start (0.8 s). Pair with `close()`."""
+        if self._pool is None and self._results is None and self._wants_workers():
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=_pool_context())
+            self._ready = _start_in_background(self._pool, self.workers)
+
+    def close(self) -> None:
+        """Stop the worker processes (a no-op once the parse is done, or if they never started)."""
+        if self._pool is not None:
+            # what may still run is the start-up probe of workers this run did not wait for: do not wait
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._ready = None
 
     def _new_files(self, seen: dict):
         """(file, sha256, bytes) of every statement file not landed before, nor earlier in this run."""
@@ -214,17 +235,16 @@ class BankScan:
         return parse_file(self.parsers[f.source_format], self.errors, data, f.name, sha)
 
     def _parsed(self, seen: dict) -> list:
-        files = self.drop.statement_files()
-        if self.workers and len(files) > 1 and sum(f.size or 0 for f in files) >= PARALLEL_MIN_BYTES:
+        if self._pool is not None or self._wants_workers():
             return self._parsed_with_workers(seen)
         return [(f, sha, self._parse_here(f, sha, data)) for f, sha, data in self._new_files(seen)]
 
     def _parsed_with_workers(self, seen: dict) -> list:
         slots = []  # [file, sha, (table, reason) or Future, bytes while queued]
         queued: set = set()
-        pool = ProcessPoolExecutor(self.workers, mp_context=_pool_context())
+        self.start_workers()
+        pool, ready = self._pool, self._ready
         try:
-            ready = _start_in_background(pool, self.workers)
             for f, sha, data in self._new_files(seen):
                 queued = {q for q in queued if not q.done()}
                 if ready.is_set() and len(queued) < 2 * self.workers:
@@ -238,9 +258,7 @@ class BankScan:
                     slot[2] = self._worker_result(*slot)
                     self.parsed_by_workers += 1
         finally:
-            # every result is in by now; what may still run is the start-up probe of workers this
-            # run did not wait for: do not wait for it either
-            pool.shutdown(wait=False, cancel_futures=True)
+            self.close()  # every result is in by now
         return [(f, sha, outcome) for f, sha, outcome, _ in slots]
 
     def _worker_result(self, f: DropFile, sha: str, future: Future, data: bytes) -> tuple:

@@ -22,14 +22,11 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
 from connectors._http import default_retry, make_session
+from connectors.salesforce.errors import SalesforceConfigError  # noqa: F401 - re-exported
 from connectors.settings import Settings
 
 API_VERSION = "59.0"
 LOGIN_HOSTS = ("login.salesforce.com", "test.salesforce.com")
-
-
-class SalesforceConfigError(ValueError):
-    """Salesforce settings are missing or incomplete; the message says which variable to set."""
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from simple_salesforce.exceptions import (
 
 from connectors.salesforce.bulk import choose_pages
 from connectors.salesforce.client import SalesforceConfigError
+from connectors.salesforce.errors import SalesforceExtractError, SalesforceLimitError  # noqa: F401 - re-exported
 from connectors.salesforce.extract import (
     HISTORY_CURSOR,
     FieldSpec,
@@ -100,15 +101,6 @@ def configured_objects(settings: Settings) -> tuple[str, ...]:
 
 
 LOOKBACK_SECONDS = 600  # 10 min overlap, as Airbyte: SystemModstamp can lag the commit
-
-
-class SalesforceLimitError(RuntimeError):
-    """The org's API request limit is exhausted (403 REQUEST_LIMIT_EXCEEDED) or the requests left
-    fell below the configured reserve (`LTC_SF_API_RESERVE_PCT`)."""
-
-
-class SalesforceExtractError(RuntimeError):
-    """Salesforce refused a describe or query; the message carries its errorCode."""
 
 
 def table_name(obj: str) -> str:
