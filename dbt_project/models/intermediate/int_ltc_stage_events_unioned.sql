@@ -205,6 +205,7 @@ events as (
     from journey_opportunities
     inner join sales_orders
         on journey_opportunities.opportunity_id = sales_orders.opportunity_id
+    where not sales_orders.is_deleted
 
     union all
 

@@ -1,3 +1,8 @@
+-- The unified lead-to-cash fact: one row per journey (a lead, or an opportunity that came without
+-- one), every milestone from lead created to fully collected, the booked -> contracted -> ordered ->
+-- invoiced -> collected amounts in the reporting currency, and the days between milestones, all as
+-- of the as-of date. Deleted opportunities, contracts, orders and invoices count for nothing here
+-- (the journey row stays, flagged when its own lead/opportunity is deleted).
 with
 
 journeys as (
@@ -26,13 +31,13 @@ opportunities as (
 
 contracts as (
 
-    select * from {{ ref('stg_salesforce__contracts') }}
+    select * from {{ ref('fct_contracts') }}
 
 ),
 
-sales_orders as (
+orders as (
 
-    select * from {{ ref('int_sales_orders_joined') }}
+    select * from {{ ref('fct_orders') }}
 
 ),
 
@@ -77,11 +82,13 @@ live_opportunities as (
 
 ),
 
+-- contracts signed by the as-of date (an unsigned draft is no contracted amount yet)
 opportunity_contracts as (
 
     select
         opportunity_id,
-        min(customer_signed_date) as contract_signed_date
+        min(customer_signed_date) as contract_signed_date,
+        sum(contract_value_reporting) as contracted_amount_reporting
     from contracts
     where not is_deleted
         and customer_signed_date <= {{ as_of_date() }}
@@ -89,13 +96,17 @@ opportunity_contracts as (
 
 ),
 
+-- orders booked by the as-of date; deleted orders never happened for the journey
 opportunity_orders as (
 
     select
         opportunity_id,
-        min(order_date) as first_order_date
-    from sales_orders
-    where order_date <= {{ as_of_date() }}
+        min(booked_date) as first_order_date,
+        min(case when first_shipped_date <= {{ as_of_date() }} then first_shipped_date end) as first_delivery_date,
+        sum(net_amount_reporting) as ordered_amount_reporting
+    from orders
+    where not is_deleted
+        and booked_date <= {{ as_of_date() }}
     group by opportunity_id
 
 ),
@@ -127,6 +138,7 @@ opportunity_invoices as (
     select
         live_invoices.opportunity_id,
         min(live_invoices.issue_date) as first_invoice_date,
+        min(live_invoices.first_payment_date) as first_payment_date,
         count(*) as invoice_count,
         sum(case when live_invoices.is_fully_paid then 1 else 0 end) as fully_paid_invoice_count,
         max(live_invoices.paid_date) as last_paid_date,
@@ -144,7 +156,7 @@ opportunity_invoices as (
 
 ),
 
-final as (
+milestones as (
 
     select
         journeys.journey_id,
@@ -158,7 +170,9 @@ final as (
         case when live_opportunities.is_won then live_opportunities.close_date end as won_date,
         opportunity_contracts.contract_signed_date,
         opportunity_orders.first_order_date,
+        opportunity_orders.first_delivery_date,
         opportunity_invoices.first_invoice_date,
+        opportunity_invoices.first_payment_date,
         case
             when opportunity_invoices.invoice_count > 0
                 and opportunity_invoices.invoice_count = opportunity_invoices.fully_paid_invoice_count
@@ -168,6 +182,8 @@ final as (
             "case when live_opportunities.is_won and live_opportunities.close_date <= " ~ as_of_date()
             ~ " then live_opportunities.amount_reporting else 0 end"
         ) }} as booked_amount_reporting,
+        {{ to_money('coalesce(opportunity_contracts.contracted_amount_reporting, 0)') }} as contracted_amount_reporting,
+        {{ to_money('coalesce(opportunity_orders.ordered_amount_reporting, 0)') }} as ordered_amount_reporting,
         {{ to_money('coalesce(opportunity_invoices.invoiced_amount_reporting, 0)') }} as invoiced_amount_reporting,
         {{ to_money('coalesce(opportunity_invoices.collected_amount_reporting, 0)') }} as collected_amount_reporting,
         {{ to_money('coalesce(opportunity_invoices.outstanding_amount_reporting, 0)') }} as outstanding_amount_reporting,
@@ -191,6 +207,22 @@ final as (
         on journeys.opportunity_id = opportunity_orders.opportunity_id
     left join opportunity_invoices
         on live_opportunities.opportunity_id = opportunity_invoices.opportunity_id
+
+),
+
+-- days between consecutive milestones, null until both are reached; signed on purpose: an order
+-- booked before the contract was signed (work without a signed contract) shows as a negative
+-- days_contract_to_order
+final as (
+
+    select
+        *,
+        {{ days_between('won_date', 'contract_signed_date') }} as days_won_to_contract,
+        {{ days_between('contract_signed_date', 'first_order_date') }} as days_contract_to_order,
+        {{ days_between('first_order_date', 'first_invoice_date') }} as days_order_to_invoice,
+        {{ days_between('first_invoice_date', 'fully_collected_date') }} as days_invoice_to_collected,
+        {{ days_between('coalesce(lead_created_date, opportunity_created_date)', 'fully_collected_date') }} as days_lead_to_cash
+    from milestones
 
 )
 
