@@ -7,7 +7,7 @@ STAMP := $(VENV)/.ltc-installed
 UV_VERSION := $(shell sed -n 's/^uv==//p' constraints.txt)
 export LTC_HOME ?= $(CURDIR)/.ltc
 
-.PHONY: demo test test-all dev dbt-parse lint clean setup bench-salesforce bench-erp bench-camt
+.PHONY: demo test test-extended test-all dev dbt-parse lint clean setup bench-salesforce bench-erp bench-camt
 
 setup: $(STAMP)
 
@@ -26,7 +26,13 @@ demo: $(STAMP)
 	$(BIN)/ltc demo
 
 test: $(STAMP) dbt-parse
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not extended"
+
+# The extended suite: the sandbox company landed through the connectors and built end to end per
+# model family, and the external-dataset validations (Olist, IBM AR). Minutes of dbt each; CI runs
+# it after `make test` (.ci/run).
+test-extended: $(STAMP) dbt-parse
+	$(BIN)/python -m pytest -q -m extended
 
 dev: $(STAMP)
 	$(BIN)/ltc dev

@@ -618,17 +618,100 @@ class _Company:
         no_contract = rng.sample(orderable, _planted(0.03, len(orderable)) if self.scale >= 200 else 0)
         for opp in no_contract:
             opp["_no_contract"] = True
+        # contract-to-cash leaks, drawn from their own stream so the main stream's draws stay put
+        plant = random.Random(f"contract-anomalies-{self.seed}-{self.scale}")
+        self._plant_not_invoiced(plant, orderable)
+        self._plant_signed_late(plant, orderable)
         for opp in won:
             contract = None if opp.get("_no_contract") else self._contract(opp)
             if opp["_order_at"]:
                 self._order(opp, contract)
         self.anomalies["orders_without_contract"] = [o["_erp_order"] for o in no_contract]
+        self._plant_over_invoiced(plant)
+
+    def _plant_not_invoiced(self, plant: random.Random, orderable: list[dict]) -> None:
+        """Won, contracted and ordered (and delivered), but never billed: revenue leakage type 1.
+        Only deals won at least 45 days before the as-of date, so they are overdue for billing."""
+        cutoff = AS_OF - dt.timedelta(days=45)
+        candidates = [o for o in orderable if not o.get("_no_contract")
+                      and o["_stage_at"]["Closed Won"].date() <= cutoff]
+        n = _planted(0.02, len(candidates)) if self.scale >= 200 else 0
+        for opp in plant.sample(candidates, n):
+            opp["_not_invoiced"] = True
+        self.anomalies["planted_not_invoiced"] = [o for o in candidates if o.get("_not_invoiced")]
+
+    def _plant_signed_late(self, plant: random.Random, orderable: list[dict]) -> None:
+        """Work started before the contract was signed (back-signing, 合同倒签): the contract is
+        signed 2-25 days after the order, so the order is booked (and usually shipped) first. Some
+        contracts are signed late by chance too (_contract); these make sure every scale has some."""
+        cutoff = END - dt.timedelta(days=40)
+        candidates = [o for o in orderable if not o.get("_no_contract") and not o.get("_not_invoiced")
+                      and o["_order_at"] <= cutoff]
+        n = _planted(0.02, len(candidates)) if self.scale >= 200 else 0
+        for opp in plant.sample(candidates, n):
+            opp["_sign_late"] = True
+
+    def _plant_over_invoiced(self, plant: random.Random) -> None:
+        """A change request billed on top of the contract without amending it: one more invoice
+        (5-20 % of the order's net) 10-40 days after the order's last one, over the contract value."""
+        last_issue: dict[int, dt.date] = {}
+        for inv in self.invoices:
+            key = inv["order"]["_seq"]
+            last_issue[key] = max(inv["issue_date"], last_issue.get(key, inv["issue_date"]))
+        cutoff = AS_OF - dt.timedelta(days=13)
+        candidates = [o for o in self.orders if o["contract"] is not None and not o["opp"].get("_sign_late")
+                      and o["status"] == "invoiced" and last_issue[o["_seq"]] <= cutoff]  # fully invoiced
+        n = _planted(0.02, len(candidates)) if self.scale >= 200 else 0
+        planted = []
+        for order in plant.sample(candidates, n):
+            extra = max(CENT, _q(order["net_amount"] * Decimal(f"{plant.uniform(0.05, 0.2):.4f}")))
+            last = last_issue[order["_seq"]]
+            gap = plant.randrange(10, min(41, (AS_OF - last).days - 1))  # by the as-of date (weekend: +2)
+            issue = _bday(last + dt.timedelta(days=gap))
+            self._invoice(order, issue, extra)
+            planted.append(order["contract"])
+        self.anomalies["planted_over_invoiced"] = planted
+
+    def contract_anomaly_ids(self, uninvoiced_after_days: int = 30) -> dict[str, list[str]]:
+        """The contract-to-cash anomalies as the finished data shows them at AS_OF, planted or not,
+        by the rules of dbt's int_contract_exceptions_flagged (ids assigned, so call it last):
+        - invoices_without_contract: live invoices whose order carries no contract;
+        - work_without_signed_contract: orders with a contract that was unsigned at AS_OF or
+          signed after the order date (deliveries ship on or after the order date, so work shipped
+          before signing is always booked before it too); orders with no contract at all are
+          `orders_without_contract`;
+        - contracts_invoiced_over_value: contracts whose live invoices' net exceeds the contract
+          value by more than a cent (contract Ids);
+        - won_not_invoiced: won opportunities closed `uninvoiced_after_days` or more days before
+          AS_OF with no live invoice on any of their orders (opportunity Ids)."""
+        live = [v for v in self.invoices if not v["deleted"] and v["issue_date"] <= AS_OF]
+        invoiced: dict[int, Decimal] = defaultdict(Decimal)
+        invoiced_opps = set()
+        for v in live:
+            invoiced_opps.add(v["order"]["opp"]["_seq"])
+            if v["order"]["contract"] is not None:
+                invoiced[v["order"]["contract"]["_seq"]] += v["net"]
+        contracts = [c for c in self.sf["Contract"] if not c["IsDeleted"]]
+        deadline = AS_OF - dt.timedelta(days=uninvoiced_after_days)
+        return {
+            "invoices_without_contract": sorted(v["id"] for v in live if v["order"]["contract"] is None),
+            "work_without_signed_contract": sorted(
+                o["id"] for o in self.orders if o["contract"] is not None
+                and (o["contract"]["CustomerSignedDate"] is None
+                     or o["order_date"] < o["contract"]["CustomerSignedDate"])),
+            "contracts_invoiced_over_value": sorted(
+                c["Id"] for c in contracts if invoiced[c["_seq"]] > c["Contract_Value__c"] + CENT),
+            "won_not_invoiced": sorted(
+                o["Id"] for o in self.sf["Opportunity"] if o["IsWon"] and not o["IsDeleted"]
+                and o["CloseDate"] <= deadline and o["_seq"] not in invoiced_opps),
+        }
 
     def _contract(self, opp: dict) -> dict:
         rng = self.rng
         drafted = opp["_stage_at"].get("Negotiation/Review") or opp["_stage_at"]["Closed Won"]
         won_day = opp["_stage_at"]["Closed Won"].date()
-        if opp["_order_at"] and rng.random() < 0.06:  # signed only after the order: work without a contract
+        # signed only after the order: work without a contract (rng drawn first: the stream stays put)
+        if opp["_order_at"] and (rng.random() < 0.06 or opp.get("_sign_late")):
             signed = _bday(opp["_order_at"].date() + dt.timedelta(days=rng.randrange(2, 26)))
         else:
             signed = max(drafted.date(), won_day - dt.timedelta(days=rng.randrange(0, 4)))
@@ -696,6 +779,9 @@ class _Company:
         net = order["net_amount"]
         share = (net / parts).quantize(CENT, rounding=ROUND_DOWN)
         first = _bday(order["order_date"] + dt.timedelta(days=rng.randrange(0, 6)))
+        if order["opp"].get("_not_invoiced"):  # planted leak (draws above kept: the stream stays put)
+            order["status"] = "booked"
+            return
         issued_all = True
         for i in range(parts):
             issue = _bday(first + dt.timedelta(days=30 * i))
@@ -741,9 +827,13 @@ class _Company:
         self._plant_receipt_anomalies(paid)
         self._plant_deleted_invoices()
         self._number_erp_documents()
+        finished: set[int] = set()  # a lump sum is the receipt of several invoices: finish it once
         for inv in paid:
-            self._finish_receipt(inv["receipt"])
-        late = [inv for inv in paid if inv["receipt"]["kind"] != "short"
+            if id(inv["receipt"]) not in finished:
+                finished.add(id(inv["receipt"]))
+                self._finish_receipt(inv["receipt"])
+        self._finish_cash_application_cases()
+        late = [inv for inv in paid if inv["receipt"]["kind"] not in ("short", "no_reference_short")
                 and inv["receipt"]["booking"] > inv["due_date"]]
         self.anomalies["invoices_paid_late"] = late
 
@@ -764,6 +854,100 @@ class _Company:
                 elif kind == "over":
                     r["amount"] = inv["total"] + max(CENT, _q(inv["total"] * Decimal(f"{rng.uniform(0.01, 0.1):.4f}")))
             start += n
+        self._plant_cash_application_cases(paid)
+
+    def _plant_cash_application_cases(self, paid: list[dict]) -> None:
+        """Receipts that only the cash-application cascade's rules 2-4 can apply, on customers whose
+        IBAN the ERP knows (the payer is identified by it): no remittance but the exact open amount
+        (`no_reference`), no remittance and a bank fee deducted (`no_reference_short`), one lump sum
+        for a customer's oldest invoices (`lump_sum`, oldest-first), and duplicate payments of an
+        invoice already paid (`duplicate`, same amount and remittance, booked later). Cases are
+        chosen so that their right answer is unambiguous: a customer with a lump sum or a
+        no-reference receipt has no other odd receipt, and no other invoice of a nearby total. Also
+        tops up the referenced short payments to at least two within the write-off tolerance and two
+        beyond it. Planted from scale 1000 on (smaller companies keep their receipts referenced).
+
+        Drawn from their own random stream, so what the main stream draws (Salesforce, orders,
+        invoices, ad spend) does not depend on them; only the bank files and the paid invoices do."""
+        rng = self._cash_rng = random.Random(f"cash-application-{self.seed}-{self.scale}")
+        self._duplicates: list[dict] = []
+        if self.scale < 1000 or not paid:  # small companies keep (almost) every receipt referenced
+            return
+        # referenced short payments, both within the write-off tolerance (a bank fee) and beyond it,
+        # at least twice each (the random ones above may all fall on one side)
+        shorts = [v["receipt"] for v in paid if v["receipt"]["kind"] == "short"]
+        within = sum(_within_write_off_tolerance(r["invoice"]["total"] - r["amount"], r["invoice"]["total"])
+                     for r in shorts)
+        ok = [v for v in paid if v["receipt"]["kind"] == "ok" and v["total"] > Decimal("100.00")]
+        for i, inv in enumerate(rng.sample(ok, min(len(ok), max(0, 2 - within) + max(0, 2 - len(shorts) + within)))):
+            r = inv["receipt"]
+            r["kind"] = "short"
+            cut = Decimal(rng.choice(("12.50", "15.00", "20.00", "25.00"))) if i < max(0, 2 - within) \
+                else _q(inv["total"] * Decimal("0.05")) + Decimal("30.00")
+            r["amount"] = inv["total"] - cut
+        by_customer: dict[int, list[dict]] = defaultdict(list)
+        for inv in self.invoices:
+            by_customer[inv["customer"]["_seq"]].append(inv)
+        for invs in by_customer.values():  # the cascade's oldest-first order (ids follow this order)
+            invs.sort(key=lambda v: (v["due_date"], v["issue_date"], v["created"], v["_seq"]))
+        eligible = [invs for invs in by_customer.values()
+                    if invs[0]["customer"]["iban"] and len({v["currency"] for v in invs}) == 1
+                    and all(v["receipt"] is None or v["receipt"]["kind"] == "ok" for v in invs)]
+        rng.shuffle(eligible)
+
+        def lonely(inv: dict, invs: list[dict]) -> bool:  # no other invoice of the customer near its total
+            margin = max(Decimal("50.00"), inv["total"] / 100)
+            return all(v is inv or abs(v["total"] - inv["total"]) > margin for v in invs)
+
+        lump_sums, exact, short = (_planted(0.01, len(paid)), _planted(0.015, len(paid)),
+                                   _planted(0.005, len(paid)))
+        for invs in eligible:
+            if lump_sums:
+                k = rng.choice((2, 3))
+                oldest = invs[:k]
+                if len(oldest) == k and all(v["receipt"] is not None for v in oldest):
+                    lump = {"invoice": oldest[0], "booking": max(v["receipt"]["booking"] for v in oldest),
+                            "amount": sum((v["total"] for v in oldest), Decimal(0)), "kind": "lump_sum",
+                            "reference": None, "pays": [(v, v["total"]) for v in oldest]}
+                    for v in oldest:
+                        v["receipt"] = lump
+                    lump_sums -= 1
+                    continue
+            candidates = [v for v in invs if v["receipt"] is not None and lonely(v, invs)]
+            if not candidates:
+                continue
+            inv = rng.choice(candidates)
+            if exact:
+                inv["receipt"]["kind"] = "no_reference"
+                exact -= 1
+            elif short:
+                inv["receipt"]["kind"] = "no_reference_short"
+                inv["receipt"]["amount"] = inv["total"] - Decimal(rng.choice(("12.50", "15.00", "20.00", "25.00")))
+                short -= 1
+        # duplicates: an invoice paid late by a receipt naming it, paid a second time a little later
+        late_ok = [v for v in paid if v["receipt"]["kind"] == "ok" and v["receipt"]["booking"] > v["due_date"]]
+        for inv in rng.sample(late_ok, min(len(late_ok), _planted(0.005, len(paid)))):
+            booking = _bday(inv["receipt"]["booking"] + dt.timedelta(days=rng.randrange(3, 21)))
+            if booking <= AS_OF:
+                self._duplicates.append({"invoice": inv, "booking": booking, "amount": inv["receipt"]["amount"],
+                                         "kind": "duplicate", "original": inv["receipt"]})
+
+    def _finish_cash_application_cases(self) -> None:
+        """Remittance of the receipts planted by `_plant_cash_application_cases`, once the ERP numbers
+        exist and the receipts are finished; the duplicates join the receipts."""
+        rng = self._cash_rng
+        for r in self.receipts:
+            if r["kind"] in ("no_reference", "no_reference_short"):
+                r["reference"] = rng.choice((None, "PAYMENT", "SUPPLIER PAYMENT", "TRANSFER"))
+            elif r["kind"] == "lump_sum":
+                r["reference"] = rng.choice((None, "PAYMENT", "SETTLEMENT OF OPEN ITEMS", "VARIOUS INVOICES"))
+                for inv, _amount in r["pays"]:
+                    inv["status"] = "paid"
+                    inv["updated"] = dt.datetime.combine(r["booking"] + dt.timedelta(days=1), dt.time(7, 0))
+        for d in self._duplicates:
+            d["reference"] = d["original"]["reference"]
+            d["value"] = d["booking"]
+            self.receipts.append(d)
 
     def _plant_deleted_invoices(self) -> None:
         """Invoices issued twice by mistake, cancelled and soft-deleted in the ERP."""
@@ -1478,6 +1662,47 @@ def _write_adspend(company: _Company, folder: Path) -> None:
 # ----------------------------------------------------------------------------- ground truth
 
 
+# The cash-application tolerance (dbt vars cash_application_write_off_max_amount / _max_percent):
+# a shortfall up to this amount, or up to this percent of the invoice total, is written off.
+WRITE_OFF_MAX_AMOUNT = Decimal("25.00")
+WRITE_OFF_MAX_PERCENT = Decimal("0.5")
+
+
+def _within_write_off_tolerance(shortfall: Decimal, total: Decimal) -> bool:
+    return shortfall <= WRITE_OFF_MAX_AMOUNT or shortfall * 100 <= total * WRITE_OFF_MAX_PERCENT
+
+
+def _cash_application_truth(company: _Company) -> dict:
+    """What every receipt truly pays: receipt id -> [[invoice id, amount], ...] (an overpayment pays
+    the invoice total, the rest is on account; a duplicate pays nothing), and the ids of the receipts
+    planted for the cash-application cascade, by case."""
+    pays: dict[str, list[list[str]]] = {}
+    cases: dict[str, list[str]] = defaultdict(list)
+    for r in company.receipts:
+        inv = r["invoice"]
+        if r["kind"] == "lump_sum":
+            pays[r["ref"]] = [[v["id"], str(amount)] for v, amount in r["pays"]]
+        elif r["kind"] == "duplicate":
+            pays[r["ref"]] = []
+        else:
+            pays[r["ref"]] = [[inv["id"], str(min(r["amount"], inv["total"]))]]
+        if r["kind"] in ("short", "no_reference_short"):
+            shortfall = inv["total"] - r["amount"]
+            within = _within_write_off_tolerance(shortfall, inv["total"])
+            cases["short_payments_within_tolerance" if within else "short_payments_beyond_tolerance"].append(r["ref"])
+        name = {"no_reference": "receipts_no_reference_exact_amount",
+                "no_reference_short": "receipts_no_reference_short_within_tolerance",
+                "lump_sum": "lump_sum_receipts", "duplicate": "duplicate_payments"}.get(r["kind"])
+        if name:
+            cases[name].append(r["ref"])
+    names = ("receipts_no_reference_exact_amount", "receipts_no_reference_short_within_tolerance",
+             "lump_sum_receipts", "duplicate_payments", "short_payments_within_tolerance",
+             "short_payments_beyond_tolerance")
+    return {"receipt_invoices": dict(sorted(pays.items())),
+            "planted": {n: sorted(cases[n]) for n in names},
+            "write_off_max_amount": str(WRITE_OFF_MAX_AMOUNT), "write_off_max_percent": str(WRITE_OFF_MAX_PERCENT)}
+
+
 def _ground_truth(company: _Company) -> dict:
     fx = company.fx
     leads = [l for l in company.sf["Lead"] if not l["IsDeleted"]]
@@ -1520,12 +1745,14 @@ def _ground_truth(company: _Company) -> dict:
         "short_payments": sorted(receipts_by_kind["short"]),
         "overpayments": sorted(receipts_by_kind["over"]),
         "orders_without_contract": sorted(o["id"] for o in a["orders_without_contract"]),
+        **company.contract_anomaly_ids(),  # invoices_without_contract, work_without_signed_contract, ...
         "invoices_paid_late": sorted(v["id"] for v in a["invoices_paid_late"]),
     }
     return {
         "seed": company.seed, "scale": company.scale, "as_of": AS_OF.isoformat(),
         "period_start": PERIOD_START.isoformat(), "reporting_currency": REPORTING_CURRENCY,
         "figures": figures, "anomalies": anomalies,
+        "cash_application": _cash_application_truth(company),
     }
 
 

@@ -1,5 +1,6 @@
 {#-
-    The canonical columns of one raw ERP table as they landed, for its staging model.
+    The canonical columns of one raw ERP table as they landed, for its staging model (see
+    `landed_columns`).
 
     An ERP mapping (connectors/erp/mappings/*.yml) may leave an entity out, or any of its canonical
     columns but the key and the cursor, and nothing lands for what it leaves out. So the landed
@@ -8,28 +9,7 @@
     `canonical`: [(column name, SQL type), ...].
 -#}
 {% macro erp_landed_columns(table, canonical) -%}
-    {%- set raw = source('raw_erp', table) -%}
-    {%- set landed = [] -%}
-    {%- if raw.is_cte -%}
-        {#- a unit test's fixture: the columns it does not give are null already -#}
-        {%- for name, type in canonical -%}{%- do landed.append(name) -%}{%- endfor -%}
-    {%- elif execute -%}
-        {%- set relation = adapter.get_relation(database=raw.database, schema=raw.schema, identifier=raw.identifier) -%}
-        {%- if relation is not none -%}
-            {%- for column in adapter.get_columns_in_relation(relation) -%}
-                {%- do landed.append(column.name | lower) -%}
-            {%- endfor -%}
-        {%- endif -%}
-    {%- endif %}
-    select
-    {%- for name, type in canonical %}
-        {{ name if name in landed else 'cast(null as ' ~ type ~ ')' }} as {{ name }}{{ ',' if not loop.last }}
-    {%- endfor %}
-    {%- if landed %}
-    from {{ raw }}
-    {%- else %}
-    where 1 = 0
-    {%- endif %}
+    {{ landed_columns('raw_erp', table, canonical) }}
 {%- endmacro %}
 
 

@@ -32,5 +32,6 @@
 
 -- A ratio as DECIMAL(18,6); null when the denominator is 0 or null.
 {% macro safe_ratio(numerator, denominator) -%}
-    cast(cast({{ numerator }} as numeric(38, 10)) / nullif(cast({{ denominator }} as numeric(38, 10)), 0) as {{ ltc.type_rate() }})
+    {#- exact on every adapter: DuckDB divides DECIMALs in DOUBLE, decimal_divide does not (macros/ar_metrics.sql) -#}
+    cast({{ ltc.decimal_divide(numerator, denominator, 6) }} as {{ ltc.type_rate() }})
 {%- endmacro %}

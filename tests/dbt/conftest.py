@@ -66,6 +66,25 @@ def query(duckdb_path: Path, sql: str):
         con.close()
 
 
+def dict_rows(duckdb_path: Path, sql: str) -> list[dict]:
+    """`query`, each row a dict by column name."""
+    con = duckdb.connect(str(duckdb_path), read_only=True)
+    try:
+        cur = con.execute(sql)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+    finally:
+        con.close()
+
+
+def pg_dsn(dbname: str) -> str:
+    """libpq DSN of database `dbname` on the test Postgres server (127.0.0.1, trust auth by default)."""
+    host = os.environ.get("LTC_PG_HOST", "127.0.0.1")
+    user = os.environ.get("LTC_PG_USER", "postgres")
+    password = os.environ.get("DBT_ENV_SECRET_PG_PASSWORD", "")
+    return f"host={host} user={user} dbname={dbname}" + (f" password={password}" if password else "")
+
+
 @pytest.fixture
 def dbt_work(tmp_path: Path) -> Path:
     work = tmp_path / "dbt_work"

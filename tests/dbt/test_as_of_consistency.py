@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import query, run_dbt
+from conftest import dict_rows, query, run_dbt
 from raw_fixture import (AS_OF, EXPECTED, build_raw_fixture, insert_invoices, insert_receipts, invoice_row,
                          receipt_row)
 
@@ -82,16 +82,6 @@ def built(request, tmp_path_factory) -> tuple[Path, dt.date]:
     return db, dt.date.fromisoformat(as_of)
 
 
-def _rows(db: Path, sql: str) -> list[dict]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        cur = con.execute(sql)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
-    finally:
-        con.close()
-
-
 # -- the independent recomputation, from the raw tables only ----------------------------------------
 
 def _rate(fx: list[dict], currency: str, on: dt.date) -> Decimal:
@@ -106,11 +96,11 @@ def expected_as_of(db: Path, as_of: dt.date) -> dict:
     an invoice exists once issued (deleted ones are left out), a receipt once booked; a receipt's
     cash goes to the invoice its remittance names when exactly one live (not cancelled) invoice
     carries that number and the currencies agree; cash applied = min(total, cash received)."""
-    invoices = [i for i in _rows(db, "select * from raw_erp.invoices")
+    invoices = [i for i in dict_rows(db, "select * from raw_erp.invoices")
                 if not i["is_deleted"] and i["issue_date"] <= as_of]
-    receipts = [r for r in _rows(db, "select * from raw_finance.bank_transactions where credit_debit = 'CRDT'")
+    receipts = [r for r in dict_rows(db, "select * from raw_finance.bank_transactions where credit_debit = 'CRDT'")
                 if r["booking_date"] <= as_of]
-    fx = _rows(db, "select * from raw_finance.fx_rates where reporting_currency = 'USD'")
+    fx = dict_rows(db, "select * from raw_finance.fx_rates where reporting_currency = 'USD'")
     live = [i for i in invoices if i["status"] != "cancelled"]
     by_number = defaultdict(list)
     for i in live:
@@ -147,7 +137,7 @@ def test_open_ar_equals_independent_recomputation(built):
     db, as_of = built
     want = expected_as_of(db, as_of)
     got = {r["invoice_id"]: r["outstanding_amount"]
-           for r in _rows(db, "select invoice_id, outstanding_amount from marts.fct_invoices where not is_deleted")}
+           for r in dict_rows(db, "select invoice_id, outstanding_amount from marts.fct_invoices where not is_deleted")}
     assert got == want["outstanding"]
 
     (open_ar, overdue_ar), = query(db, """
@@ -173,7 +163,7 @@ def test_open_ar_equals_independent_recomputation(built):
 
 def test_no_invoice_issued_after_as_of_is_counted(built):
     db, as_of = built
-    rows = _rows(db, "select invoice_id, issue_date, as_of_date from marts.fct_invoices")
+    rows = dict_rows(db, "select invoice_id, issue_date, as_of_date from marts.fct_invoices")
     assert rows and all(r["issue_date"] <= as_of and r["as_of_date"] == as_of for r in rows)
     assert not EXPECTED["invoices_issued_after_as_of"] & {r["invoice_id"] for r in rows}
     if as_of == dt.date.fromisoformat(BACK_DATED):
@@ -195,7 +185,7 @@ def test_is_paid_on_time_not_applicable_to_a_cancelled_invoice(built):
 def test_no_receipt_after_as_of_is_listed_or_applied(built):
     db, as_of = built
     want = expected_as_of(db, as_of)
-    rows = _rows(db, "select * from marts.fct_cash_receipts")
+    rows = dict_rows(db, "select * from marts.fct_cash_receipts")
     assert {r["receipt_id"] for r in rows} == want["receipts"]
     assert all(r["booking_date"] <= as_of and r["as_of_date"] == as_of for r in rows)
     assert not EXPECTED["receipts_booked_after_as_of"] & {r["receipt_id"] for r in rows}

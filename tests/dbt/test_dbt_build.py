@@ -2,20 +2,18 @@
 
 - test_build_on_raw_fixture: the hand-made raw fixture (tests/dbt/raw_fixture.py), always runs.
 - test_build_on_sandbox_matches_ground_truth: the sandbox company generated, ingested by the four
-  connectors and transformed; figures compared with ground_truth.json to the cent (slow; skipped
-  while the generator or connectors are unavailable).
+  connectors and transformed; figures compared with ground_truth.json to the cent (slow).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from conftest import query, run_dbt  # noqa: E402
+from conftest import pg_dsn, query, run_dbt  # noqa: E402
 from raw_fixture import AS_OF, EXPECTED, build_raw_fixture
 
 pytestmark = pytest.mark.slow
@@ -84,20 +82,11 @@ def test_back_dated_as_of_ignores_later_cash(tmp_path: Path, dbt_work: Path):
     assert rows == [(Decimal("1000.00"), Decimal("1200.00"), 11, False)]
 
 
-def _sandbox_available() -> str | None:
-    try:
-        from connectors import ingest  # noqa: F401
-        from connectors.sandbox import generator  # noqa: F401
-    except Exception as exc:  # the generator/connectors are built in parallel
-        return f"sandbox generator or connectors unavailable: {exc}"
-    return None
-
-
 SANDBOX_FIGURES = ["leads", "converted_leads", "opportunities", "won_opportunities", "lost_opportunities",
                    "won_amount", "invoices", "invoiced_total", "receipts", "collected_total"]
 
 
-@pytest.mark.skipif(_sandbox_available() is not None, reason=str(_sandbox_available()))
+@pytest.mark.extended
 def test_build_on_sandbox_matches_ground_truth(tmp_path: Path, dbt_work: Path, monkeypatch):
     from sandbox_pipeline import land_sandbox
 
@@ -123,13 +112,6 @@ def test_build_on_sandbox_matches_ground_truth(tmp_path: Path, dbt_work: Path, m
     assert deleted == set(anomalies["deleted_records"]["invoices"])
 
 
-def _pg_dsn(dbname: str) -> str:
-    host = os.environ.get("LTC_PG_HOST", "127.0.0.1")
-    user = os.environ.get("LTC_PG_USER", "postgres")
-    password = os.environ.get("DBT_ENV_SECRET_PG_PASSWORD", "")
-    return f"host={host} user={user} dbname={dbname}" + (f" password={password}" if password else "")
-
-
 @pytest.mark.postgres
 def test_build_on_postgres_gives_the_same_figures(tmp_path: Path, dbt_work: Path, require_service):
     """The marts are portable: the pg target builds the same figures from the same raw fixture."""
@@ -137,7 +119,7 @@ def test_build_on_postgres_gives_the_same_figures(tmp_path: Path, dbt_work: Path
 
     psycopg2 = pytest.importorskip("psycopg2")
     try:
-        admin = psycopg2.connect(_pg_dsn("postgres"), connect_timeout=3)
+        admin = psycopg2.connect(pg_dsn("postgres"), connect_timeout=3)
     except psycopg2.OperationalError as exc:
         require_service(False, f"no Postgres on 127.0.0.1: {exc}")
     admin.autocommit = True
@@ -146,11 +128,11 @@ def test_build_on_postgres_gives_the_same_figures(tmp_path: Path, dbt_work: Path
     try:
         from raw_fixture import build_raw_fixture_pg
 
-        build_raw_fixture_pg(_pg_dsn(dbname))
+        build_raw_fixture_pg(pg_dsn(dbname))
         run = run_dbt(["build"], tmp_path / "unused.duckdb", dbt_work, as_of=AS_OF,
                       extra_env={"DBT_TARGET": "pg", "LTC_PG_DBNAME": dbname})
         assert run.returncode == 0, run.output[-5000:]
-        con = psycopg2.connect(_pg_dsn(dbname))
+        con = psycopg2.connect(pg_dsn(dbname))
         try:
             cur = con.cursor()
             got = {}

@@ -34,7 +34,7 @@ from conftest import query, run_dbt
 from external_datasets import dataset_file, empty_raw_warehouse, insert_frame, insert_rows, round_half_up
 from raw_fixture import invoice_row, receipt_row
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 # The models and their data tests run on the real data; dbt's unit tests (fixed mock inputs, no data
 # from here) are left to test_dbt_build.py.

@@ -39,7 +39,7 @@ import pytest
 from conftest import DBT_PROJECT, query, run_dbt
 from external_datasets import dataset_file, empty_raw_warehouse, insert_frame, round_half_up
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 # The models and their data tests run on the real data; dbt's unit tests (fixed mock inputs, no data
 # from here) are left to test_dbt_build.py.

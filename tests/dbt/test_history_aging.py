@@ -23,7 +23,7 @@ import os
 import duckdb
 import pytest
 
-from conftest import query, run_dbt
+from conftest import dict_rows, query, run_dbt
 from raw_fixture import AS_OF, build_raw_fixture, insert_invoices, insert_receipts, invoice_row, receipt_row
 
 pytestmark = pytest.mark.slow
@@ -133,28 +133,18 @@ def warehouse(tmp_path_factory) -> Path:
     return db
 
 
-def _rows(db: Path, sql: str) -> list[dict]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        cur = con.execute(sql)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
-    finally:
-        con.close()
-
-
 # -- fct_opportunity_stage_history ------------------------------------------------------------------
 
 def _expected_intervals(db: Path) -> dict[str, list[dict]]:
     """Stage intervals recomputed from the raw tables: live opportunities, live history rows up to
     the as-of date, consecutive same-stage rows collapsed, open interval measured to the as-of date."""
-    deleted = {r["id"] for r in _rows(db, "select id from raw_salesforce.opportunity where is_deleted")}
-    if _rows(db, "select 1 from information_schema.tables "
+    deleted = {r["id"] for r in dict_rows(db, "select id from raw_salesforce.opportunity where is_deleted")}
+    if dict_rows(db, "select 1 from information_schema.tables "
                  "where table_schema = 'raw_salesforce' and table_name = 'deleted_records'"):
-        deleted |= {r["id"] for r in _rows(db, "select id from raw_salesforce.deleted_records "
+        deleted |= {r["id"] for r in dict_rows(db, "select id from raw_salesforce.deleted_records "
                                                "where sobject = 'Opportunity'")}
-    live = {r["id"] for r in _rows(db, "select id from raw_salesforce.opportunity")} - deleted
-    history = _rows(db, "select id, opportunity_id, stage_name, created_date at time zone 'UTC' as created_at "
+    live = {r["id"] for r in dict_rows(db, "select id from raw_salesforce.opportunity")} - deleted
+    history = dict_rows(db, "select id, opportunity_id, stage_name, created_date at time zone 'UTC' as created_at "
                         "from raw_salesforce.opportunity_history where not is_deleted")
     by_opp = defaultdict(list)
     for h in history:
@@ -187,7 +177,7 @@ def _expected_intervals(db: Path) -> dict[str, list[dict]]:
 
 def _model_intervals(db: Path) -> dict[str, list[dict]]:
     got = defaultdict(list)
-    for r in _rows(db, "select * from marts.fct_opportunity_stage_history order by opportunity_id, stage_sequence"):
+    for r in dict_rows(db, "select * from marts.fct_opportunity_stage_history order by opportunity_id, stage_sequence"):
         got[r["opportunity_id"]].append(r)
     return dict(got)
 
@@ -259,9 +249,9 @@ def _expected_aging(db: Path) -> dict[tuple[str, dt.date], dict]:
     """Open AR per invoice per month end, from raw invoices and raw bank receipts only: a receipt
     counts for an invoice when its remittance names the invoice number and the currencies agree;
     cash applied by date D = min(total, receipts booked <= D)."""
-    invoices = _rows(db, "select * from raw_erp.invoices")
-    receipts = _rows(db, "select * from raw_finance.bank_transactions where credit_debit = 'CRDT'")
-    fx = _rows(db, "select * from raw_finance.fx_rates where reporting_currency = 'USD'")
+    invoices = dict_rows(db, "select * from raw_erp.invoices")
+    receipts = dict_rows(db, "select * from raw_finance.bank_transactions where credit_debit = 'CRDT'")
+    fx = dict_rows(db, "select * from raw_finance.fx_rates where reporting_currency = 'USD'")
     numbers = {i["invoice_number"]: i for i in invoices if not i["is_deleted"]}
     paid_in = defaultdict(list)
     for r in receipts:
@@ -293,7 +283,7 @@ def test_aging_matches_open_ar_recomputed_from_raw_invoices_and_receipts(warehou
     expected = _expected_aging(warehouse)
     got = {(r["invoice_id"], r["as_of_date"]): {k: r[k] for k in ("outstanding_amount", "outstanding_amount_reporting",
                                                                   "days_past_due", "aging_bucket")}
-           for r in _rows(warehouse, "select * from marts.fct_ar_aging")}
+           for r in dict_rows(warehouse, "select * from marts.fct_ar_aging")}
     assert got == expected
     # and the totals as of the as-of date, by bucket
     totals = defaultdict(Decimal)
@@ -306,7 +296,7 @@ def test_aging_matches_open_ar_recomputed_from_raw_invoices_and_receipts(warehou
 
 
 def test_aging_worked_cases_as_of_date(warehouse: Path):
-    rows = {r["invoice_id"]: r for r in _rows(warehouse, "select * from marts.fct_ar_aging where is_latest_as_of")}
+    rows = {r["invoice_id"]: r for r in dict_rows(warehouse, "select * from marts.fct_ar_aging where is_latest_as_of")}
     assert {i: (r["days_past_due"], r["aging_bucket"], r["outstanding_amount"]) for i, r in rows.items()} == {
         "I4": (30, "1-30", Decimal("110.00")),    # exactly 30 days past due
         "I5": (91, "90+", Decimal("300.00")),     # 91 days, 200 of 500 paid
@@ -341,16 +331,7 @@ def test_aging_history_ties_to_cash_collection_report(warehouse: Path):
 
 # -- the sandbox company ----------------------------------------------------------------------------
 
-def _sandbox_unavailable() -> str | None:
-    try:
-        from connectors import ingest  # noqa: F401
-        from connectors.sandbox import generator  # noqa: F401
-    except Exception as exc:  # the generator/connectors are built in parallel
-        return f"sandbox generator or connectors unavailable: {exc}"
-    return None
-
-
-@pytest.mark.skipif(_sandbox_unavailable() is not None, reason=str(_sandbox_unavailable()))
+@pytest.mark.extended
 def test_sandbox_history_and_aging_match_independent_recomputation(tmp_path: Path, dbt_work: Path, monkeypatch):
     from sandbox_pipeline import land_sandbox
 
@@ -365,7 +346,7 @@ def test_sandbox_history_and_aging_match_independent_recomputation(tmp_path: Pat
     got_aging = {(r["invoice_id"], r["as_of_date"]): {k: r[k] for k in ("outstanding_amount",
                                                                         "outstanding_amount_reporting",
                                                                         "days_past_due", "aging_bucket")}
-                 for r in _rows(db, "select * from marts.fct_ar_aging")}
+                 for r in dict_rows(db, "select * from marts.fct_ar_aging")}
     assert expected_aging and got_aging == expected_aging
 
     keys = ["stage_interval_id", "stage_sequence", "stage_name", "previous_stage_name", "entered_at", "exited_at",

@@ -19,19 +19,10 @@ import pytest
 
 from conftest import query, run_dbt
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 CENT = Decimal("0.01")
 UNKNOWN_CONTRACT = "NO-SUCH-CONTRACT"
-
-
-def _sandbox_unavailable() -> str | None:
-    try:
-        from connectors import ingest  # noqa: F401
-        from connectors.sandbox import generator  # noqa: F401
-    except Exception as exc:  # the generator/connectors are built in parallel
-        return f"sandbox generator or connectors unavailable: {exc}"
-    return None
 
 
 def _plant_deletes_and_unknown_reference(db: Path) -> dict:
@@ -75,7 +66,6 @@ def _reporting(amount: Decimal, rate: Decimal | None) -> Decimal | None:
     return None if rate is None else (amount * rate).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-@pytest.mark.skipif(_sandbox_unavailable() is not None, reason=str(_sandbox_unavailable()))
 def test_orders_and_contracts_reconcile_to_raw(tmp_path: Path, dbt_work: Path, monkeypatch):
     from sandbox_pipeline import land_sandbox
 

@@ -1,26 +1,29 @@
--- v1 cash application as of the as-of date: one row per bank receipt (CRDT transaction) booked on
--- or before it (a receipt booked later has not arrived yet: no row, nothing applied).
--- The invoice number found in the remittance text is looked up among the ERP invoices that are not
--- deleted and were issued on or before the as-of date (cancellation and deletion are current state,
--- applied to every as-of date, as in the marts):
--- * exactly one live (not cancelled) invoice has the number: matched to it. Receipts on the same
---   invoice are applied in booking order, each applying least(receipt amount, what is still open
---   on the invoice) when the currencies agree; in another currency nothing is applied (unapplied).
--- * no live invoice, but a cancelled one: the cash is NOT applied (a cancelled invoice is no
---   receivable) and the receipt is unapplied with the cancelled invoice as its match, an
---   exception for finance (refund, or re-apply to the replacement invoice).
--- * two or more live invoices share the number: ambiguous, nothing applied, no match (unapplied).
---   A receipt never yields more than one row.
--- * the number belongs to an invoice issued after the as-of date only: a payment against a
---   future-dated invoice (ltc-metrics §3.1), unapplied as of the as-of date.
--- * no number in the remittance, an unknown number, or only deleted invoices with that number:
---   unidentified.
+-- One row per bank receipt (CRDT transaction) booked on or before the as-of date, with its cash
+-- application as of that date: the receipt-level roll-up of the rule cascade
+-- (int_cash_receipts_identified: payer and reference; int_cash_applications_allocated: one row per
+-- receipt x invoice, rules 1-4). A receipt booked later has not arrived yet: no row.
+-- application_status:
+-- * unidentified: we do not know who paid - no identified payer and no usable invoice reference
+--   (none, an unknown number, or only deleted invoices with it); nothing applied;
+-- * unapplied: we know the payer or the invoice, but nothing is applied (invoice cancelled, not yet
+--   issued, ambiguous number, currency mismatch, invoice already settled, no open invoice);
+-- * partially applied: part applied, the remainder on account (an overpayment);
+-- * applied: all of it applied (a shortfall written off by the tolerance rule is on the invoice).
+-- matched_invoice_id: the one invoice the cash went to; else the one invoice the remittance names
+-- when nothing was applied (cancelled, already settled, other currency: kept for follow-up); null
+-- when the cash went to several invoices (fct_cash_applications has them) or to none identifiable.
 -- unapplied_reason says why (part of) a receipt is not applied; null when fully applied.
 with
 
-bank_transactions as (
+receipts as (
 
-    select * from {{ ref('stg_finance__bank_transactions') }}
+    select * from {{ ref('int_cash_receipts_identified') }}
+
+),
+
+applications as (
+
+    select * from {{ ref('int_cash_applications_allocated') }}
 
 ),
 
@@ -30,163 +33,88 @@ invoices as (
 
 ),
 
-receipts as (
+applied_per_receipt as (
 
     select
-        bank_transaction_id as receipt_id,
-        booking_date,
-        value_date,
-        debtor_name as payer_name,
-        debtor_iban as payer_iban,
-        remittance_unstructured,
-        remittance_structured_reference,
-        coalesce(remittance_unstructured, remittance_structured_reference) as remittance_reference,
-        {{ regex_extract_first(
-            "coalesce(remittance_unstructured, '') || ' ' || coalesce(remittance_structured_reference, '')",
-            var('invoice_reference_pattern')
-        ) }} as referenced_invoice_number,
-        currency,
-        amount
-    from bank_transactions
-    where is_credit
-        and booking_date <= {{ as_of_date() }}
+        receipt_id,
+        sum(applied_amount) as applied_amount,
+        sum(write_off_amount) as write_off_amount,
+        count(*) as applied_invoice_count,
+        min(invoice_id) as first_invoice_id,
+        -- the cascade rule that found the invoice(s): one per receipt
+        min(match_rule) as match_rule,
+        max(case when application_method = 'tolerance' then 1 else 0 end) as used_tolerance
+    from applications
+    group by receipt_id
 
 ),
 
-invoice_states as (
-
-    select
-        invoice_id,
-        invoice_number,
-        case
-            when is_deleted then 'deleted'
-            when issue_date is null or issue_date > {{ as_of_date() }} then 'not yet issued'
-            when coalesce(status, '') = 'cancelled' then 'cancelled'
-            else 'live'
-        end as invoice_state
-    from invoices
-    where invoice_number is not null
-
-),
-
--- one row per invoice number: how many invoices of each state carry it
-invoice_numbers as (
-
-    select
-        invoice_number,
-        sum(case when invoice_state = 'live' then 1 else 0 end) as live_count,
-        min(case when invoice_state = 'live' then invoice_id end) as live_invoice_id,
-        sum(case when invoice_state = 'cancelled' then 1 else 0 end) as cancelled_count,
-        min(case when invoice_state = 'cancelled' then invoice_id end) as cancelled_invoice_id,
-        sum(case when invoice_state = 'not yet issued' then 1 else 0 end) as not_yet_issued_count
-    from invoice_states
-    group by invoice_number
-
-),
-
-resolved as (
+joined as (
 
     select
         receipts.*,
-        case
-            when receipts.referenced_invoice_number is null then 'no invoice reference'
-            when invoice_numbers.live_count = 1 then null
-            when invoice_numbers.live_count > 1 then 'ambiguous invoice number'
-            when invoice_numbers.cancelled_count > 0 then 'invoice cancelled'
-            when invoice_numbers.not_yet_issued_count > 0 then 'invoice not yet issued'
-            when invoice_numbers.invoice_number is not null then 'invoice deleted'
-            else 'unknown invoice number'
-        end as match_exception,
-        case
-            when invoice_numbers.live_count = 1 then invoice_numbers.live_invoice_id
-            when invoice_numbers.live_count = 0 and invoice_numbers.cancelled_count = 1
-                then invoice_numbers.cancelled_invoice_id
-        end as matched_invoice_id
+        coalesce(applied_per_receipt.applied_amount, 0) as applied_total,
+        coalesce(applied_per_receipt.write_off_amount, 0) as write_off_total,
+        coalesce(applied_per_receipt.applied_invoice_count, 0) as applied_invoice_count,
+        applied_per_receipt.first_invoice_id,
+        applied_per_receipt.match_rule,
+        applied_per_receipt.used_tolerance
     from receipts
-    left join invoice_numbers
-        on receipts.referenced_invoice_number = invoice_numbers.invoice_number
-
-),
-
-matched as (
-
-    select
-        resolved.*,
-        invoices.currency as invoice_currency,
-        invoices.total_amount as invoice_total_amount,
-        -- the live invoice cash may be applied to: same currency, nothing in the way
-        case
-            when resolved.match_exception is null and resolved.currency = invoices.currency
-                then resolved.matched_invoice_id
-        end as applicable_invoice_id
-    from resolved
-    left join invoices
-        on resolved.matched_invoice_id = invoices.invoice_id
-
-),
-
-sequenced as (
-
-    select
-        *,
-        -- receipts already applicable to this invoice, in booking order
-        coalesce(sum(
-            case when applicable_invoice_id is not null then amount end
-        ) over (
-            partition by applicable_invoice_id
-            order by booking_date, receipt_id
-            rows between unbounded preceding and 1 preceding
-        ), 0) as previously_received_amount
-    from matched
-
-),
-
-applied as (
-
-    select
-        *,
-        case
-            when applicable_invoice_id is null then {{ to_money('0') }}
-            else {{ to_money(
-                'least(amount, greatest(invoice_total_amount - previously_received_amount, 0))'
-            ) }}
-        end as applied_amount
-    from sequenced
+    left join applied_per_receipt
+        on receipts.receipt_id = applied_per_receipt.receipt_id
 
 ),
 
 final as (
 
     select
-        receipt_id,
-        booking_date,
-        value_date,
-        payer_name,
-        payer_iban,
-        remittance_reference,
-        referenced_invoice_number,
-        currency,
-        amount,
-        matched_invoice_id,
-        invoice_currency,
-        applied_amount,
-        {{ to_money('amount - applied_amount') }} as unapplied_amount,
+        joined.receipt_id,
+        joined.booking_date,
+        joined.value_date,
+        joined.payer_name,
+        joined.payer_iban,
+        joined.payer_customer_id,
+        joined.remittance_reference,
+        joined.referenced_invoice_number,
+        joined.currency,
+        joined.amount,
         case
-            when match_exception in ('no invoice reference', 'unknown invoice number', 'invoice deleted')
+            when joined.applied_invoice_count = 1 then joined.first_invoice_id
+            when joined.applied_invoice_count = 0 then joined.referenced_invoice_id
+        end as matched_invoice_id,
+        invoices.currency as invoice_currency,
+        {{ to_money('joined.applied_total') }} as applied_amount,
+        {{ to_money('joined.amount - joined.applied_total') }} as unapplied_amount,
+        {{ to_money('joined.write_off_total') }} as write_off_amount,
+        cast(joined.applied_invoice_count as integer) as applied_invoice_count,
+        case
+            when joined.used_tolerance = 1 then 'tolerance'
+            else joined.match_rule
+        end as application_method,
+        case
+            when joined.applied_total = joined.amount and joined.applied_total > 0 then 'applied'
+            when joined.applied_total > 0 then 'partially applied'
+            when joined.identified_by is null
+                and joined.payer_customer_id is null
+                and joined.match_exception in ('no invoice reference', 'unknown invoice number', 'invoice deleted')
                 then 'unidentified'
-            when applicable_invoice_id is null then 'unapplied'
-            when applied_amount = amount then 'applied'
-            when applied_amount > 0 then 'partially applied'
             else 'unapplied'
         end as application_status,
         case
-            when match_exception is not null then match_exception
-            when applicable_invoice_id is null then 'currency mismatch'
-            when applied_amount = 0 and amount <> 0 then 'invoice already settled'
-            when applied_amount < amount then 'overpayment'
+            when joined.applied_total = joined.amount and joined.applied_total > 0 then null
+            when joined.applied_total > 0 then 'on account'
+            when joined.identified_by = 'payer' then 'no open invoice'
+            when joined.match_exception is not null then joined.match_exception
+            when joined.currency <> invoices.currency then 'currency mismatch'
+            else 'invoice already settled'
         end as unapplied_reason,
-        {{ as_of_date() }} as as_of_date
-    from applied
+        joined.as_of_date
+    from joined
+    left join invoices
+        on case
+            when joined.applied_invoice_count = 1 then joined.first_invoice_id
+            when joined.applied_invoice_count = 0 then joined.referenced_invoice_id
+        end = invoices.invoice_id
 
 )
 

@@ -1,6 +1,8 @@
 -- The FX rule (docs/contracts.md), applied once for every dated money transaction:
 -- rate = latest rate_date <= transaction date for (currency -> reporting currency);
--- the reporting currency itself has rate 1 and rate date = transaction date;
+-- the reporting currency itself has rate 1 and rate date = transaction date; the rates are the
+-- finance rates, with Salesforce's dated conversion rates where finance has none yet
+-- (int_fx_rates_unioned; fx_rate_source says which);
 -- amount_reporting = round(amount * rate, 2) per row.
 with
 
@@ -28,9 +30,11 @@ bank_transactions as (
 
 ),
 
-fx_rates as (
+rate_validity as (
 
-    select * from {{ ref('stg_finance__fx_rates') }}
+    -- finance rates, Salesforce dated rates where finance has none yet (int_fx_rates_unioned)
+    select * from {{ ref('int_fx_rates_unioned') }}
+    where reporting_currency = {{ reporting_currency() }}
 
 ),
 
@@ -77,23 +81,6 @@ transactions as (
 
 ),
 
-rate_validity as (
-
-    select
-        currency,
-        reporting_currency,
-        rate_date,
-        rate,
-        rate_date as valid_from,
-        lead(rate_date) over (
-            partition by currency, reporting_currency
-            order by rate_date
-        ) as valid_to
-    from fx_rates
-    where reporting_currency = {{ reporting_currency() }}
-
-),
-
 converted as (
 
     select
@@ -109,8 +96,10 @@ converted as (
         end as fx_rate,
         case
             when transactions.currency = {{ reporting_currency() }} then transactions.transaction_date
-            else rate_validity.rate_date
-        end as fx_rate_date
+            else rate_validity.valid_from
+        end as fx_rate_date,
+        case when transactions.currency = {{ reporting_currency() }} then 'identity' else rate_validity.rate_source end
+            as fx_rate_source
     from transactions
     left join rate_validity
         on transactions.currency = rate_validity.currency
@@ -131,6 +120,7 @@ final as (
         reporting_currency,
         fx_rate,
         fx_rate_date,
+        fx_rate_source,
         {{ to_reporting('amount', 'fx_rate') }} as amount_reporting
     from converted
 

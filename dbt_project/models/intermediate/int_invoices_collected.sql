@@ -1,7 +1,9 @@
 -- One row per ERP invoice issued on or before the as-of date (an invoice issued later does not
 -- exist yet as of that date: no row, so it can never count as open AR): cash applied to it as of
--- the as-of date (receipts booked on or before it; int_cash_receipts_matched never applies cash to
--- a cancelled invoice), what was applied by the due date, and the date it became fully paid.
+-- the as-of date (receipts booked on or before it, from the cash-application cascade
+-- int_cash_applications_allocated, which never applies cash to a cancelled invoice), the shortfall
+-- written off by its tolerance rule, what was applied by the due date, and the date it became fully
+-- settled (applied + written off = total).
 with
 
 invoices as (
@@ -22,22 +24,22 @@ customers as (
 
 ),
 
-receipts as (
+cash_applications as (
 
-    select * from {{ ref('int_cash_receipts_matched') }}
+    select * from {{ ref('int_cash_applications_allocated') }}
 
 ),
 
 applications as (
 
     select
-        matched_invoice_id as invoice_id,
+        invoice_id,
         booking_date,
-        applied_amount
-    from receipts
-    where matched_invoice_id is not null
-        and applied_amount > 0
-        and booking_date <= {{ as_of_date() }}
+        applied_amount,
+        write_off_amount
+    from cash_applications
+    -- defence in depth: the ledger holds no receipt booked after the as-of date
+    where booking_date <= {{ as_of_date() }}
 
 ),
 
@@ -46,6 +48,7 @@ collected as (
     select
         invoices.invoice_id,
         coalesce(sum(applications.applied_amount), 0) as applied_amount,
+        coalesce(sum(applications.write_off_amount), 0) as written_off_amount,
         coalesce(sum(
             case when applications.booking_date <= invoices.due_date then applications.applied_amount end
         ), 0) as applied_on_time_amount,
@@ -79,10 +82,13 @@ final as (
         invoices.issue_date,
         invoices.due_date,
         {{ to_money('collected.applied_amount') }} as applied_amount,
+        {{ to_money('collected.written_off_amount') }} as written_off_amount,
         {{ to_money('collected.applied_on_time_amount') }} as applied_on_time_amount,
         collected.first_payment_date,
         case
-            when collected.applied_amount >= invoices.total_amount then collected.last_payment_date
+            when collected.applied_amount > 0
+                and collected.applied_amount + collected.written_off_amount >= invoices.total_amount
+                then collected.last_payment_date
         end as paid_date
     from invoices
     inner join collected

@@ -51,9 +51,9 @@ invoices as (
 
 ),
 
-receipts as (
+applications as (
 
-    select * from {{ ref('int_cash_receipts_matched') }}
+    select * from {{ ref('int_cash_applications_allocated') }}
 
 ),
 
@@ -225,11 +225,11 @@ events as (
         'finance' as source_system,
         'bank_transactions' as source_object,
         'receipt applied' as source_value,
-        receipts.booking_date as event_date
+        applications.booking_date as event_date
     from journey_invoices
-    inner join receipts
-        on journey_invoices.invoice_id = receipts.matched_invoice_id
-    where receipts.applied_amount > 0
+    inner join applications
+        on journey_invoices.invoice_id = applications.invoice_id
+    where applications.applied_amount > 0
 
 ),
 

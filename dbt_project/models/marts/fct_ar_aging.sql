@@ -5,8 +5,10 @@
 -- ar_aging_history_months = N to keep only the last N of them (1 = the as-of date alone).
 -- * Invoices: not deleted, not cancelled, issued on or before the as-of date (deletion and
 --   cancellation are current state: they are applied to past dates too, as rpt_cash_collection does).
--- * Cash: the v1 application ledger (int_cash_receipts_matched), receipts booked on or before the
---   as-of date; a receipt booked later does not reduce the balance yet.
+-- * Cash: the cash-application ledger (int_cash_applications_allocated: one row per receipt x
+--   invoice, with the short-payment write-off that settled the rest), receipts booked on or before
+--   the as-of date; a receipt booked later does not reduce the balance yet. The same ledger as
+--   fct_invoices and rpt_cash_collection, so their open AR agree.
 -- * Open AR is carried at the invoice's rate (FX rule at issue_date, no revaluation in v1), as in
 --   fct_invoices and rpt_cash_collection.
 -- * Buckets on days past due = as_of_date - due_date: current (not yet due: due on or after the
@@ -23,9 +25,9 @@ invoices as (
 
 ),
 
-receipts as (
+applications_allocated as (
 
-    select * from {{ ref('int_cash_receipts_matched') }}
+    select * from {{ ref('int_cash_applications_allocated') }}
 
 ),
 
@@ -48,16 +50,17 @@ as_of_dates as (
 
 ),
 
+-- the cash-application ledger: cash applied and the short-payment write-offs that settled the
+-- rest (rule 4 of the cascade), per invoice and receipt booking date
 applications as (
 
     select
-        matched_invoice_id as invoice_id,
+        invoice_id,
         booking_date,
-        applied_amount
-    from receipts
-    where matched_invoice_id is not null
-        and applied_amount > 0
-        and booking_date <= {{ as_of_date() }}
+        applied_amount,
+        write_off_amount
+    from applications_allocated
+    where booking_date <= {{ as_of_date() }}
 
 ),
 
@@ -82,7 +85,8 @@ applied as (
         invoice_dates.as_of_date,
         invoice_dates.invoice_id,
         coalesce(sum(applications.applied_amount), 0) as applied_amount,
-        max(applications.booking_date) as last_payment_date
+        coalesce(sum(applications.write_off_amount), 0) as write_off_amount,
+        max(case when applications.applied_amount > 0 then applications.booking_date end) as last_payment_date
     from invoice_dates
     left join applications
         on invoice_dates.invoice_id = applications.invoice_id
@@ -110,7 +114,7 @@ balances as (
         invoices.fx_rate_date,
         invoices.total_amount_reporting,
         {{ to_money('applied.applied_amount') }} as applied_amount,
-        {{ to_money('invoices.total_amount - applied.applied_amount') }} as outstanding_amount,
+        {{ to_money('invoices.total_amount - applied.applied_amount - applied.write_off_amount') }} as outstanding_amount,
         case
             when invoices.due_date < applied.as_of_date
                 then {{ days_between('invoices.due_date', 'applied.as_of_date') }}

@@ -1,6 +1,7 @@
 -- One row per bank receipt (CRDT transaction) booked on or before the as-of date (var as_of), with
--- its v1 cash application as of that date (int_cash_receipts_matched). A receipt booked later has
--- not arrived as of the date: no row, nothing applied.
+-- its cash application as of that date (the rule cascade, rolled up per receipt by
+-- int_cash_receipts_matched; fct_cash_applications has one row per receipt x invoice). A receipt
+-- booked later has not arrived as of the date: no row, nothing applied.
 with
 
 receipts as (
@@ -39,7 +40,11 @@ final as (
         {{ to_reporting('receipts.applied_amount', 'fx.fx_rate') }} as applied_amount_reporting,
         {{ to_reporting('receipts.unapplied_amount', 'fx.fx_rate') }} as unapplied_amount_reporting,
         receipts.unapplied_reason,
-        receipts.as_of_date
+        receipts.as_of_date,
+        receipts.application_method,
+        receipts.applied_invoice_count,
+        receipts.write_off_amount,
+        receipts.payer_customer_id
     from receipts
     left join fx
         on receipts.receipt_id = fx.transaction_id

@@ -16,7 +16,8 @@ contracts as (
 
 fx_rates as (
 
-    select * from {{ ref('stg_finance__fx_rates') }}
+    -- finance rates, Salesforce dated rates where finance has none yet: the FX rule's ranges
+    select * from {{ ref('int_fx_rates_unioned') }}
 
 ),
 
@@ -37,12 +38,9 @@ rate_validity as (
 
     select
         currency,
-        rate_date,
+        valid_from as rate_date,
         rate,
-        lead(rate_date) over (
-            partition by currency, reporting_currency
-            order by rate_date
-        ) as valid_to
+        valid_to
     from fx_rates
     where reporting_currency = {{ reporting_currency() }}
 

@@ -1,6 +1,7 @@
 -- One row per ERP invoice issued on or before the as-of date (var as_of), with every figure as of
--- that date: cash applied from receipts booked on or before it, the open balance (0 for a
--- cancelled invoice), days past due and the on-time flag. Invoices issued after the as-of date have
+-- that date: cash applied from receipts booked on or before it (the cash-application cascade), a
+-- short payment's shortfall written off by its tolerance rule, the open balance (total - applied -
+-- written off; 0 for a cancelled invoice), days past due and the on-time flag. Invoices issued after the as-of date have
 -- no row (int_invoices_collected), so sum(outstanding_amount) is open AR as of the date.
 with
 
@@ -27,7 +28,7 @@ balances as (
         fx.fx_rate_date,
         case
             when invoices.is_cancelled then {{ to_money('0') }}
-            else {{ to_money('invoices.total_amount - invoices.applied_amount') }}
+            else {{ to_money('invoices.total_amount - invoices.applied_amount - invoices.written_off_amount') }}
         end as outstanding_amount
     from invoices
     left join fx
@@ -77,7 +78,8 @@ final as (
         net_amount,
         tax_amount,
         applied_on_time_amount,
-        first_payment_date
+        first_payment_date,
+        written_off_amount
     from balances
 
 )

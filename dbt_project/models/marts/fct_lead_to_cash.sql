@@ -47,9 +47,9 @@ invoices as (
 
 ),
 
-receipts as (
+cash_applications as (
 
-    select * from {{ ref('fct_cash_receipts') }}
+    select * from {{ ref('fct_cash_applications') }}
 
 ),
 
@@ -124,11 +124,11 @@ invoice_collections as (
 
     select
         live_invoices.invoice_id,
-        sum(receipts.applied_amount_reporting) as collected_amount_reporting
+        sum(cash_applications.applied_amount_reporting) as collected_amount_reporting
     from live_invoices
-    inner join receipts
-        on live_invoices.invoice_id = receipts.matched_invoice_id
-    where receipts.booking_date <= {{ as_of_date() }}
+    inner join cash_applications
+        on live_invoices.invoice_id = cash_applications.invoice_id
+    where cash_applications.booking_date <= {{ as_of_date() }}
     group by live_invoices.invoice_id
 
 ),

@@ -1,0 +1,115 @@
+-- Every version of every opportunity, rebuilt from Salesforce OpportunityHistory, so that the state of
+-- an opportunity on any past day can be read from history instead of back-projecting current state
+-- (ltc-metrics §0, and the dbt-fivetran-sfdc-dataquality bug in §11).
+-- * A history row is a version, valid from its CreatedDate until the next history row of the same
+--   opportunity (ordered by CreatedDate, then Id); the last version is valid until further notice.
+-- * Day-level validity is end of day (UTC): the version valid at the end of day d is the last one
+--   created on or before d. valid_from_date is inclusive, valid_to_date exclusive; a version
+--   superseded on the day it was created (valid_from_date = valid_to_date) is never an end-of-day
+--   state and is flagged so.
+-- * Won / lost come from the stage (vars opportunity_won_stages, opportunity_lost_stages): the
+--   history row has no IsWon / IsClosed. Forecast categories are read as their labels: history
+--   carries the API values (BestCase, Forecast), the opportunity the labels (Best Case, Commit).
+-- * Amount is the history row's, in the opportunity's currency (OpportunityHistory has no currency
+--   of its own in the API we land; a record's currency does not change after creation).
+-- * History rows created after the as-of date are not seen yet; deleted history rows and deleted
+--   opportunities (IsDeleted or a getDeleted tombstone) are left out, as in
+--   fct_opportunity_stage_history.
+{%- set won_stages = var('opportunity_won_stages') %}
+{%- set lost_stages = var('opportunity_lost_stages') %}
+
+with
+
+opportunity_history as (
+
+    select * from {{ ref('stg_salesforce__opportunity_history') }}
+
+),
+
+opportunities as (
+
+    select * from {{ ref('stg_salesforce__opportunities') }}
+
+),
+
+history as (
+
+    select
+        opportunity_history.opportunity_history_id,
+        opportunity_history.opportunity_id,
+        opportunities.account_id,
+        opportunities.owner_id,
+        opportunities.currency,
+        opportunity_history.stage_name,
+        opportunity_history.forecast_category as forecast_category_raw,
+        opportunity_history.probability_pct,
+        opportunity_history.amount,
+        opportunity_history.close_date,
+        opportunity_history.created_at
+    from opportunity_history
+    inner join opportunities
+        on opportunity_history.opportunity_id = opportunities.opportunity_id
+    where not opportunity_history.is_deleted
+        and not opportunities.is_deleted
+        and cast(opportunity_history.created_at as date) <= {{ as_of_date() }}
+
+),
+
+versions as (
+
+    select
+        *,
+        row_number() over (
+            partition by opportunity_id
+            order by created_at, opportunity_history_id
+        ) as version_sequence,
+        lead(created_at) over (
+            partition by opportunity_id
+            order by created_at, opportunity_history_id
+        ) as next_created_at,
+        min(created_at) over (partition by opportunity_id) as first_created_at
+    from history
+
+),
+
+final as (
+
+    select
+        opportunity_history_id as opportunity_version_id,
+        opportunity_id,
+        account_id,
+        owner_id,
+        cast(version_sequence as integer) as version_sequence,
+        created_at as valid_from_at,
+        next_created_at as valid_to_at,
+        cast(created_at as date) as valid_from_date,
+        cast(next_created_at as date) as valid_to_date,
+        (
+            next_created_at is null or cast(next_created_at as date) > cast(created_at as date)
+        ) as is_end_of_day_version,
+        cast(first_created_at as date) as opportunity_created_date,
+        stage_name,
+        case forecast_category_raw
+            when 'BestCase' then 'Best Case'
+            when 'Forecast' then 'Commit'
+            when 'MostLikely' then 'Most Likely'
+            else forecast_category_raw
+        end as forecast_category,
+        probability_pct,
+        currency,
+        amount,
+        close_date,
+        coalesce(stage_name in (
+            {%- for stage in won_stages + lost_stages %}'{{ stage | replace("'", "''") }}'{{ ', ' if not loop.last }}{% endfor -%}
+        ), false) as is_closed,
+        coalesce(stage_name in (
+            {%- for stage in won_stages %}'{{ stage | replace("'", "''") }}'{{ ', ' if not loop.last }}{% endfor -%}
+        ), false) as is_won,
+        coalesce(stage_name in (
+            {%- for stage in lost_stages %}'{{ stage | replace("'", "''") }}'{{ ', ' if not loop.last }}{% endfor -%}
+        ), false) as is_lost
+    from versions
+
+)
+
+select * from final
