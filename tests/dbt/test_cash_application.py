@@ -268,6 +268,7 @@ def test_exceptions_on_crafted_rows(crafted):
 
 
 @pytest.mark.postgres
+@pytest.mark.extended  # the whole project's pg build stays in make test (test_dbt_build)
 def test_crafted_rows_give_the_same_applications_on_postgres(tmp_path: Path, require_service):
     """Portable SQL: the pg target applies the crafted rows exactly as DuckDB does."""
     import uuid

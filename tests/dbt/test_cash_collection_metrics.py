@@ -366,6 +366,7 @@ def test_sandbox_report_matches_recomputation_over_the_application_ledger(tmp_pa
 # -- portability ------------------------------------------------------------------------------------
 
 @pytest.mark.postgres
+@pytest.mark.extended  # the whole project's pg build stays in make test (test_dbt_build)
 def test_postgres_gives_the_same_report(builds, tmp_path: Path, require_service):
     """The pg target builds the same rpt_cash_collection, to the cent and the day, from the same raw rows
     (the unit tests on the worked examples run there too)."""

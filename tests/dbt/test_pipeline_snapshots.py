@@ -396,6 +396,7 @@ def test_forecast_accuracy_wape_and_bias_match_recomputation(built: Built):
 # -- Postgres: the incremental snapshot and the reports are portable -------------------------------
 
 @pytest.mark.postgres
+@pytest.mark.extended  # the whole project's pg build stays in make test (test_dbt_build)
 def test_incremental_snapshots_on_postgres(tmp_path: Path, dbt_work: Path, require_service):
     """On the pg target, from the hand-made raw fixture: a first build as of 2025-03-05, a rewritten
     history row, an incremental run as of 2025-12-31 that keeps the captured days and balances."""
