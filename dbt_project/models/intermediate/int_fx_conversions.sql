@@ -90,22 +90,11 @@ converted as (
         transactions.transaction_date,
         transactions.amount,
         {{ reporting_currency() }} as reporting_currency,
-        case
-            when transactions.currency = {{ reporting_currency() }} then {{ to_rate('1') }}
-            else rate_validity.rate
-        end as fx_rate,
-        case
-            when transactions.currency = {{ reporting_currency() }} then transactions.transaction_date
-            else rate_validity.valid_from
-        end as fx_rate_date,
+        {{ fx_rate_columns('transactions', 'transaction_date') }},
         case when transactions.currency = {{ reporting_currency() }} then 'identity' else rate_validity.rate_source end
             as fx_rate_source
     from transactions
-    left join rate_validity
-        on transactions.currency = rate_validity.currency
-        and transactions.currency <> {{ reporting_currency() }}
-        and transactions.transaction_date >= rate_validity.valid_from
-        and (rate_validity.valid_to is null or transactions.transaction_date < rate_validity.valid_to)
+    {{ fx_rate_join('transactions', 'transaction_date') }}
 
 ),
 

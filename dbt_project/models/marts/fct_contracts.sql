@@ -14,13 +14,6 @@ contracts as (
 
 ),
 
-fx_rates as (
-
-    -- finance rates, Salesforce dated rates where finance has none yet: the FX rule's ranges
-    select * from {{ ref('int_fx_rates_unioned') }}
-
-),
-
 valued as (
 
     select
@@ -36,12 +29,8 @@ valued as (
 
 rate_validity as (
 
-    select
-        currency,
-        valid_from as rate_date,
-        rate,
-        valid_to
-    from fx_rates
+    -- the FX rule's rate ranges: finance rates, Salesforce dated rates where finance has none yet
+    select * from {{ ref('int_fx_rates_unioned') }}
     where reporting_currency = {{ reporting_currency() }}
 
 ),
@@ -50,20 +39,9 @@ converted as (
 
     select
         valued.*,
-        case
-            when valued.currency = {{ reporting_currency() }} then {{ to_rate('1') }}
-            else rate_validity.rate
-        end as fx_rate,
-        case
-            when valued.currency = {{ reporting_currency() }} then valued.valuation_date
-            else rate_validity.rate_date
-        end as fx_rate_date
+        {{ fx_rate_columns('valued', 'valuation_date') }}
     from valued
-    left join rate_validity
-        on valued.currency = rate_validity.currency
-        and valued.currency <> {{ reporting_currency() }}
-        and valued.valuation_date >= rate_validity.rate_date
-        and (rate_validity.valid_to is null or valued.valuation_date < rate_validity.valid_to)
+    {{ fx_rate_join('valued', 'valuation_date') }}
 
 ),
 

@@ -31,13 +31,6 @@ versions as (
 
 ),
 
-fx_rates as (
-
-    -- finance rates, Salesforce dated rates where finance has none yet: the FX rule's ranges
-    select * from {{ ref('int_fx_rates_unioned') }}
-
-),
-
 digits as (
 
     {% for d in range(10) -%}
@@ -122,12 +115,8 @@ states as (
 
 rate_validity as (
 
-    select
-        currency,
-        valid_from as rate_date,
-        rate,
-        valid_to
-    from fx_rates
+    -- the FX rule's rate ranges: finance rates, Salesforce dated rates where finance has none yet
+    select * from {{ ref('int_fx_rates_unioned') }}
     where reporting_currency = {{ reporting_currency() }}
 
 ),
@@ -136,20 +125,9 @@ converted as (
 
     select
         states.*,
-        case
-            when states.currency = {{ reporting_currency() }} then {{ to_rate('1') }}
-            else rate_validity.rate
-        end as fx_rate,
-        case
-            when states.currency = {{ reporting_currency() }} then states.fx_lookup_date
-            else rate_validity.rate_date
-        end as fx_rate_date
+        {{ fx_rate_columns('states', 'fx_lookup_date') }}
     from states
-    left join rate_validity
-        on states.currency = rate_validity.currency
-        and states.currency <> {{ reporting_currency() }}
-        and states.fx_lookup_date >= rate_validity.rate_date
-        and (rate_validity.valid_to is null or states.fx_lookup_date < rate_validity.valid_to)
+    {{ fx_rate_join('states', 'fx_lookup_date') }}
 
 ),
 
