@@ -301,7 +301,7 @@ def _funnel(con: Connection, as_of: dt.date, measure_type: str) -> tuple[FunnelR
         select measure_type, period_month, stage_code, stage_order, step_name, journeys,
                conversion_from_previous
         from marts.rpt_funnel_conversion
-        where measure_type = ? and as_of_date = ?
+        where measure_type = ? and dimension = 'total' and as_of_date = ?
         order by period_month, stage_order
         """,
         [measure_type, as_of],

@@ -1703,6 +1703,36 @@ def _cash_application_truth(company: _Company) -> dict:
             "write_off_max_amount": str(WRITE_OFF_MAX_AMOUNT), "write_off_max_percent": str(WRITE_OFF_MAX_PERCENT)}
 
 
+def _funnel_slices_truth(company: _Company) -> dict:
+    """Leads and converted leads (with a live opportunity) per lead source, first-touch campaign
+    (the lead's earliest campaign membership, which for ~10 % of leads with no sourcing campaign is
+    a later response), lead owner and owner region: the slices rpt_funnel_conversion breaks the
+    lead cohorts into."""
+    slices: dict[str, dict[str, dict[str, int]]] = {
+        "lead_source": {}, "campaign": {}, "owner": {}, "region": {}}
+    first_touch: dict[int, tuple] = {}
+    for member in company.sf["CampaignMember"]:
+        lead = member["LeadId"]
+        if lead is None or member["IsDeleted"]:
+            continue
+        touch = (member["CreatedDate"], member["Id"], member["CampaignId"]["Id"])
+        first_touch[id(lead)] = min(first_touch.get(id(lead), touch), touch)
+    for lead in company.sf["Lead"]:
+        if lead["IsDeleted"]:
+            continue
+        opp = lead["ConvertedOpportunityId"]
+        converted = bool(lead["IsConverted"] and opp is not None and not opp["IsDeleted"])
+        owner, touch = lead["OwnerId"], first_touch.get(id(lead))
+        keys = {"lead_source": lead["LeadSource"] or "(none)",
+                "campaign": touch[2] if touch else "(none)",
+                "owner": owner["Id"], "region": owner["Department"] or "(none)"}
+        for dimension, value in keys.items():
+            counts = slices[dimension].setdefault(value, {"leads": 0, "converted": 0})
+            counts["leads"] += 1
+            counts["converted"] += converted
+    return {dimension: dict(sorted(values.items())) for dimension, values in slices.items()}
+
+
 def _ground_truth(company: _Company) -> dict:
     fx = company.fx
     leads = [l for l in company.sf["Lead"] if not l["IsDeleted"]]
@@ -1753,6 +1783,7 @@ def _ground_truth(company: _Company) -> dict:
         "period_start": PERIOD_START.isoformat(), "reporting_currency": REPORTING_CURRENCY,
         "figures": figures, "anomalies": anomalies,
         "cash_application": _cash_application_truth(company),
+        "funnel_slices": _funnel_slices_truth(company),
     }
 
 

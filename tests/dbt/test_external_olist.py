@@ -199,7 +199,7 @@ def test_lead_to_deal_conversion_matches_published_and_independent(olist):
     (won_stage,) = query(db, "select stage_code from seeds.ltc_stage_mapping where source_system = 'salesforce' "
                              "and source_object = 'Opportunity.StageName' and source_value = 'Closed Won'")[0]
     funnel = dict(query(db, "select stage_code, sum(journeys) from marts.rpt_funnel_conversion "
-                            "where measure_type = 'cohort' group by stage_code"))
+                            "where measure_type = 'cohort' and dimension = 'total' group by stage_code"))
     (first_stage,) = query(db, "select stage_code from marts.rpt_funnel_conversion order by stage_order limit 1")[0]
     ours_mqls, ours_deals = int(funnel[first_stage]), int(funnel[won_stage])
     (leads, converted), = query(db, "select count(*), count(*) filter (where is_converted) from marts.fct_leads "
@@ -222,7 +222,7 @@ def test_won_deals_enter_the_won_stage_in_their_won_month(olist):
         inner join (select distinct stage_code from seeds.ltc_stage_mapping
                     where source_value = 'Closed Won') as won
             on funnel.stage_code = won.stage_code
-        where funnel.measure_type = 'period' and funnel.journeys > 0
+        where funnel.measure_type = 'period' and funnel.dimension = 'total' and funnel.journeys > 0
     """)
     assert {month: int(n) for month, n in rows} == expected
 
@@ -235,7 +235,7 @@ def test_cohort_months_follow_first_contact(olist):
     rows = query(db, """
         select cast(period_month as varchar), journeys
         from marts.rpt_funnel_conversion
-        where measure_type = 'cohort' and journeys > 0
+        where measure_type = 'cohort' and dimension = 'total' and journeys > 0
             and stage_order = (select min(stage_order) from marts.rpt_funnel_conversion)
     """)
     assert {month: int(n) for month, n in rows} == expected
@@ -259,6 +259,31 @@ def test_per_origin_table_matches_independent_and_published(olist):
         assert (mqls, deals) == (int(row["total_leads"]), int(row["won_deals"])), channel
         assert round_half_up(Decimal(deals) * 100 / mqls, 2) == Decimal(row["conv_rate_pct"]), channel
         assert round_half_up(Decimal(days_sum) / deals, 1) == Decimal(row["avg_days_to_close"]), channel
+
+
+def test_funnel_mart_channel_breakdown_matches_published(olist):
+    """rpt_funnel_conversion's channel slices, cohort measure summed over the months: MQLs at the
+    first stage and deals at the won stage per origin are the published per-origin table."""
+    db = olist["db"]
+    rows = query(db, """
+        select funnel.dimension_value, funnel.stage_code, sum(funnel.journeys)
+        from marts.rpt_funnel_conversion as funnel
+        where funnel.measure_type = 'cohort' and funnel.dimension = 'channel'
+        group by 1, 2
+    """)
+    by_channel: dict[str, dict[str, int]] = {}
+    for channel, stage, n in rows:
+        by_channel.setdefault(channel, {})[stage] = int(n)
+    (first_stage,) = query(db, "select min(stage_code) from seeds.ltc_stage_mapping")[0]
+    (won_stage,) = query(db, "select stage_code from seeds.ltc_stage_mapping where source_system = 'salesforce' "
+                             "and source_object = 'Opportunity.StageName' and source_value = 'Closed Won'")[0]
+    with dataset_file(REFERENCE_CSV).open(newline="") as fh:
+        published = {("Other" if row["origin"] == "NULL" else row["origin"]): row for row in csv.DictReader(fh)}
+    assert set(by_channel) == set(published)
+    for channel, row in published.items():
+        mqls, deals = by_channel[channel][first_stage], by_channel[channel][won_stage]
+        assert (mqls, deals) == (int(row["total_leads"]), int(row["won_deals"])), channel
+        assert round_half_up(Decimal(deals) * 100 / mqls, 2) == Decimal(row["conv_rate_pct"]), channel
 
 
 def test_the_swapped_channel_seed_is_what_maps_origins(olist):

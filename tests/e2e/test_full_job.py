@@ -50,6 +50,42 @@ def test_full_job_materialises_everything_and_the_report_matches_ground_truth(sa
     mismatches = [(name, expected, actual) for name, expected, actual, same in rows if not same]
     assert not mismatches
     assert [name for name, *_ in rows] == list(RECONCILED_FIGURES)
+    _assert_funnel_slices_match_ground_truth(settings.duckdb_path, truth["funnel_slices"])
+
+
+def _channel_of(lead_source: str) -> str:
+    """The shipped channel seed's mapping (a source it does not list is 'Other'), read here from the CSV."""
+    import csv
+
+    seed = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "channel_mapping.csv"
+    with seed.open(newline="") as fh:
+        return {row["lead_source"]: row["channel"] for row in csv.DictReader(fh)}.get(lead_source, "Other")
+
+
+def _assert_funnel_slices_match_ground_truth(warehouse: Path, truth: dict) -> None:
+    """rpt_funnel_conversion by channel, campaign, owner and region, cohort measure summed over the
+    months: leads at S1 and converted leads at S4 (the opportunity stage) per slice are the
+    generator's own counts; every slice of every dimension is there and nothing else is."""
+    expected: dict[tuple[str, str], dict[str, int]] = {}
+    for source, counts in truth["lead_source"].items():
+        slot = expected.setdefault(("channel", _channel_of(source)), {"leads": 0, "converted": 0})
+        for key in slot:
+            slot[key] += counts[key]
+    for dimension in ("campaign", "owner", "region"):
+        expected.update({(dimension, value): counts for value, counts in truth[dimension].items()})
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute("""
+            select dimension, dimension_value,
+                   sum(journeys) filter (where stage_code = 'S1'),
+                   sum(journeys) filter (where stage_code = 'S4')
+            from marts.rpt_funnel_conversion
+            where measure_type = 'cohort' and dimension <> 'total'
+            group by 1, 2
+            having sum(journeys) > 0
+        """).fetchall()
+    got = {(dimension, value): {"leads": int(leads), "converted": int(converted)}
+           for dimension, value, leads, converted in rows}
+    assert got == expected
 
 
 def test_a_failing_blocking_check_stops_dbt_and_the_report(sandbox_run):

@@ -11,6 +11,12 @@ journeys as (
 
 ),
 
+slices as (
+
+    select * from {{ ref('int_lead_to_cash_journeys_attributed') }}
+
+),
+
 stage_events as (
 
     select * from {{ ref('fct_ltc_stage_events') }}
@@ -193,8 +199,14 @@ milestones as (
         journeys.journey_type,
         journeys.is_deleted,
         {{ days_between('cast(leads.created_at as date)', 'live_opportunities.created_date') }} as days_lead_to_opportunity,
-        case when live_opportunities.is_closed then {{ days_between('live_opportunities.created_date', 'live_opportunities.close_date') }} end as days_opportunity_to_close
+        case when live_opportunities.is_closed then {{ days_between('live_opportunities.created_date', 'live_opportunities.close_date') }} end as days_opportunity_to_close,
+        slices.channel,
+        slices.campaign_id,
+        slices.owner_id,
+        slices.region
     from journeys
+    inner join slices
+        on journeys.journey_id = slices.journey_id
     left join current_stage_codes
         on journeys.journey_id = current_stage_codes.journey_id
     left join leads

@@ -6,43 +6,9 @@ leads as (
 
 ),
 
-users as (
+attributes as (
 
-    select * from {{ ref('stg_salesforce__users') }}
-
-),
-
-campaign_members as (
-
-    select * from {{ ref('stg_salesforce__campaign_members') }}
-
-),
-
-channel_mapping as (
-
-    select * from {{ ref('channel_mapping') }}
-
-),
-
--- first-touch campaign: the lead's earliest campaign membership
-first_campaigns as (
-
-    select
-        lead_id,
-        campaign_id
-    from (
-        select
-            lead_id,
-            campaign_id,
-            row_number() over (
-                partition by lead_id
-                order by created_at, campaign_member_id
-            ) as membership_rank
-        from campaign_members
-        where lead_id is not null
-            and not is_deleted
-    ) as ranked
-    where membership_rank = 1
+    select * from {{ ref('int_leads_attributed') }}
 
 ),
 
@@ -67,10 +33,10 @@ final as (
     select
         leads.lead_id,
         leads.owner_id,
-        first_campaigns.campaign_id,
+        attributes.campaign_id,
         leads.lead_source,
-        coalesce(channel_mapping.channel, 'Other') as channel,
-        users.region,
+        attributes.channel,
+        attributes.region,
         leads.status,
         leads.created_at,
         cast(leads.created_at as date) as created_date,
@@ -84,12 +50,8 @@ final as (
         leads.country,
         leads.rating
     from leads
-    left join users
-        on leads.owner_id = users.user_id
-    left join first_campaigns
-        on leads.lead_id = first_campaigns.lead_id
-    left join channel_mapping
-        on leads.lead_source = channel_mapping.lead_source
+    inner join attributes
+        on leads.lead_id = attributes.lead_id
     left join duplicates
         on leads.lead_id = duplicates.lead_id
 

@@ -1,5 +1,6 @@
 -- Stages are cumulative: a journey that entered stage k has entered every stage between its first
--- stage and k; each stage's entry date is the earliest event of that stage or any later one.
+-- stage and k; each stage's entry date is the earliest event of that stage or any later one. Each
+-- row carries its journey's funnel slices (channel, campaign, owner, region), fixed for the journey.
 with
 
 events as (
@@ -10,7 +11,7 @@ events as (
 
 journeys as (
 
-    select * from {{ ref('int_lead_to_cash_journeys_joined') }}
+    select * from {{ ref('int_lead_to_cash_journeys_attributed') }}
 
 ),
 
@@ -82,6 +83,10 @@ final as (
         entered.journey_id,
         journeys.lead_id,
         journeys.opportunity_id,
+        journeys.channel,
+        journeys.campaign_id,
+        journeys.owner_id,
+        journeys.region,
         entered.stage_code,
         entered.stage_order,
         entered.step_name,

@@ -48,8 +48,9 @@ def build_marts(path: Path, *, empty: bool = False) -> Path:
                amount decimal(18,2), amount_reporting decimal(18,2), application_status varchar)"""
         )
         con.execute(
-            """create table marts.rpt_funnel_conversion (measure_type varchar, period_month date,
-               stage_code varchar, stage_order integer, step_name varchar, journeys bigint,
+            """create table marts.rpt_funnel_conversion (measure_type varchar, dimension varchar,
+               dimension_value varchar, dimension_label varchar, period_month date, stage_code varchar,
+               stage_order integer, step_name varchar, journeys bigint,
                conversion_from_previous decimal(9,4), as_of_date date)"""
         )
         con.execute(
@@ -94,16 +95,20 @@ def build_marts(path: Path, *, empty: bool = False) -> Path:
         cohort = {"2025-01-01": [4, 3, 2, 2, 1, 1], "2025-02-01": [2, 2, 1, 0, 0, 0]}
         period = {"2025-01-01": [4, 3, 1, 0, 0, 0], "2025-02-01": [2, 2, 2, 2, 1, 0],
                   "2025-03-01": [0, 0, 0, 0, 0, 1]}
+        # the total slice, plus a channel slice the funnel report must not add in
+        slices = (("total", "all", "All journeys", 1), ("channel", "Paid", "Paid", 0))
         for measure, data in (("cohort", cohort), ("period", period)):
-            for month, counts in data.items():
-                prev = None
-                for i, ((code, name), n) in enumerate(zip(stages, counts), start=1):
-                    conv = None if not prev else Decimal(n) / Decimal(prev)
-                    con.execute(
-                        "insert into marts.rpt_funnel_conversion values (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [measure, month, code, i, name, n, conv, AS_OF],
-                    )
-                    prev = n
+            for dimension, value, label, share in slices:
+                for month, counts in data.items():
+                    prev = None
+                    for i, ((code, name), n) in enumerate(zip(stages, counts), start=1):
+                        n = n * share if share else n // 2
+                        conv = None if not prev else Decimal(n) / Decimal(prev)
+                        con.execute(
+                            "insert into marts.rpt_funnel_conversion values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            [measure, dimension, value, label, month, code, i, name, n, conv, AS_OF],
+                        )
+                        prev = n
         con.execute(
             f"""insert into marts.rpt_cash_collection values
                ('2025-01-01', 'USD', 12000.00, 0.00, 0.00, 0.00, null, 12000.00, 0.00, 31.0, '{AS_OF}'),
