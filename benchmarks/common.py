@@ -8,9 +8,16 @@ private bytecode cache, warmed by one untimed run.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
+import statistics
+import time
 from pathlib import Path
+
+# The same code measured 2.3x faster on one 2-core machine than on another the same day (CAMT
+# landing 6.30 s vs 2.76 s): results from different machines compare only through this number.
+_CALIBRATION_BYTES = b"\x5a" * (32 * 2**20)
 
 
 def child_env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -34,4 +41,19 @@ def machine(*dists: str) -> dict:
     except (ValueError, OSError):
         pass
     out["load_average_1m"] = round(os.getloadavg()[0], 2)  # other work on the machine skews wall time
+    out["cpu_calibration_s"] = cpu_calibration()
     return out
+
+
+def cpu_calibration(repeat: int = 5) -> float:
+    """Median seconds of a fixed single-core workload (an interpreter loop plus a sha256 of 32 MiB);
+    divide a result's seconds by it to compare machines."""
+    def once() -> float:
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i % 7
+        hashlib.sha256(_CALIBRATION_BYTES).digest()
+        return time.perf_counter() - started
+
+    return round(statistics.median(once() for _ in range(repeat)), 4)
