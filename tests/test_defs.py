@@ -62,3 +62,31 @@ def test_full_refresh_job_and_daily_schedule_exist():
     assert job is not None
     schedule = defs.resolve_schedule_def("daily_full_refresh")
     assert schedule.cron_schedule == "0 6 * * *"
+
+
+def test_dbt_assets_are_grouped_by_layer_and_system_with_owners_and_grain_descriptions():
+    graph = _defs().resolve_asset_graph()
+    staging = graph.get(dg.AssetKey(["staging", "stg_salesforce__opportunities"]))
+    assert staging.group_name == "staging_salesforce"
+    assert staging.owners == ["team:analytics-engineering"]
+    mart = graph.get(dg.AssetKey(["marts", "rpt_funnel_conversion"]))
+    assert mart.group_name == "marts"
+    assert "One row per measure type" in mart.description
+    assert "dbt_project/models/marts/rpt_funnel_conversion.sql" in mart.description
+    assert "select" not in mart.description.lower()  # no SQL dump in the catalog
+    raw = graph.get(dg.AssetKey(["raw", "erp", "invoices"]))
+    assert raw.group_name == "raw_erp" and raw.owners == ["team:data-engineering"]
+
+
+def test_each_system_is_one_multi_asset_that_can_be_subset():
+    defs = _defs()
+    graph = defs.resolve_asset_graph()
+    for system, tables in RAW_TABLES.items():
+        keys = {dg.AssetKey(["raw", system, table]) for table in tables}
+        assets_defs = {id(graph.get(key).assets_def) for key in keys}
+        assert len(assets_defs) == 1, system  # one multi-asset per system
+        assets_def = graph.get(next(iter(keys))).assets_def
+        assert assets_def.can_subset
+        one = dg.AssetKey(["raw", system, tables[0]])
+        subset = assets_def.subset_for({one}, selected_asset_check_keys=None)
+        assert set(subset.keys) == {one}

@@ -66,6 +66,21 @@ class LtcDbtTranslator(DagsterDbtTranslator):
         layer, domain = _layer(dbt_resource_props), _domain(dbt_resource_props)
         return f"{layer}_{domain}" if domain else layer
 
+    def get_description(self, dbt_resource_props: Mapping[str, Any]) -> str:
+        """The model's own description (which states its grain), its grain from `meta` when the
+        description does not repeat it, and the file to open — not the SQL, which the default
+        puts in every description and which made the catalog unreadable."""
+        description = (dbt_resource_props.get("description") or "").strip()
+        meta = (dbt_resource_props.get("config") or {}).get("meta") or dbt_resource_props.get("meta") or {}
+        grain = meta.get("grain")
+        parts = [description or f"dbt {dbt_resource_props.get('resource_type', 'node')} "
+                                f"`{dbt_resource_props.get('name')}`."]
+        if grain and grain not in description:
+            parts.append(f"Grain: {grain}")
+        if dbt_resource_props.get("original_file_path"):
+            parts.append(f"Defined in `dbt_project/{dbt_resource_props['original_file_path']}`.")
+        return "\n\n".join(parts)
+
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
         owners = (dbt_resource_props.get("meta") or {}).get("dagster", {}).get("owners")
         return owners or ["team:analytics-engineering"]
