@@ -68,7 +68,7 @@ def test_build_on_raw_fixture(tmp_path: Path, dbt_work: Path):
     assert query(db, "select lead_id from marts.fct_leads where is_duplicate") == [("00Q000000000004AAA",)]
     # cohort funnel: January's two leads both reached S2, one reached S6
     rows = dict(query(db, "select stage_code, journeys from marts.rpt_funnel_conversion "
-                          "where measure_type = 'cohort' and period_month = '2025-01-01'"))
+                          "where measure_type = 'cohort' and dimension = 'total' and period_month = '2025-01-01'"))
     assert rows == {"S1": 2, "S2": 2, "S3": 1, "S4": 1, "S5": 1, "S6": 1}
 
 
