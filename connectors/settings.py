@@ -51,6 +51,14 @@ class Settings:
     # 512MB (+4 % time), 678 MB with 256MB (+16 %) (benchmarks/salesforce.py; LTC_DUCKDB_MEMORY_LIMIT)
     duckdb_memory_limit: str = "512MB"
     pg_dsn: str | None = field(default=None, repr=False)
+    # Dagster's instance storage (runs, event log, schedules): Postgres on this host when
+    # LTC_DAGSTER_PG_HOST is set, else SQLite under $LTC_HOME/dagster (orchestration/instance.py).
+    # dagster.yaml names the password's variable, never its value.
+    dagster_pg_host: str | None = None
+    dagster_pg_port: int = 5432
+    dagster_pg_db: str = "dagster"
+    dagster_pg_user: str = "postgres"
+    dagster_pg_password: str | None = field(default=None, repr=False)
     reporting_currency: str = "USD"
     as_of: dt.date | None = None
     locale: str = "en"
@@ -95,6 +103,33 @@ class Settings:
     adspend_drop: str | None = None
     marketing_api_url: str | None = None
     marketing_api_token: str | None = field(default=None, repr=False)
+    # Automation (orchestration/defs/automation). Time zone of every cron schedule (LTC_TIMEZONE)
+    # and the hourly incremental CRM refresh's cron (LTC_CRM_CRON).
+    timezone: str = "UTC"
+    crm_cron: str = "0 * * * *"
+    # Finance-drop sensor: seconds between two looks at the drop (LTC_FINANCE_SENSOR_INTERVAL_S)
+    finance_sensor_interval_s: int = 30
+    # Freshness checks: a raw asset is overdue when its last update is older than this many hours
+    # (LTC_FRESHNESS_<SYSTEM>_H). CRM refreshes hourly (2 h = one missed run); the rest daily (26 h =
+    # a day plus slack for a slow run).
+    freshness_salesforce_h: float = 2.0
+    freshness_erp_h: float = 26.0
+    freshness_finance_h: float = 26.0
+    freshness_marketing_h: float = 26.0
+    # Ingest retries of transient failures (LTC_RETRY_MAX retries; waits LTC_RETRY_DELAY_S, then x2 each time)
+    retry_max: int = 3
+    retry_delay_s: float = 10.0
+    # Run-failure alerts: SMTP (LTC_ALERT_SMTP_*; TO comma-separated; TLS auto | starttls | ssl | none)
+    # and/or a webhook (LTC_ALERT_WEBHOOK_URL, which may carry a token: a secret)
+    alert_smtp_host: str | None = None
+    alert_smtp_port: int = 25
+    alert_smtp_from: str | None = None
+    alert_smtp_to: tuple[str, ...] | None = None
+    alert_smtp_user: str | None = None
+    alert_smtp_password: str | None = field(default=None, repr=False)
+    alert_smtp_tls: str = "auto"
+    alert_webhook_url: str | None = field(default=None, repr=False)
+    alert_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -107,6 +142,11 @@ class Settings:
             warehouse=_env("LTC_WAREHOUSE", "duckdb"),
             duckdb_memory_limit=_env("LTC_DUCKDB_MEMORY_LIMIT", "512MB"),
             pg_dsn=_env("LTC_PG_DSN"),
+            dagster_pg_host=_env("LTC_DAGSTER_PG_HOST"),
+            dagster_pg_port=int(_env("LTC_DAGSTER_PG_PORT", "5432")),
+            dagster_pg_db=_env("LTC_DAGSTER_PG_DB", "dagster"),
+            dagster_pg_user=_env("LTC_DAGSTER_PG_USER", "postgres"),
+            dagster_pg_password=_env("LTC_DAGSTER_PG_PASSWORD"),
             reporting_currency=_env("LTC_REPORTING_CURRENCY", "USD"),
             as_of=dt.date.fromisoformat(as_of) if as_of else None,
             locale=_env("LTC_LOCALE", "en"),
@@ -134,6 +174,24 @@ class Settings:
             adspend_drop=_env("LTC_ADSPEND_DROP"),
             marketing_api_url=_env("LTC_MARKETING_API_URL"),
             marketing_api_token=_env("LTC_MARKETING_API_TOKEN"),
+            timezone=_env("LTC_TIMEZONE", "UTC"),
+            crm_cron=_env("LTC_CRM_CRON", "0 * * * *"),
+            finance_sensor_interval_s=int(_env("LTC_FINANCE_SENSOR_INTERVAL_S", "30")),
+            freshness_salesforce_h=float(_env("LTC_FRESHNESS_SALESFORCE_H", "2")),
+            freshness_erp_h=float(_env("LTC_FRESHNESS_ERP_H", "26")),
+            freshness_finance_h=float(_env("LTC_FRESHNESS_FINANCE_H", "26")),
+            freshness_marketing_h=float(_env("LTC_FRESHNESS_MARKETING_H", "26")),
+            retry_max=int(_env("LTC_RETRY_MAX", "3")),
+            retry_delay_s=float(_env("LTC_RETRY_DELAY_S", "10")),
+            alert_smtp_host=_env("LTC_ALERT_SMTP_HOST"),
+            alert_smtp_port=int(_env("LTC_ALERT_SMTP_PORT", "25")),
+            alert_smtp_from=_env("LTC_ALERT_SMTP_FROM"),
+            alert_smtp_to=_csv_tuple(_env("LTC_ALERT_SMTP_TO")),
+            alert_smtp_user=_env("LTC_ALERT_SMTP_USER"),
+            alert_smtp_password=_env("LTC_ALERT_SMTP_PASSWORD"),
+            alert_smtp_tls=_env("LTC_ALERT_SMTP_TLS", "auto"),
+            alert_webhook_url=_env("LTC_ALERT_WEBHOOK_URL"),
+            alert_timeout_s=float(_env("LTC_ALERT_TIMEOUT_S", "10")),
         )
 
     @property
@@ -152,6 +210,15 @@ class Settings:
     @property
     def dagster_home(self) -> Path:
         return self.home / "dagster"
+
+    @property
+    def alerts_dir(self) -> Path:
+        """Where run-failure alerts are recorded (`alerts.jsonl`, one JSON line per failed run)."""
+        return self.home / "alerts"
+
+    def freshness_hours(self, system: str) -> float:
+        """The freshness lower bound of `system`'s raw assets, in hours."""
+        return float(getattr(self, f"freshness_{system}_h"))
 
     def export_paths(self) -> None:
         """Put the resolved paths into this process's environment, so that subprocesses (dbt,

@@ -88,21 +88,42 @@ def _assert_funnel_slices_match_ground_truth(warehouse: Path, truth: dict) -> No
     assert got == expected
 
 
-def test_a_failing_blocking_check_stops_dbt_and_the_report(sandbox_run):
+def test_a_warn_check_does_not_block_and_an_error_check_keeps_the_published_report(sandbox_run):
+    """Write-audit-publish across two runs. Run 1: an invoice dated in the future fails a
+    WARN-level expectation, which annotates and does not block: the run succeeds and publishes.
+    Run 2: the raw invoices hold an invoice in a currency that does not exist, an ERROR-level
+    expectation, which blocks dbt and the report in that run: the marts and the report from run 1
+    stay exactly as they were."""
     from orchestration.pipeline import PipelineError, run_full_refresh
 
     settings, _ = sandbox_run
-    # Schema drift in the ERP: the invoices' due date is renamed, so the landed table lacks a
-    # column the model needs. That is an ERROR-level expectation, which must block.
     with sqlite3.connect(settings.sandbox_dir / "erp.sqlite") as erp:
-        erp.execute("alter table invoices rename column due_date to due_on")
+        erp.execute("update invoices set issue_date = '2099-01-31' "
+                    "where invoice_id = (select min(invoice_id) from invoices)")
+    summary = run_full_refresh(Settings.from_env())
+    assert summary.success
+    assert "raw/erp/invoices:great_expectations" in summary.failed_checks  # failed, as a warning
+    assert "reports/ltc_report" in summary.materialized
+
+    report = _latest_report(settings)
+    published = (report.read_bytes(), report.stat().st_mtime_ns)
+    marts_sql = "select count(*), sum(total_amount_reporting) from marts.fct_invoices"
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+        marts_before = con.execute(marts_sql).fetchall()
+
+    # a corrupted raw load: the ERP connector quarantines bad rows itself (unknown currency,
+    # negative money, a missing column), so the corruption is put straight into the raw table, as
+    # a buggy loader would: an invoice in a currency that does not exist, an ERROR-level expectation
+    with duckdb.connect(str(settings.duckdb_path)) as con:
+        con.execute("insert into raw_erp.invoices select * replace ('CORRUPT-1' as invoice_id, "
+                    "'XYZ' as currency) from raw_erp.invoices limit 1")
     with pytest.raises(PipelineError) as failure:
         run_full_refresh(Settings.from_env())
 
     assert "raw/erp/invoices:great_expectations" in str(failure.value)
-    assert not list(settings.reports_dir.glob("ltc_report_*.html")), "the report must not be published"
+    assert sorted(settings.reports_dir.glob("ltc_report_*.html")) == [report]
+    assert (report.read_bytes(), report.stat().st_mtime_ns) == published, "the published report was touched"
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
-        marts = con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'marts'"
-        ).fetchall()[0][0]
-    assert marts == 0, "no mart may be built from data that failed a blocking check"
+        assert con.execute(marts_sql).fetchall() == marts_before, "marts were rebuilt from blocked data"
+        corrupt = con.execute("select count(*) from raw_erp.invoices where currency = 'XYZ'").fetchone()[0]
+    assert corrupt == 1  # still there for someone to look at; it just went no further

@@ -100,6 +100,7 @@ def campaign() -> pd.DataFrame:
             "end_date": [D(2025, 3, 31), D(2025, 2, 1), None],
             "budgeted_cost": [Decimal("5000.00"), Decimal("0.00"), Decimal("12000.00")],
             "actual_cost": [Decimal("4800.10"), Decimal("0.00"), None],
+            "currency_iso_code": ["USD", "EUR", "GBP"],
         }
     )
 
@@ -113,6 +114,8 @@ def contract() -> pd.DataFrame:
             "start_date": [D(2025, 4, 1)] * 3,
             "end_date": [D(2026, 3, 31), D(2026, 3, 31), D(2025, 4, 1)],
             "contract_value_c": [Decimal("12000.00"), Decimal("9999.99"), Decimal("0.00")],
+            "currency_iso_code": ["USD", "EUR", "GBP"],
+            "customer_signed_date": [D(2025, 3, 28), None, D(2025, 3, 30)],
         }
     )
 
@@ -125,6 +128,90 @@ def order() -> pd.DataFrame:
             "effective_date": [D(2025, 4, 2)] * 3,
             "total_amount": [Decimal("12000.00"), Decimal("500.00"), Decimal("0.00")],
             "currency_iso_code": ["USD", "EUR", "GBP"],
+        }
+    )
+
+
+def user() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            **_sf_common("005"),
+            "username": ["ann@example.com", "bo@example.com", "cy@example.com"],
+            "name": ["Ann", "Bo", "Cy"],
+            "email": ["ann@example.com", "bo@example.com", "cy@example.com"],
+            "is_active": [True, True, False],
+            "department": ["NA", "EMEA", None],
+        }
+    )
+
+
+def contact() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            **_sf_common("003"),
+            "account_id": [sfid("001", 1), sfid("001", 2), None],
+            "first_name": ["Ada", "Bob", None],
+            "last_name": ["Lovelace", "Stone", "Young"],
+            "name": ["Ada Lovelace", "Bob Stone", "Young"],
+            "email": ["ada@example.com", None, "cy@example.com"],
+            "owner_id": [sfid("005", 1)] * 3,
+        }
+    )
+
+
+def campaign_member() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            **_sf_common("00v"),
+            "campaign_id": [sfid("701", 1), sfid("701", 1), sfid("701", 2)],
+            "lead_id": [sfid("00Q", 1), None, sfid("00Q", 3)],
+            "contact_id": [None, sfid("003", 2), None],
+            "status": ["Sent", "Responded", "Sent"],
+            "has_responded": [False, True, False],
+            "first_responded_date": [None, D(2025, 2, 3), None],
+        }
+    )
+
+
+def _sf_setup(prefix: str, n: int = 3) -> dict[str, list]:
+    """CurrencyType / DatedConversionRate: no is_deleted (contract §1)."""
+    common = _sf_common(prefix, n)
+    del common["is_deleted"]
+    return common
+
+
+def currency_type() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            **_sf_setup("02B"),
+            "iso_code": ["USD", "EUR", "GBP"],
+            "conversion_rate": [Decimal("1.000000"), Decimal("0.925926"), Decimal("0.790265")],
+            "decimal_places": [2, 2, 2],
+            "is_active": [True, True, True],
+            "is_corporate": [True, False, False],
+        }
+    )
+
+
+def dated_conversion_rate() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            **_sf_setup("04w"),
+            "iso_code": ["EUR", "EUR", "GBP"],
+            "conversion_rate": [Decimal("0.925926"), Decimal("0.923361"), Decimal("0.790265")],
+            "start_date": [D(2024, 12, 2), D(2025, 1, 1), D(2024, 12, 2)],
+            "next_start_date": [D(2025, 1, 1), None, None],
+        }
+    )
+
+
+def deleted_records() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "sobject": ["Lead", "Opportunity", "Lead"],
+            "id": [sfid("00Q", 7), sfid("006", 7), sfid("00Q", 8)],
+            "deleted_date": [TS, TS, pd.Timestamp("2025-03-02T08:00:00Z")],
+            "detected_at": [pd.Timestamp("2025-03-03T00:00:00Z")] * 3,
         }
     )
 
@@ -179,6 +266,74 @@ def invoices() -> pd.DataFrame:
             "total_amount": [Decimal("12000.00"), Decimal("500.00"), Decimal("0.00")],
             "status": ["paid", "open", "cancelled"],
             "is_deleted": [0, 0, 1],
+            "created_at": [TS] * 3,
+            "updated_at": [TS] * 3,
+        }
+    )
+
+
+def sales_order_lines() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "order_line_id": ["SO-1-1", "SO-1-2", "SO-2-1"],
+            "order_id": ["SO-1", "SO-1", "SO-2"],
+            "line_number": [1, 2, 1],
+            "product_code": ["LIC-CORE", "SVC-IMPL", "SUP-PREM"],
+            "description": ["Platform licence", "Implementation services", "Premium support"],
+            "quantity": [2, 1, 5],
+            "unit_price": [Decimal("5000.00"), Decimal("2000.00"), Decimal("100.00")],
+            "net_amount": [Decimal("10000.00"), Decimal("2000.00"), Decimal("500.00")],
+            "created_at": [TS] * 3,
+            "updated_at": [TS] * 3,
+        }
+    )
+
+
+def deliveries() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "delivery_id": ["DSO-1", "DSO-2", "DSO-3"],
+            "delivery_number": ["DN-SO-2025-000001", "DN-SO-2025-000002", "DN-SO-2025-000003"],
+            "order_id": ["SO-1", "SO-2", "SO-3"],
+            "shipped_date": [D(2025, 4, 3), D(2025, 5, 2), D(2025, 6, 3)],
+            "delivered_date": [D(2025, 4, 5), D(2025, 5, 2), None],
+            "status": ["delivered", "delivered", "shipped"],
+            "created_at": [TS] * 3,
+            "updated_at": [TS] * 3,
+        }
+    )
+
+
+def invoice_lines() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "invoice_line_id": ["INV-1-1", "INV-1-2", "INV-2-1"],
+            "invoice_id": ["INV-1", "INV-1", "INV-2"],
+            "line_number": [1, 2, 1],
+            "order_line_id": ["SO-1-1", "SO-1-2", "SO-2-1"],
+            "description": ["Invoice INV-2025-000001 line 1", "Invoice INV-2025-000001 line 2", "Invoice line"],
+            "net_amount": [Decimal("8333.33"), Decimal("1666.67"), Decimal("416.67")],
+            "tax_amount": [Decimal("1666.67"), Decimal("333.33"), Decimal("83.33")],
+            "total_amount": [Decimal("10000.00"), Decimal("2000.00"), Decimal("500.00")],
+            "created_at": [TS] * 3,
+            "updated_at": [TS] * 3,
+        }
+    )
+
+
+def credit_notes() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "credit_note_id": ["CNINV-3", "CNINV-4", "CNINV-5"],
+            "credit_note_number": ["CN-INV-2025-000003", "CN-INV-2025-000004", "CN-INV-2025-000005"],
+            "invoice_id": ["INV-3", "INV-4", "INV-5"],
+            "customer_id": ["CUST-3", "CUST-1", "CUST-2"],
+            "issue_date": [D(2025, 6, 3), D(2025, 7, 1), D(2025, 7, 2)],
+            "currency": ["USD", "GBP", "EUR"],
+            "net_amount": [Decimal("0.00"), Decimal("100.00"), Decimal("41.67")],
+            "tax_amount": [Decimal("0.00"), Decimal("20.00"), Decimal("8.33")],
+            "total_amount": [Decimal("0.00"), Decimal("120.00"), Decimal("50.00")],
+            "reason": ["duplicate invoice cancelled"] * 3,
             "created_at": [TS] * 3,
             "updated_at": [TS] * 3,
         }
@@ -242,9 +397,19 @@ GOOD_FRAMES: dict[tuple[str, str], Callable[[], pd.DataFrame]] = {
     ("salesforce", "campaign"): campaign,
     ("salesforce", "contract"): contract,
     ("salesforce", "order"): order,
+    ("salesforce", "user"): user,
+    ("salesforce", "contact"): contact,
+    ("salesforce", "campaign_member"): campaign_member,
+    ("salesforce", "currency_type"): currency_type,
+    ("salesforce", "dated_conversion_rate"): dated_conversion_rate,
+    ("salesforce", "deleted_records"): deleted_records,
     ("erp", "customers"): customers,
     ("erp", "sales_orders"): sales_orders,
+    ("erp", "sales_order_lines"): sales_order_lines,
+    ("erp", "deliveries"): deliveries,
     ("erp", "invoices"): invoices,
+    ("erp", "invoice_lines"): invoice_lines,
+    ("erp", "credit_notes"): credit_notes,
     ("finance", "bank_transactions"): bank_transactions,
     ("finance", "fx_rates"): fx_rates,
     ("marketing", "ad_spend"): ad_spend,

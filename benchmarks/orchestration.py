@@ -1,0 +1,248 @@
+"""Orchestration overhead: `python -m benchmarks.orchestration [--scale 2000] [--repeat 3]`.
+
+What does Dagster cost on top of the work it orchestrates? Issue 6 defines the overhead as the wall
+time of a full in-process run (`orchestration.pipeline.run_full_refresh`, what `make demo` runs)
+minus the dbt build alone, minus the ingest alone. Targets: the definitions load in <= 5 s, the
+overhead is <= 15 s. The sandbox company (seed 42, `--scale` leads, served locally) is generated
+once; then, side by side in each repeat, each mode in a FRESH child process with a fresh LTC_HOME:
+
+  defs_load: import `orchestration.definitions` and resolve the repository (the manifest is
+             precomputed, as `make dbt-parse` leaves it), from the child's first line
+  full:      run_full_refresh: ingest of every system + GE checks + one dbt build + the report
+  ingest:    connectors.ingest.run_ingest for every system, in the job's order, no Dagster
+  checks:    every raw GE suite (expectations.runner.validate_table) on the ingested warehouse
+  dbt:       `dbt build` with the job's arguments, on a copy of the ingested warehouse
+  report:    reports.html.build_html_report on a copy of the built warehouse
+
+overhead = full - ingest - dbt (the issue's definition; it still holds the checks and the report),
+and dagster_only = full - ingest - checks - dbt - report, both from the medians. Results:
+`benchmarks/results/orchestration.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import child_env, machine
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+MODES = ("defs_load", "ingest", "checks", "dbt", "report", "full")
+TARGETS = {"defs_load_seconds": 5.0, "overhead_seconds": 15.0}
+
+
+# ---- the measured children -----------------------------------------------------------------------
+
+def _child_defs_load() -> dict:
+    started = time.perf_counter()
+    from orchestration.definitions import defs
+
+    repo = defs.get_repository_def()
+    assets = len(repo.asset_graph.get_all_asset_keys())
+    return {"seconds": time.perf_counter() - started, "assets": assets}
+
+
+def _serving(home: Path):
+    from connectors.settings import Settings
+    from orchestration.cli import serving_sandbox
+
+    return serving_sandbox(Settings.from_env())
+
+
+def _child_full(home: Path) -> dict:
+    from connectors.settings import Settings
+    from orchestration.pipeline import run_full_refresh
+
+    with _serving(home):
+        started = time.perf_counter()
+        summary = run_full_refresh(Settings.from_env(), log_level="WARNING")
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "materialized": len(summary.materialized)}
+
+
+def _child_ingest(home: Path, keep: Path | None) -> dict:
+    from connectors.ingest import run_ingest
+    from connectors.settings import SYSTEMS, Settings
+
+    settings = Settings.from_env()
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    with _serving(home):
+        started = time.perf_counter()
+        rows = 0
+        for system in SYSTEMS:
+            rows += sum(run_ingest(system, Settings.from_env()).rows_loaded.values())
+        seconds = time.perf_counter() - started
+    if keep is not None and not keep.exists():
+        shutil.copy(settings.duckdb_path, keep)
+    return {"seconds": seconds, "rows": rows}
+
+
+def _child_checks(home: Path) -> dict:
+    from connectors.settings import Settings
+    from expectations.runner import validate_table
+    from expectations.suites import SUITES_BY_SYSTEM
+
+    path = Settings.from_env().duckdb_path
+    started = time.perf_counter()
+    suites = 0
+    for system, specs in SUITES_BY_SYSTEM.items():
+        for table, spec in specs.items():
+            validate_table(path, f"raw_{system}.{table}", spec.suite(), spec.key)
+            suites += 1
+    return {"seconds": time.perf_counter() - started, "suites": suites}
+
+
+def _child_dbt(home: Path, keep: Path | None) -> dict:
+    from connectors.settings import Settings
+    from orchestration.defs.transform.dbt import DBT_PROJECT_DIR, dbt_build_args, dbt_target
+    from orchestration.prepare import dbt_executable
+
+    settings = Settings.from_env()
+    settings.export_paths()
+    cmd = [dbt_executable(), *dbt_build_args(settings), "--target", dbt_target(settings)]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=DBT_PROJECT_DIR, capture_output=True, text=True,
+                          env={**os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)})
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"dbt build failed:\n{proc.stdout[-3000:]}")
+    if keep is not None and not keep.exists():
+        shutil.copy(settings.duckdb_path, keep)
+    return {"seconds": seconds}
+
+
+def _child_report(home: Path) -> dict:
+    from connectors.settings import Settings
+    from reports.html import build_html_report
+
+    settings = Settings.from_env()
+    started = time.perf_counter()
+    build_html_report(settings.duckdb_path, settings.reports_dir, as_of=settings.as_of)
+    return {"seconds": time.perf_counter() - started}
+
+
+def _child(args) -> None:
+    home = Path(args.home) if args.home else None
+    keep = Path(args.keep) if args.keep else None
+    if args.child == "defs_load":
+        out = _child_defs_load()
+    elif args.child == "full":
+        out = _child_full(home)
+    elif args.child == "ingest":
+        out = _child_ingest(home, keep)
+    elif args.child == "checks":
+        out = _child_checks(home)
+    elif args.child == "dbt":
+        out = _child_dbt(home, keep)
+    else:
+        out = _child_report(home)
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print("RESULT " + json.dumps(out, default=str))
+
+
+# ---- the driver ---------------------------------------------------------------------------------
+
+def _fresh_home(tmp: Path, sandbox: Path, as_of: str, warehouse: Path | None = None) -> dict[str, str]:
+    """A new LTC_HOME holding a copy of the sandbox (and of `warehouse`, when given)."""
+    home = Path(tempfile.mkdtemp(dir=tmp, prefix="home-"))
+    shutil.copytree(sandbox, home / "sandbox")
+    if warehouse is not None:
+        shutil.copy(warehouse, home / "warehouse.duckdb")
+    env = child_env(tmp, LTC_HOME=str(home), LTC_AS_OF=as_of, LTC_FINANCE_SETTLE_S="0")
+    for name in list(env):
+        if name.startswith(("LTC_", "SALESFORCE_")) and name not in (
+                "LTC_HOME", "LTC_AS_OF", "LTC_FINANCE_SETTLE_S", "LTC_REQUIRE_SERVICES"):
+            env.pop(name)
+    return env
+
+
+def _run_child(mode: str, env: dict, keep: Path | None = None) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.orchestration", "--child", mode, "--home", env["LTC_HOME"]]
+    if keep is not None:
+        cmd += ["--keep", str(keep)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{mode} child failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    line = next(l for l in reversed(proc.stdout.splitlines()) if l.startswith("RESULT "))
+    return json.loads(line[len("RESULT "):])
+
+
+def _one_repeat(tmp: Path, sandbox: Path, as_of: str, ingested: Path, built: Path) -> dict:
+    runs = {"defs_load": _run_child("defs_load", _fresh_home(tmp, sandbox, as_of))}
+    runs["ingest"] = _run_child("ingest", _fresh_home(tmp, sandbox, as_of), keep=ingested)
+    runs["checks"] = _run_child("checks", _fresh_home(tmp, sandbox, as_of, ingested))
+    runs["dbt"] = _run_child("dbt", _fresh_home(tmp, sandbox, as_of, ingested), keep=built)
+    runs["report"] = _run_child("report", _fresh_home(tmp, sandbox, as_of, built))
+    runs["full"] = _run_child("full", _fresh_home(tmp, sandbox, as_of))
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", default=None, help="results file (default benchmarks/results/orchestration.json)")
+    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--home", help=argparse.SUPPRESS)
+    parser.add_argument("--keep", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args)
+        return 0
+
+    from connectors.sandbox import generate
+    from orchestration.prepare import prepare_dbt_manifest
+
+    prepare_dbt_manifest()  # precomputed, as `make dbt-parse` leaves it
+    with tempfile.TemporaryDirectory(prefix="ltc-bench-orch-") as tmp_name:
+        tmp = Path(tmp_name)
+        sandbox = tmp / "sandbox"
+        truth = generate(sandbox, seed=42, scale=args.scale)
+        ingested, built = tmp / "ingested.duckdb", tmp / "built.duckdb"
+        # one untimed warm-up fills the children's shared bytecode cache (benchmarks/common.py)
+        _run_child("defs_load", _fresh_home(tmp, sandbox, truth["as_of"]))
+        runs = []
+        for i in range(args.repeat):
+            runs.append(_one_repeat(tmp, sandbox, truth["as_of"], ingested, built))
+            print(f"repeat {i + 1}: " + ", ".join(f"{m} {r['seconds']:.2f} s" for m, r in runs[-1].items()),
+                  flush=True)
+
+    median = {m: round(statistics.median(r[m]["seconds"] for r in runs), 2) for m in MODES}
+    overhead = round(median["full"] - median["ingest"] - median["dbt"], 2)
+    dagster_only = round(overhead - median["checks"] - median["report"], 2)
+    result = {
+        "benchmark": "orchestration", "command": f"python -m benchmarks.orchestration --scale {args.scale} "
+                                                 f"--repeat {args.repeat}",
+        "scale": args.scale, "repeats": args.repeat,
+        "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine("dagster", "dagster-dbt", "dbt-core", "dlt", "duckdb"),
+        "median_seconds": median,
+        "median_peak_rss_mb": {m: statistics.median(r[m]["peak_rss_mb"] for r in runs) for m in MODES},
+        "overhead_seconds": overhead, "dagster_only_seconds": dagster_only,
+        "targets": TARGETS,
+        "meets_targets": median["defs_load"] <= TARGETS["defs_load_seconds"]
+        and overhead <= TARGETS["overhead_seconds"],
+        "runs": runs,
+    }
+    out = Path(args.out) if args.out else RESULTS / "orchestration.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("median_seconds", "overhead_seconds", "dagster_only_seconds",
+                                              "meets_targets")}, indent=2))
+    print(f"written {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

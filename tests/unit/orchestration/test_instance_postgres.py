@@ -1,0 +1,164 @@
+"""The Dagster instance on Postgres (LTC_DAGSTER_PG_*): a run and its events land in the server's
+tables, nothing in SQLite under LTC_HOME, the pool limit lives there too, and the slot claim is
+atomic on Postgres as well. Each test gets its own database on 127.0.0.1:5432, dropped after."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from connectors.settings import Settings
+from orchestration import instance as ltc_instance
+from orchestration.instance import DUCKDB_WRITER_POOL, get_instance
+
+pytestmark = pytest.mark.postgres
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+# Sent by Dagster from the environment; the local server's trust auth ignores it.
+PASSWORD = "never-in-dagster-yaml-7f3c"
+
+
+@pytest.fixture
+def pg_settings(ltc_home: Path, monkeypatch: pytest.MonkeyPatch, require_service):
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        admin = psycopg2.connect(PG_ADMIN, connect_timeout=3)
+    except psycopg2.OperationalError as exc:
+        require_service(False, f"no Postgres on 127.0.0.1:5432: {exc}")
+    admin.autocommit = True
+    dbname = f"ltc_dagster_test_{uuid.uuid4().hex[:8]}"
+    admin.cursor().execute(f"create database {dbname}")
+    monkeypatch.setenv("LTC_DAGSTER_PG_HOST", "127.0.0.1")
+    monkeypatch.setenv("LTC_DAGSTER_PG_PORT", "5432")
+    monkeypatch.setenv("LTC_DAGSTER_PG_DB", dbname)
+    monkeypatch.setenv("LTC_DAGSTER_PG_USER", "postgres")
+    monkeypatch.setenv("LTC_DAGSTER_PG_PASSWORD", PASSWORD)
+    settings = Settings.from_env()
+    monkeypatch.setenv("DAGSTER_HOME", str(settings.dagster_home))  # get_instance sets it; undo after
+    try:
+        yield settings, dbname
+    finally:
+        admin.cursor().execute(f"drop database if exists {dbname} with (force)")
+        admin.close()
+
+
+def _query(dbname: str, sql: str, *params):
+    import psycopg2
+
+    with psycopg2.connect(f"postgresql://postgres@127.0.0.1:5432/{dbname}", connect_timeout=3) as con:
+        with con.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+
+def test_a_run_and_its_events_are_stored_in_postgres(pg_settings):
+    import dagster as dg
+
+    settings, dbname = pg_settings
+
+    @dg.op(pool=DUCKDB_WRITER_POOL)
+    def pooled_step() -> int:
+        return 1
+
+    @dg.job
+    def small_job():
+        pooled_step()
+
+    with get_instance(settings) as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        assert type(instance.schedule_storage).__name__ == "PostgresScheduleStorage"
+        result = small_job.execute_in_process(instance=instance)
+        assert result.success
+
+    assert _query(dbname, "select pipeline_name, status from runs where run_id = %s", result.run_id) == [
+        ("small_job", "SUCCESS")
+    ]
+    events = {row[0] for row in _query(dbname, "select dagster_event_type from event_logs where run_id = %s",
+                                       result.run_id)}
+    # (run-level events keep their legacy names in the table)
+    assert {"PIPELINE_START", "STEP_START", "STEP_SUCCESS", "PIPELINE_SUCCESS"} <= events, events
+    # the pooled step took its slot from the Postgres instance, with the default limit of 1
+    limits = 'select "limit", using_default_limit from concurrency_limits where concurrency_key = %s'
+    assert _query(dbname, limits, DUCKDB_WRITER_POOL) == [(1, True)]
+    assert _query(dbname, "select count(*) from concurrency_slots where run_id is not null") == [(0,)]
+    # nothing went to SQLite under LTC_HOME, and the password is only named in dagster.yaml
+    assert not (settings.dagster_home / "history").exists()
+    assert not list(settings.dagster_home.rglob("*.db"))
+    text = (settings.dagster_home / "dagster.yaml").read_text()
+    assert PASSWORD not in text and "env: LTC_DAGSTER_PG_PASSWORD" in text
+
+
+_SELECT_LOCK = threading.Lock()
+
+
+class _Buffered:
+    def __init__(self, result):
+        self.rows, self.rowcount = (result.fetchall() if result.returns_rows else []), result.rowcount
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+
+def _pause_after_first_select(storage, barrier: threading.Barrier, monkeypatch) -> None:
+    """Like tests/unit/orchestration/test_instance.py: stop `storage` after its first SELECT until
+    the other one has made its own (test modules cannot import each other)."""
+    real = storage.index_connection
+    paused = []
+
+    class Conn:
+        def __init__(self, conn):
+            self._conn = conn
+
+        def execute(self, statement, *args, **kwargs):
+            if paused or not statement.is_select:
+                return _Buffered(self._conn.execute(statement, *args, **kwargs))
+            paused.append(True)
+            with _SELECT_LOCK:  # one SELECT after the other (overlapping ones would not race)
+                result = _Buffered(self._conn.execute(statement, *args, **kwargs))
+            barrier.wait()
+            return result
+
+    @contextmanager
+    def index_connection():
+        with real() as conn:
+            yield Conn(conn)
+
+    monkeypatch.setattr(storage, "index_connection", index_connection)
+
+
+@pytest.mark.parametrize(
+    "claim, expected",
+    [
+        (ltc_instance._claim_concurrency_slot_atomically, ["BLOCKED", "CLAIMED"]),
+        # Dagster's own: its SELECT … FOR UPDATE SKIP LOCKED row lock ends with the SELECT (autocommit)
+        (ltc_instance.DAGSTER_CLAIM_CONCURRENCY_SLOT, ["CLAIMED", "CLAIMED"]),
+    ],
+    ids=["ltc", "dagster"],
+)
+def test_two_steps_claiming_the_last_slot_together_cannot_both_win_on_postgres(
+    pg_settings, monkeypatch, claim, expected
+):
+    settings, _ = pg_settings
+    with get_instance(settings) as one, get_instance(settings) as other:
+        storages = [one.event_log_storage, other.event_log_storage]
+        storages[0].set_concurrency_slots(DUCKDB_WRITER_POOL, 1)
+        barrier = threading.Barrier(2, timeout=10)
+        outcome: dict[str, str] = {}
+
+        def step(storage, run_id: str) -> None:
+            outcome[run_id] = claim(storage, DUCKDB_WRITER_POOL, run_id, "write_warehouse").value
+
+        threads = []
+        for storage, run_id in zip(storages, ("run_a", "run_b")):
+            _pause_after_first_select(storage, barrier, monkeypatch)
+            threads.append(threading.Thread(target=step, args=(storage, run_id)))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    assert sorted(outcome.values()) == expected
