@@ -14,6 +14,9 @@ once; then, side by side in each repeat, each mode in a FRESH child process with
   dbt:       `dbt build` with the job's arguments, on a copy of the ingested warehouse
   report:    reports.html.build_html_report on a copy of the built warehouse
 
+`--dagster-storage postgres` runs `full` with the instance in a fresh Postgres database on
+127.0.0.1 (LTC_DAGSTER_PG_*) instead of SQLite under LTC_HOME.
+
 overhead = full - ingest - dbt (the issue's definition; it still holds the checks and the report),
 and dagster_only = full - ingest - checks - dbt - report, both from the medians. Results:
 `benchmarks/results/orchestration.json`.
@@ -32,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks.common import child_env, machine
@@ -178,13 +182,36 @@ def _run_child(mode: str, env: dict, keep: Path | None = None) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
-def _one_repeat(tmp: Path, sandbox: Path, as_of: str, ingested: Path, built: Path) -> dict:
+@contextmanager
+def _postgres_instance_db(enabled: bool):
+    """The LTC_DAGSTER_PG_* variables of a fresh Dagster database on 127.0.0.1 (dropped after), or
+    nothing: `--dagster-storage postgres` measures the full run with Postgres instance storage."""
+    if not enabled:
+        yield {}
+        return
+    import uuid
+
+    import psycopg2
+
+    name = f"ltc_bench_dagster_{uuid.uuid4().hex[:8]}"
+    admin = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+    admin.autocommit = True
+    try:
+        admin.cursor().execute(f'create database "{name}"')
+        yield {"LTC_DAGSTER_PG_HOST": "127.0.0.1", "LTC_DAGSTER_PG_DB": name}
+    finally:
+        admin.cursor().execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
+
+
+def _one_repeat(tmp: Path, sandbox: Path, as_of: str, ingested: Path, built: Path, pg: bool) -> dict:
     runs = {"defs_load": _run_child("defs_load", _fresh_home(tmp, sandbox, as_of))}
     runs["ingest"] = _run_child("ingest", _fresh_home(tmp, sandbox, as_of), keep=ingested)
     runs["checks"] = _run_child("checks", _fresh_home(tmp, sandbox, as_of, ingested))
     runs["dbt"] = _run_child("dbt", _fresh_home(tmp, sandbox, as_of, ingested), keep=built)
     runs["report"] = _run_child("report", _fresh_home(tmp, sandbox, as_of, built))
-    runs["full"] = _run_child("full", _fresh_home(tmp, sandbox, as_of))
+    with _postgres_instance_db(pg) as storage_env:
+        runs["full"] = _run_child("full", {**_fresh_home(tmp, sandbox, as_of), **storage_env})
     return runs
 
 
@@ -192,7 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--out", default=None, help="results file (default benchmarks/results/orchestration.json)")
+    parser.add_argument("--dagster-storage", choices=("sqlite", "postgres"), default="sqlite",
+                        help="instance storage of the full run (postgres: a fresh database on 127.0.0.1)")
+    parser.add_argument("--out", default=None,
+                        help="results file (default benchmarks/results/orchestration[_postgres].json)")
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--keep", help=argparse.SUPPRESS)
@@ -214,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         _run_child("defs_load", _fresh_home(tmp, sandbox, truth["as_of"]))
         runs = []
         for i in range(args.repeat):
-            runs.append(_one_repeat(tmp, sandbox, truth["as_of"], ingested, built))
+            runs.append(_one_repeat(tmp, sandbox, truth["as_of"], ingested, built,
+                                    pg=args.dagster_storage == "postgres"))
             print(f"repeat {i + 1}: " + ", ".join(f"{m} {r['seconds']:.2f} s" for m, r in runs[-1].items()),
                   flush=True)
 
@@ -222,9 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     overhead = round(median["full"] - median["ingest"] - median["dbt"], 2)
     dagster_only = round(overhead - median["checks"] - median["report"], 2)
     result = {
-        "benchmark": "orchestration", "command": f"python -m benchmarks.orchestration --scale {args.scale} "
-                                                 f"--repeat {args.repeat}",
-        "scale": args.scale, "repeats": args.repeat,
+        "benchmark": "orchestration",
+        "command": f"python -m benchmarks.orchestration --scale {args.scale} --repeat {args.repeat} "
+                   f"--dagster-storage {args.dagster_storage}",
+        "scale": args.scale, "repeats": args.repeat, "dagster_storage": args.dagster_storage,
         "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine("dagster", "dagster-dbt", "dbt-core", "dlt", "duckdb"),
         "median_seconds": median,
@@ -235,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         and overhead <= TARGETS["overhead_seconds"],
         "runs": runs,
     }
-    out = Path(args.out) if args.out else RESULTS / "orchestration.json"
+    suffix = "" if args.dagster_storage == "sqlite" else "_postgres"
+    out = Path(args.out) if args.out else RESULTS / f"orchestration{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("median_seconds", "overhead_seconds", "dagster_only_seconds",

@@ -20,6 +20,7 @@ from orchestration.defs.automation import automation_defs  # noqa: E402
 from orchestration.defs.ingest.assets import ingest_assets  # noqa: E402
 from orchestration.defs.quality.mart_checks import mart_expectations  # noqa: E402
 from orchestration.defs.reports.assets import ltc_report  # noqa: E402
+from orchestration.defs.reports.docs_assets import ltc_docs  # noqa: E402
 from orchestration.defs.transform.dbt import dbt_resource, ltc_dbt_models  # noqa: E402
 from orchestration.instance import fix_dagster_pools  # noqa: E402
 
@@ -30,9 +31,9 @@ FULL_REFRESH_JOB = "ltc_full_refresh"
 # schedule, which load this module and not the CLI.
 fix_dagster_pools()
 
-# Executor: in-process, on purpose. DuckDB allows one writer process per file, so all six steps
-# of this job (the four ingest multi-assets, the dbt build, the report) are in the `duckdb_writer`
-# pool, whose limit of 1 (orchestration/instance.py) serialises them within a run and across
+# Executor: in-process, on purpose. DuckDB allows one writer process per file, so every step of
+# this job that writes (the four ingest multi-assets, the dbt build, the report) is in the
+# `duckdb_writer` pool, whose limit of 1 (orchestration/instance.py) serialises them within a run and across
 # runs. The multiprocess executor could run nothing in parallel and costs a process per step that
 # first imports this code location (4.2-6.4 s and 250 MB RSS each, 2 cores), and its blocked
 # steps wait on the pool's back-off (1 s, growing to 15 s) rather than starting when the previous
@@ -59,7 +60,7 @@ daily_full_refresh = dg.ScheduleDefinition(
 # (orchestration/defs/automation) join the core graph here.
 defs = dg.Definitions.merge(
     dg.Definitions(
-        assets=[*ingest_assets, ltc_dbt_models, ltc_report],
+        assets=[*ingest_assets, ltc_dbt_models, ltc_report, ltc_docs],
         asset_checks=[mart_expectations],
         jobs=[ltc_full_refresh],
         schedules=[daily_full_refresh],
