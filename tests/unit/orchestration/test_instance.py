@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from connectors.settings import Settings
+from slot_race import pause_after_first_select
 from orchestration import instance as ltc_instance
 from orchestration.instance import (
     DUCKDB_WRITER_POOL,
@@ -153,44 +153,6 @@ def test_without_a_password_the_postgres_storage_names_none(settings, monkeypatc
 # ---- the slot claim ---------------------------------------------------------------------------
 
 
-_SELECT_LOCK = threading.Lock()
-
-
-class _Buffered:
-    """A statement's rows read at once, so a paused thread holds no SQLite read lock."""
-
-    def __init__(self, result):
-        self.rows, self.rowcount = (result.fetchall() if result.returns_rows else []), result.rowcount
-
-    def fetchone(self):
-        return self.rows[0] if self.rows else None
-
-
-def _pause_after_first_select(storage, barrier: threading.Barrier, monkeypatch) -> None:
-    """Make `storage` stop after its first SELECT until the other storage has made its own: the
-    moment two steps of two runs look for a free slot together."""
-    real = storage.index_connection
-    paused = []
-
-    class Conn:
-        def __init__(self, conn):
-            self._conn = conn
-
-        def execute(self, statement, *args, **kwargs):
-            if paused or not statement.is_select:
-                return _Buffered(self._conn.execute(statement, *args, **kwargs))
-            paused.append(True)
-            with _SELECT_LOCK:  # one SELECT after the other (overlapping ones would not race)
-                result = _Buffered(self._conn.execute(statement, *args, **kwargs))
-            barrier.wait()
-            return result
-
-    @contextmanager
-    def index_connection():
-        with real() as conn:
-            yield Conn(conn)
-
-    monkeypatch.setattr(storage, "index_connection", index_connection)
 
 
 def claim_the_last_slot_together(storages, claim, monkeypatch) -> list[str]:
@@ -205,7 +167,7 @@ def claim_the_last_slot_together(storages, claim, monkeypatch) -> list[str]:
 
     threads = []
     for storage, run_id in zip(storages, ("run_a", "run_b")):
-        _pause_after_first_select(storage, barrier, monkeypatch)
+        pause_after_first_select(storage, barrier, monkeypatch)
         threads.append(threading.Thread(target=step, args=(storage, run_id)))
     for thread in threads:
         thread.start()

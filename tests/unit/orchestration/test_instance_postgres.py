@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import threading
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from connectors.settings import Settings
+from slot_race import pause_after_first_select
 from orchestration import instance as ltc_instance
 from orchestration.instance import DUCKDB_WRITER_POOL, get_instance
 
@@ -93,42 +93,6 @@ def test_a_run_and_its_events_are_stored_in_postgres(pg_settings):
     assert PASSWORD not in text and "env: LTC_DAGSTER_PG_PASSWORD" in text
 
 
-_SELECT_LOCK = threading.Lock()
-
-
-class _Buffered:
-    def __init__(self, result):
-        self.rows, self.rowcount = (result.fetchall() if result.returns_rows else []), result.rowcount
-
-    def fetchone(self):
-        return self.rows[0] if self.rows else None
-
-
-def _pause_after_first_select(storage, barrier: threading.Barrier, monkeypatch) -> None:
-    """Like tests/unit/orchestration/test_instance.py: stop `storage` after its first SELECT until
-    the other one has made its own (test modules cannot import each other)."""
-    real = storage.index_connection
-    paused = []
-
-    class Conn:
-        def __init__(self, conn):
-            self._conn = conn
-
-        def execute(self, statement, *args, **kwargs):
-            if paused or not statement.is_select:
-                return _Buffered(self._conn.execute(statement, *args, **kwargs))
-            paused.append(True)
-            with _SELECT_LOCK:  # one SELECT after the other (overlapping ones would not race)
-                result = _Buffered(self._conn.execute(statement, *args, **kwargs))
-            barrier.wait()
-            return result
-
-    @contextmanager
-    def index_connection():
-        with real() as conn:
-            yield Conn(conn)
-
-    monkeypatch.setattr(storage, "index_connection", index_connection)
 
 
 @pytest.mark.parametrize(
@@ -155,7 +119,7 @@ def test_two_steps_claiming_the_last_slot_together_cannot_both_win_on_postgres(
 
         threads = []
         for storage, run_id in zip(storages, ("run_a", "run_b")):
-            _pause_after_first_select(storage, barrier, monkeypatch)
+            pause_after_first_select(storage, barrier, monkeypatch)
             threads.append(threading.Thread(target=step, args=(storage, run_id)))
         for thread in threads:
             thread.start()
