@@ -45,3 +45,27 @@ def pause_after_first_select(storage, barrier: threading.Barrier, monkeypatch) -
             yield Conn(conn)
 
     monkeypatch.setattr(storage, "index_connection", index_connection)
+
+
+POOL = "duckdb_writer"  # orchestration.instance.DUCKDB_WRITER_POOL
+
+
+def claim_the_last_slot_together(storages, claim, monkeypatch) -> list[str]:
+    """Two storages on one instance database (two processes, in effect: the SQLite storage
+    serialises the threads of one process) each claim the pool's one slot for a step at once."""
+    storages[0].set_concurrency_slots(POOL, 1)
+    barrier = threading.Barrier(len(storages), timeout=10)
+    outcome: dict[str, str] = {}
+
+    def step(storage, run_id: str) -> None:
+        outcome[run_id] = claim(storage, POOL, run_id, "write_warehouse").value
+
+    threads = []
+    for storage, run_id in zip(storages, ("run_a", "run_b")):
+        pause_after_first_select(storage, barrier, monkeypatch)
+        threads.append(threading.Thread(target=step, args=(storage, run_id)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return sorted(outcome.values())

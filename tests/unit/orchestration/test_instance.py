@@ -6,7 +6,6 @@ against Dagster's own method."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from connectors.settings import Settings
-from slot_race import pause_after_first_select
+from slot_race import claim_the_last_slot_together
 from orchestration import instance as ltc_instance
 from orchestration.instance import (
     DUCKDB_WRITER_POOL,
@@ -155,25 +154,6 @@ def test_without_a_password_the_postgres_storage_names_none(settings, monkeypatc
 
 
 
-def claim_the_last_slot_together(storages, claim, monkeypatch) -> list[str]:
-    """Two storages on one instance database (two processes, in effect: the SQLite storage
-    serialises the threads of one process) each claim the pool's one slot for a step at once."""
-    storages[0].set_concurrency_slots(DUCKDB_WRITER_POOL, 1)
-    barrier = threading.Barrier(len(storages), timeout=10)
-    outcome: dict[str, str] = {}
-
-    def step(storage, run_id: str) -> None:
-        outcome[run_id] = claim(storage, DUCKDB_WRITER_POOL, run_id, "write_warehouse").value
-
-    threads = []
-    for storage, run_id in zip(storages, ("run_a", "run_b")):
-        pause_after_first_select(storage, barrier, monkeypatch)
-        threads.append(threading.Thread(target=step, args=(storage, run_id)))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return sorted(outcome.values())
 
 
 @pytest.mark.parametrize(

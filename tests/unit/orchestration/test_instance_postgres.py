@@ -4,14 +4,13 @@ atomic on Postgres as well. Each test gets its own database on 127.0.0.1:5432, d
 
 from __future__ import annotations
 
-import threading
 import uuid
 from pathlib import Path
 
 import pytest
 
 from connectors.settings import Settings
-from slot_race import pause_after_first_select
+from slot_race import claim_the_last_slot_together
 from orchestration import instance as ltc_instance
 from orchestration.instance import DUCKDB_WRITER_POOL, get_instance
 
@@ -110,19 +109,5 @@ def test_two_steps_claiming_the_last_slot_together_cannot_both_win_on_postgres(
     settings, _ = pg_settings
     with get_instance(settings) as one, get_instance(settings) as other:
         storages = [one.event_log_storage, other.event_log_storage]
-        storages[0].set_concurrency_slots(DUCKDB_WRITER_POOL, 1)
-        barrier = threading.Barrier(2, timeout=10)
-        outcome: dict[str, str] = {}
-
-        def step(storage, run_id: str) -> None:
-            outcome[run_id] = claim(storage, DUCKDB_WRITER_POOL, run_id, "write_warehouse").value
-
-        threads = []
-        for storage, run_id in zip(storages, ("run_a", "run_b")):
-            pause_after_first_select(storage, barrier, monkeypatch)
-            threads.append(threading.Thread(target=step, args=(storage, run_id)))
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
-    assert sorted(outcome.values()) == expected
+        outcome = claim_the_last_slot_together(storages, claim, monkeypatch)
+    assert outcome == expected
