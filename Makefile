@@ -7,7 +7,8 @@ STAMP := $(VENV)/.ltc-installed
 UV_VERSION := $(shell sed -n 's/^uv==//p' constraints.txt)
 export LTC_HOME ?= $(CURDIR)/.ltc
 
-.PHONY: demo test test-extended test-all dev dbt-parse lint clean setup bench-salesforce bench-erp bench-camt
+.PHONY: demo test test-extended test-all dev dbt-parse lint clean setup bench-salesforce bench-erp bench-camt \
+	bench-orchestration bench-event-log
 
 setup: $(STAMP)
 
@@ -47,6 +48,13 @@ bench-erp: $(STAMP)
 
 bench-camt: $(STAMP)
 	$(BIN)/python -m benchmarks.camt --entries 100000 --repeat 3
+
+# the full in-process run against ingest alone and dbt alone (issue 6's orchestration overhead)
+bench-orchestration: $(STAMP)
+	$(BIN)/python -m benchmarks.orchestration --scale 2000 --repeat 3
+
+bench-event-log: $(STAMP)
+	$(BIN)/python -m benchmarks.event_log --events 300 --repeat 5
 
 clean:
 	rm -rf .ltc dbt_project/target dbt_project/logs .pytest_cache

@@ -10,7 +10,7 @@ from __future__ import annotations
 def _salesforce_tables() -> tuple[str, ...]:
     """One table per configured Salesforce object (`LTC_SF_OBJECTS`, else the default list), plus
     `deleted_records` (getDeleted tombstones)."""
-    from connectors.salesforce.source import DELETED_TABLE, configured_objects, table_name
+    from connectors.salesforce.objects import DELETED_TABLE, configured_objects, table_name
     from connectors.settings import Settings
 
     return tuple(table_name(o) for o in configured_objects(Settings.from_env())) + (DELETED_TABLE,)

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -75,6 +74,7 @@ DUCKDB_WRITER_POOL = "duckdb_writer"
 # A run that ends without releasing its slot (e.g. its worker was killed and the run then marked
 # failed or canceled) would block the pool for good; the daemon's monitoring frees such slots.
 FREE_SLOTS_AFTER_RUN_END_S = 60
+PG_POOL_RECYCLE_S = 3600  # a kept-open instance connection is renewed after an hour
 
 _HEAD = f"""\
 {MANAGED_HEADER} (orchestration/instance.py), which rewrites it when the settings change.
@@ -84,7 +84,9 @@ telemetry:
 """
 
 _SQLITE_NOTE = """\
-# Instance storage: SQLite files in this folder (Dagster's default). LTC_DAGSTER_PG_HOST: Postgres.
+# Instance storage: SQLite files in this folder (Dagster's layout). LTC_DAGSTER_PG_HOST: Postgres.
+# The event log is Dagster's SQLite event log with its connections kept open between events
+# (orchestration/sqlite_event_log.py): about 6x less time per event than the stock class.
 """
 
 _POSTGRES_NOTE = """\
@@ -115,13 +117,23 @@ def _postgres_storage(settings: Settings) -> dict:
     return {"storage": {"postgres": {"postgres_db": db}}}
 
 
+def _sqlite_event_log(settings: Settings) -> dict:
+    # Run and schedule storage keep Dagster's defaults (history/, schedules/ in this folder); the
+    # event log keeps its default folder, so an existing instance carries on with its history.
+    return {"event_log_storage": {
+        "module": "orchestration.sqlite_event_log",
+        "class": "PooledSqliteEventLogStorage",
+        "config": {"base_dir": str(settings.dagster_home / "history" / "runs")},
+    }}
+
+
 def render_dagster_yaml(settings: Settings) -> str:
     """The dagster.yaml the settings call for; it never contains a secret's value."""
     dump = lambda data: yaml.safe_dump(data, default_flow_style=False, sort_keys=False)  # noqa: E731
     if settings.dagster_pg_host:
         storage = _POSTGRES_NOTE + dump(_postgres_storage(settings))
     else:
-        storage = _SQLITE_NOTE
+        storage = _SQLITE_NOTE + dump(_sqlite_event_log(settings))
     concurrency = {
         "concurrency": {"pools": {"default_limit": 1, "granularity": "op"}},
         "run_monitoring": {"enabled": True, "free_slots_after_run_end_seconds": FREE_SLOTS_AFTER_RUN_END_S},
@@ -252,40 +264,13 @@ def fix_dagster_pools() -> None:
 fix_dagster_pools()
 
 
-def _relax_sqlite_sync(dbapi_connection, _record) -> None:
-    """`PRAGMA synchronous=NORMAL` on the SQLite files of this instance (DAGSTER_HOME), nowhere else.
-
-    Dagster's SQLite storage is in WAL mode with SQLite's default `synchronous=FULL`: every event
-    is its own transaction (its run shard, then the index shard for asset and check events), each
-    one an fsync. Before a run starts, Dagster writes one planned event per asset and per check
-    (98 + 438 here): that alone took 24.7 s of a 110 s full run at scale 200 on a busy 2-core
-    machine, and 8.7 s with NORMAL (run 87 s), measured side by side. In WAL mode NORMAL still
-    survives a crash of the process; only a power cut can lose the last events, which for run
-    history is an acceptable trade."""
-    if not isinstance(dbapi_connection, sqlite3.Connection):
-        return
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        return
-    files = [row[2] for row in dbapi_connection.execute("PRAGMA database_list").fetchall() if row[2]]
-    if files and all(Path(f).resolve().is_relative_to(Path(home).resolve()) for f in files):
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-
-
-def relax_sqlite_sync() -> None:
-    """Install `_relax_sqlite_sync` on every SQLAlchemy engine of this process; idempotent."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-
-    if not event.contains(Engine, "connect", _relax_sqlite_sync):
-        event.listen(Engine, "connect", _relax_sqlite_sync)
-
-
-relax_sqlite_sync()
-
-
 def get_instance(settings: Settings) -> dg.DagsterInstance:
     ensure_dagster_home(settings)
     instance = dg.DagsterInstance.get()
+    if settings.dagster_pg_host:
+        # dagster-postgres opens a new server connection (NullPool) for every statement group, about
+        # 5,000 in a full run; this keeps one open per storage while the process runs, as Dagster's
+        # UI does for itself (no statement timeout: a run's queries are not the UI's).
+        instance.optimize_for_webserver(statement_timeout=0, pool_recycle=PG_POOL_RECYCLE_S, max_overflow=4)
     ensure_writer_pool_limit(instance)
     return instance

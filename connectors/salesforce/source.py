@@ -30,7 +30,6 @@ column; a removed field's column stays, null for rows landed from then on).
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Callable, Iterable, Iterator
 
 import dlt
@@ -45,7 +44,6 @@ from simple_salesforce.exceptions import (
 )
 
 from connectors.salesforce.bulk import choose_pages
-from connectors.salesforce.client import SalesforceConfigError
 from connectors.salesforce.errors import SalesforceExtractError, SalesforceLimitError  # noqa: F401 - re-exported
 from connectors.salesforce.extract import (
     HISTORY_CURSOR,
@@ -58,53 +56,16 @@ from connectors.salesforce.extract import (
     select_fields,
     snake,
 )
+from connectors.salesforce.objects import (  # noqa: F401 - re-exported
+    DEFAULT_OBJECTS,
+    DELETED_TABLE,
+    OPTIONAL_OBJECTS,
+    configured_objects,
+    table_name,
+)
 from connectors.settings import Settings
 
-DEFAULT_OBJECTS = (
-    "User",
-    "Campaign",
-    "Lead",
-    "CampaignMember",
-    "Account",
-    "Contact",
-    "Product2",
-    "Opportunity",
-    "OpportunityLineItem",
-    "OpportunityHistory",
-    "OpportunityFieldHistory",
-    "Quote",
-    "Contract",
-    "Order",
-    "CurrencyType",
-    "DatedConversionRate",
-)
-# Objects an org may not have; each is skipped (with a note) when the global describe lacks it.
-OPTIONAL_OBJECTS = {
-    "OpportunityFieldHistory": "field history tracking is off for Opportunity",
-    "Quote": "Quotes are not enabled",
-    "CurrencyType": "a single-currency org",
-    "DatedConversionRate": "a single-currency org, or Advanced Currency Management is off",
-}
-_OBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
-
-
-def configured_objects(settings: Settings) -> tuple[str, ...]:
-    """The objects to land: `LTC_SF_OBJECTS` (custom `__c` objects allowed) or `DEFAULT_OBJECTS`."""
-    objects = settings.salesforce_objects or DEFAULT_OBJECTS
-    bad = [o for o in objects if not _OBJECT_NAME.match(o)]
-    if bad:
-        raise SalesforceConfigError(
-            f"LTC_SF_OBJECTS has names that are not Salesforce object API names: {bad}; use a comma-separated "
-            "list such as Lead,Opportunity,Invoice_Plan__c"
-        )
-    return tuple(dict.fromkeys(objects))
-
-
 LOOKBACK_SECONDS = 600  # 10 min overlap, as Airbyte: SystemModstamp can lag the commit
-
-
-def table_name(obj: str) -> str:
-    return snake(obj)
 
 
 def _error_code(exc: Exception) -> str:
@@ -367,7 +328,6 @@ def _note_schema_drift(state: dict, table: str, names: list[str], notes: list[st
 # ---- hard deletes through getDeleted ------------------------------------------------------------
 
 GET_DELETED_DAYS = 15  # getDeleted serves ~15 days back (the Recycle Bin); an older start is an error
-DELETED_TABLE = "deleted_records"
 # setup objects are not replicated through getDeleted (Fivetran stopped using it for CurrencyType:
 # deactivated currencies came back as "deleted"); history rows are never deleted one by one
 NO_GET_DELETED = frozenset({"CurrencyType", "DatedConversionRate"})

@@ -22,12 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from connectors.finance.drop import FinanceDrop
-from connectors.landing import LandingConfigError, drop_folder
 from connectors.settings import Settings
+
+if TYPE_CHECKING:  # imported where used: they pull in dlt (1.1 s), which loading the definitions need not
+    from connectors.finance.drop import FinanceDrop
 
 FINANCE_SENSOR = "finance_drop_sensor"
 _CHUNK = 1 << 20  # hash in 1 MiB reads: a big statement file never sits in memory whole
@@ -64,6 +66,9 @@ class DropCursor:
 
 def open_drop(settings: Settings) -> FinanceDrop:
     """The finance drop as the ingest opens it; LandingConfigError/OSError when it is not usable."""
+    from connectors.finance.drop import FinanceDrop
+    from connectors.landing import LandingConfigError, drop_folder
+
     location = settings.finance_drop
     if not location:
         raise LandingConfigError("LTC_FINANCE_DROP is not set; point it at the drop folder or s3://bucket/prefix")
@@ -129,6 +134,8 @@ def finance_drop_sensor(settings: Settings, job) -> dg.SensorDefinition:
         "lands in LTC_FINANCE_DROP (content-hash keyed; files still being written are left for a later tick).",
     )
     def _sensor(context: dg.SensorEvaluationContext):
+        from connectors.landing import LandingConfigError
+
         settings_now = Settings.from_env()  # read per tick, like the ingest itself
         try:
             drop = open_drop(settings_now)

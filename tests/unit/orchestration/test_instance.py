@@ -47,10 +47,15 @@ def test_the_default_instance_is_sqlite_under_ltc_home_with_the_writer_pool_limi
     from dagster._core.instance.config import PoolGranularity
     from dagster._core.storage.runs import SqliteRunStorage
 
+    from orchestration.sqlite_event_log import PooledSqliteEventLogStorage
+
     with get_instance(settings) as instance:
         assert isinstance(instance.run_storage, SqliteRunStorage)
         assert instance.root_directory == str(settings.dagster_home)
         assert (settings.dagster_home / "history" / "runs.db").is_file()
+        # the event log keeps Dagster's folder, through the kept-open connections class
+        assert isinstance(instance.event_log_storage, PooledSqliteEventLogStorage)
+        assert (settings.dagster_home / "history" / "runs" / "index.db").is_file()
         config = instance.get_concurrency_config().pool_config
         assert config.default_pool_limit == 1
         assert config.pool_granularity == PoolGranularity.OP
@@ -196,8 +201,8 @@ def test_the_fixes_are_installed():
     assert interval is ltc_instance._interval_to_next_pending_claim_check
 
 
-def test_the_instance_sqlite_files_use_synchronous_normal_and_others_are_untouched(ltc_home, tmp_path):
-    """Dagster's own SQLite storage is relaxed to synchronous=NORMAL (orchestration/instance.py);
+def test_the_instance_event_log_uses_synchronous_normal_and_others_are_untouched(ltc_home, tmp_path):
+    """The instance's event log is relaxed to synchronous=NORMAL (orchestration/sqlite_event_log.py);
     any other SQLite file opened through SQLAlchemy in the same process keeps SQLite's FULL (2)."""
     import sqlalchemy as sa
 

@@ -93,6 +93,21 @@ def test_a_run_and_its_events_are_stored_in_postgres(pg_settings):
 
 
 
+def test_the_cli_instance_keeps_its_postgres_connections_open(pg_settings):
+    """dagster-postgres connects anew for every statement group (NullPool) unless told otherwise;
+    `get_instance` keeps one connection per storage open, as Dagster's UI does for itself."""
+    settings, dbname = pg_settings
+    with get_instance(settings) as instance:
+        for storage in (instance.run_storage, instance.event_log_storage, instance.schedule_storage):
+            assert type(storage._engine.pool).__name__ == "QueuePool", storage
+        instance.event_log_storage.get_pool_limits()
+        instance.run_storage.get_runs()
+        mine = "select count(*) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()"
+        assert _query(dbname, mine, dbname)[0][0] >= 1  # held open between calls
+        # no statement timeout on the run's own queries
+        with instance.event_log_storage.index_connection() as conn:
+            assert conn.exec_driver_sql("show statement_timeout").scalar() == "0"
+
 
 @pytest.mark.parametrize(
     "claim, expected",
