@@ -40,7 +40,7 @@ OPTIONAL_OBJECTS = {
 DELETED_TABLE = "deleted_records"  # getDeleted tombstones, one row per hard-deleted record
 _OBJECT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 # dlt's snake_case names of the default objects, spelled out so that naming them needs no dlt;
-# tests/unit/connectors/test_salesforce_objects.py keeps them equal to dlt's own.
+# tests/unit/connectors/test_salesforce_table_names.py keeps them equal to dlt's own.
 _DEFAULT_TABLES = {
     "User": "user", "Campaign": "campaign", "Lead": "lead", "CampaignMember": "campaign_member",
     "Account": "account", "Contact": "contact", "Product2": "product2", "Opportunity": "opportunity",
