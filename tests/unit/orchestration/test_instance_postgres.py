@@ -4,51 +4,39 @@ atomic on Postgres as well. Each test gets its own database on 127.0.0.1:5432, d
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
 
 from connectors.settings import Settings
+from postgres_db import dsn, fresh_database
 from slot_race import claim_the_last_slot_together
 from orchestration import instance as ltc_instance
 from orchestration.instance import DUCKDB_WRITER_POOL, get_instance
 
 pytestmark = pytest.mark.postgres
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Sent by Dagster from the environment; the local server's trust auth ignores it.
 PASSWORD = "never-in-dagster-yaml-7f3c"
 
 
 @pytest.fixture
 def pg_settings(ltc_home: Path, monkeypatch: pytest.MonkeyPatch, require_service):
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        admin = psycopg2.connect(PG_ADMIN, connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        require_service(False, f"no Postgres on 127.0.0.1:5432: {exc}")
-    admin.autocommit = True
-    dbname = f"ltc_dagster_test_{uuid.uuid4().hex[:8]}"
-    admin.cursor().execute(f"create database {dbname}")
-    monkeypatch.setenv("LTC_DAGSTER_PG_HOST", "127.0.0.1")
-    monkeypatch.setenv("LTC_DAGSTER_PG_PORT", "5432")
-    monkeypatch.setenv("LTC_DAGSTER_PG_DB", dbname)
-    monkeypatch.setenv("LTC_DAGSTER_PG_USER", "postgres")
-    monkeypatch.setenv("LTC_DAGSTER_PG_PASSWORD", PASSWORD)
-    settings = Settings.from_env()
-    monkeypatch.setenv("DAGSTER_HOME", str(settings.dagster_home))  # get_instance sets it; undo after
-    try:
+    with fresh_database(require_service, "ltc_dagster_test") as dbname:
+        monkeypatch.setenv("LTC_DAGSTER_PG_HOST", "127.0.0.1")
+        monkeypatch.setenv("LTC_DAGSTER_PG_PORT", "5432")
+        monkeypatch.setenv("LTC_DAGSTER_PG_DB", dbname)
+        monkeypatch.setenv("LTC_DAGSTER_PG_USER", "postgres")
+        monkeypatch.setenv("LTC_DAGSTER_PG_PASSWORD", PASSWORD)
+        settings = Settings.from_env()
+        monkeypatch.setenv("DAGSTER_HOME", str(settings.dagster_home))  # get_instance sets it; undo after
         yield settings, dbname
-    finally:
-        admin.cursor().execute(f"drop database if exists {dbname} with (force)")
-        admin.close()
 
 
 def _query(dbname: str, sql: str, *params):
     import psycopg2
 
-    with psycopg2.connect(f"postgresql://postgres@127.0.0.1:5432/{dbname}", connect_timeout=3) as con:
+    with psycopg2.connect(dsn(dbname), connect_timeout=3) as con:
         with con.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchall()

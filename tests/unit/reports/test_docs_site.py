@@ -28,6 +28,8 @@ from pathlib import Path
 import duckdb
 import pytest
 from marts_fixture import PII_NAME, build_marts
+from postgres_db import dsn as postgres_dsn
+from postgres_db import fresh_database
 
 from reports.docs_site import (
     DBT_OP_NAME,
@@ -226,16 +228,8 @@ def test_find_manifest_prefers_the_runs_own_then_the_newest_run_then_the_shared(
 @pytest.mark.postgres
 def test_catalog_from_postgres(require_service, ltc_home: Path, monkeypatch):
     psycopg2 = pytest.importorskip("psycopg2")
-    admin_dsn = "postgresql://postgres@127.0.0.1:5432/postgres"
-    try:
-        admin = psycopg2.connect(admin_dsn, connect_timeout=3)
-    except psycopg2.OperationalError as exc:
-        require_service(False, f"no Postgres on 127.0.0.1:5432: {exc}")
-    admin.autocommit = True
-    dbname = f"ltc_docs_test_{uuid.uuid4().hex[:8]}"
-    admin.cursor().execute(f"create database {dbname}")
-    try:
-        dsn = f"postgresql://postgres@127.0.0.1:5432/{dbname}"
+    with fresh_database(require_service, "ltc_docs_test") as dbname:
+        dsn = postgres_dsn(dbname)
         with psycopg2.connect(dsn) as con, con.cursor() as cur:
             cur.execute("create schema marts; create schema raw_erp; create schema seeds")
             cur.execute("create table marts.fct_invoices "
@@ -260,9 +254,6 @@ def test_catalog_from_postgres(require_service, ltc_home: Path, monkeypatch):
         index = publish_data_docs(settings)
         assert (index.parent / "expectations" / "raw_erp__invoices.html").is_file()
         assert not settings.duckdb_path.exists()
-    finally:
-        admin.cursor().execute(f"drop database if exists {dbname} with (force)")
-        admin.close()
 
 
 # ---------------------------------------------------------------------------------------------
