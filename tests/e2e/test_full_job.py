@@ -8,7 +8,9 @@ report's figures equal the generator's ground truth to the cent.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
+import subprocess
 from decimal import Decimal
 from pathlib import Path
 
@@ -36,7 +38,26 @@ def _latest_report(settings: Settings) -> Path:
     return reports[-1]
 
 
-def test_full_job_materialises_everything_and_the_report_matches_ground_truth(sandbox_run):
+def _assert_the_next_dbt_call_parses_partially(scratch: Path) -> None:
+    """The run handed its partial-parse state back to the project's target/: a dbt call with the
+    run's environment, vars and target now re-parses nothing (each run used to parse it all)."""
+    from orchestration.defs.transform.dbt import DBT_PROJECT_DIR, dbt_build_args, dbt_target
+    from orchestration.prepare import dbt_executable
+    from reports.docs_site import dbt_target_dir
+
+    scratch.mkdir()
+    shutil.copy(dbt_target_dir() / "partial_parse.msgpack", scratch)  # dbt parse rewrites target/
+    settings = Settings.from_env()  # as the run read it: the sandbox's as-of date included
+    vars_args = dbt_build_args(settings)[1:]  # "build" dropped: --vars, when the as-of is fixed
+    proc = subprocess.run([dbt_executable(), "parse", *vars_args, "--target", dbt_target(settings)],
+                          cwd=DBT_PROJECT_DIR, capture_output=True, text=True,
+                          env={**os.environ, "DBT_TARGET_PATH": str(scratch),
+                               "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)})
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "Unable to do partial parsing" not in proc.stdout, proc.stdout[-2000:]
+
+
+def test_full_job_materialises_everything_and_the_report_matches_ground_truth(sandbox_run, tmp_path):
     from orchestration.pipeline import run_full_refresh
 
     settings, truth = sandbox_run
@@ -51,6 +72,7 @@ def test_full_job_materialises_everything_and_the_report_matches_ground_truth(sa
     assert not mismatches
     assert [name for name, *_ in rows] == list(RECONCILED_FIGURES)
     _assert_funnel_slices_match_ground_truth(settings.duckdb_path, truth["funnel_slices"])
+    _assert_the_next_dbt_call_parses_partially(tmp_path / "dbt_target")
 
 
 def _channel_of(lead_source: str) -> str:

@@ -24,7 +24,7 @@ from packaging import version
 
 from connectors.settings import Settings
 from orchestration.defs.ingest.assets import DUCKDB_WRITER_POOL
-from orchestration.prepare import dbt_executable, prune_dbt_run_dirs
+from orchestration.prepare import dbt_executable, keep_partial_parse, prune_dbt_run_dirs
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 
@@ -105,7 +105,9 @@ translator = LtcDbtTranslator(
 def ltc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Staging → intermediate → marts in one `dbt build`; dbt tests become asset checks."""
     prune_dbt_run_dirs()
-    yield from dbt.cli(dbt_build_args(Settings.from_env()), context=context).stream()
+    invocation = dbt.cli(dbt_build_args(Settings.from_env()), context=context)
+    yield from invocation.stream()
+    keep_partial_parse(invocation.target_path)
 
 
 class LtcDbtCliResource(DbtCliResource):

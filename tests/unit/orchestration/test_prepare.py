@@ -1,5 +1,6 @@
 """The dbt manifest is re-parsed only when a dbt file changed (the per-run target folders do not
-count, and they do not slow the check down), and only the latest runs' target folders are kept."""
+count, and they do not slow the check down), only the latest runs' target folders are kept, and a
+run's partial-parse state is handed back to the project."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import time
 from pathlib import Path
 
-from orchestration.prepare import KEEP_RUN_TARGETS, manifest_is_stale, prune_dbt_run_dirs
+from orchestration.prepare import KEEP_RUN_TARGETS, keep_partial_parse, manifest_is_stale, prune_dbt_run_dirs
 from reports.docs_site import DBT_OP_NAME
 
 
@@ -58,3 +59,20 @@ def test_only_the_latest_run_target_folders_are_kept(tmp_path, monkeypatch):
     assert sorted(deleted) == runs[:3]
     assert [r.exists() for r in runs] == [False] * 3 + [True] * KEEP_RUN_TARGETS
     assert (project / "target" / "manifest.json").exists()  # the shared manifest stays
+
+
+def test_a_runs_partial_parse_state_replaces_the_projects(tmp_path, monkeypatch):
+    monkeypatch.delenv("DBT_TARGET_PATH", raising=False)
+    project = _project(tmp_path)
+    (project / "target" / "partial_parse.msgpack").write_bytes(b"parsed by make dbt-parse")
+    run = project / "target" / f"{DBT_OP_NAME}-abc1234-0000000"
+    run.mkdir()
+
+    assert not keep_partial_parse(run, project)  # the run failed before dbt parsed: nothing to keep
+    assert (project / "target" / "partial_parse.msgpack").read_bytes() == b"parsed by make dbt-parse"
+
+    (run / "partial_parse.msgpack").write_bytes(b"parsed by the run")
+    assert keep_partial_parse(run, project)
+    assert (project / "target" / "partial_parse.msgpack").read_bytes() == b"parsed by the run"
+    assert sorted(p.name for p in (project / "target").iterdir()) == [
+        run.name, "manifest.json", "partial_parse.msgpack"]  # no staging file left behind
