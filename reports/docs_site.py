@@ -31,12 +31,13 @@ import datetime as dt
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from reports.formatting import write_atomic
 
 if TYPE_CHECKING:
     from connectors.settings import Settings
@@ -314,19 +315,6 @@ def _assert_offline(site: Path) -> None:
 # Publishing
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the page is published to be read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_dbt_docs(manifest: Mapping[str, Any], catalog: Mapping[str, Any], out_dir: Path) -> Path:
     """`out_dir`/index.html: the self-contained dbt docs page, checked offline, written atomically."""
     html = inline_docs(dbt_docs_template(), manifest, catalog)
@@ -334,7 +322,7 @@ def write_dbt_docs(manifest: Mapping[str, Any], catalog: Mapping[str, Any], out_
     if refs:
         raise RuntimeError(f"dbt docs page would fetch from other hosts: {refs}")
     path = Path(out_dir) / "index.html"
-    _write_atomic(path, html)
+    write_atomic(path, html)
     return path
 
 

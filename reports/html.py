@@ -9,61 +9,23 @@ acceptance check read the numbers without scraping formatted text.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from decimal import Decimal
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from reports.charts import cash_svg, funnel_svg
 from reports.datasets import STAGES, CashMonth, FunnelRow, ReportData, load_report_data
+from reports.formatting import (  # noqa: F401 - data_value and the fmt_* are this module's API too
+    DASH, data_value, environment, fmt_date_long, fmt_days, fmt_int, fmt_money, fmt_month, fmt_pct,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from connectors.settings import Settings
 
-TEMPLATES = Path(__file__).with_name("templates")
 TEMPLATE = "ltc_report.html.j2"
-DASH = "—"
-
-
-# ---------------------------------------------------------------------------------------------
-# Formatting (visible text); `data_value` is the exact machine-readable form
-
-
-def data_value(value: int | Decimal | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
-
-
-def fmt_int(value: int | None) -> str:
-    return DASH if value is None else f"{value:,}"
-
-
-def fmt_money(value: Decimal | None) -> str:
-    return DASH if value is None else f"{value:,.2f}"
-
-
-def fmt_pct(value: Decimal | None, places: int = 1) -> str:
-    return DASH if value is None else f"{value * 100:,.{places}f}%"
-
-
-def fmt_days(value: Decimal | None) -> str:
-    return DASH if value is None else f"{value:,.1f}"
-
-
-def fmt_month(value: dt.date) -> str:
-    return value.strftime("%b %Y")
-
-
-def fmt_date_long(value: dt.date) -> str:
-    return f"{value.day} {value.strftime('%B %Y')}"
 
 
 @dataclass(frozen=True)
@@ -153,25 +115,6 @@ def _matrix(rows: tuple[FunnelRow, ...]) -> tuple[list[tuple[str, str]], list[Ma
     return [(c, names.get(c, c)) for c in codes], out
 
 
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=True,  # every interpolated string is escaped; SVG is passed as Markup
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters.update(
-        money=fmt_money,
-        pct=fmt_pct,
-        days=fmt_days,
-        num=fmt_int,
-        month=fmt_month,
-        dv=data_value,
-    )
-    return env
-
-
 def render_html(data: ReportData, *, generated_at: dt.datetime) -> str:
     """The report as an HTML string (pure: no I/O)."""
     pipeline_tiles, cash_tiles = _tiles(data)
@@ -209,18 +152,7 @@ def render_html(data: ReportData, *, generated_at: dt.datetime) -> str:
         ),
         "cash": cash,
     }
-    return _environment().get_template(TEMPLATE).render(**context)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return environment().get_template(TEMPLATE).render(**context)
 
 
 def build_html_report(
@@ -241,8 +173,8 @@ def build_html_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"ltc_report_{data.as_of.isoformat()}.html"
-    _write_atomic(path, html)
-    _write_atomic(out_dir / "latest.html", html)
+    write_atomic(path, html)
+    write_atomic(out_dir / "latest.html", html)
     return path
 
 

@@ -49,3 +49,12 @@ def ltc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LTC_HOME", str(home))
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def built_company(tmp_path_factory: pytest.TempPathFactory):
+    """The sandbox company (seed 7, 400 leads) landed and built into real marts, once per session
+    (tests/support/sandbox_company.py). Read it read-only: other tests share the file."""
+    from sandbox_company import build_company
+
+    return build_company(tmp_path_factory.mktemp("built_company"))
