@@ -41,6 +41,47 @@ def _csv_tuple(value: str | None) -> tuple[str, ...] | None:
     return items or None
 
 
+# The SMTP settings and the deprecated variables each falls back to (the alert-only names of
+# before report mail shared the server).
+SMTP_VARIABLES = {
+    "host": ("LTC_SMTP_HOST", "LTC_ALERT_SMTP_HOST"),
+    "port": ("LTC_SMTP_PORT", "LTC_ALERT_SMTP_PORT"),
+    "from": ("LTC_SMTP_FROM", "LTC_ALERT_SMTP_FROM"),
+    "user": ("LTC_SMTP_USER", "LTC_ALERT_SMTP_USER"),
+    "password": ("LTC_SMTP_PASSWORD", "LTC_ALERT_SMTP_PASSWORD"),
+    "tls": ("LTC_SMTP_TLS", "LTC_ALERT_SMTP_TLS"),
+}
+
+
+def deprecated_smtp_variables() -> list[str]:
+    """The deprecated LTC_ALERT_SMTP_* variables set in the environment (for a notice in the logs)."""
+    return [legacy for _, legacy in SMTP_VARIABLES.values() if _env(legacy) is not None]
+
+
+def _smtp_from_env() -> dict[str, object]:
+    """The SMTP server's settings: each LTC_SMTP_* variable, else its deprecated LTC_ALERT_SMTP_*
+    twin. The legacy user and password belong to the legacy host: they are not used when
+    LTC_SMTP_HOST names another server (credentials never go to a server they were not set for)."""
+    def pick(name: str) -> str | None:
+        current, legacy = SMTP_VARIABLES[name]
+        return _env(current, _env(legacy))
+
+    host = pick("host")
+    legacy_host = _env("LTC_ALERT_SMTP_HOST")
+    same_server = legacy_host is None or host == legacy_host
+    user = _env("LTC_SMTP_USER", _env("LTC_ALERT_SMTP_USER") if same_server else None)
+    password = _env("LTC_SMTP_PASSWORD", _env("LTC_ALERT_SMTP_PASSWORD") if same_server else None)
+    tls = pick("tls") or "auto"
+    return {
+        "smtp_host": host,
+        "smtp_port": int(pick("port") or ("465" if tls.lower() == "ssl" else "25")),
+        "smtp_from": pick("from"),
+        "smtp_user": user,
+        "smtp_password": password,
+        "smtp_tls": tls,
+    }
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
@@ -119,16 +160,29 @@ class Settings:
     # Ingest retries of transient failures (LTC_RETRY_MAX retries; waits LTC_RETRY_DELAY_S, then x2 each time)
     retry_max: int = 3
     retry_delay_s: float = 10.0
-    # Run-failure alerts: SMTP (LTC_ALERT_SMTP_*; TO comma-separated; TLS auto | starttls | ssl | none)
-    # and/or a webhook (LTC_ALERT_WEBHOOK_URL, which may carry a token: a secret)
-    alert_smtp_host: str | None = None
-    alert_smtp_port: int = 25
-    alert_smtp_from: str | None = None
+    # Mail (reports/mail.py): the one SMTP server of report mail and run-failure alerts
+    # (LTC_SMTP_HOST/PORT/FROM/USER/PASSWORD/TLS; TLS auto | starttls | ssl | none; the port defaults
+    # to 465 with ssl, else 25). Deprecated but still read: LTC_ALERT_SMTP_HOST/PORT/FROM/USER/
+    # PASSWORD/TLS, each a fallback for its LTC_SMTP_* twin; the legacy USER/PASSWORD are only used
+    # for the legacy host, never sent to a different LTC_SMTP_HOST (`_smtp_from_env`).
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_from: str | None = None
+    smtp_user: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    smtp_tls: str = "auto"
+    # Report mail: recipients (LTC_REPORT_MAIL_TO, comma-separated; unset = no report mail) and the
+    # largest file attached, in MB of 1,000,000 bytes (LTC_REPORT_MAIL_MAX_MB); a larger file is
+    # named in the body instead (base64 makes an attachment a third larger in the mail).
+    report_mail_to: tuple[str, ...] | None = None
+    report_mail_max_mb: float = 10.0
+    # Run-failure alerts: mailed to LTC_ALERT_SMTP_TO (comma-separated) through the SMTP server
+    # above, and/or posted to a webhook (LTC_ALERT_WEBHOOK_URL, which may carry a token: a secret)
     alert_smtp_to: tuple[str, ...] | None = None
-    alert_smtp_user: str | None = None
-    alert_smtp_password: str | None = field(default=None, repr=False)
-    alert_smtp_tls: str = "auto"
     alert_webhook_url: str | None = field(default=None, repr=False)
+    # Deprecated: LTC_ALERT_SMTP_PASSWORD as set. The server's password is `smtp_password`; this
+    # field only keeps the legacy value among `secrets()`, so it is redacted even when unused.
+    alert_smtp_password: str | None = field(default=None, repr=False)
     alert_timeout_s: float = 10.0
 
     @classmethod
@@ -183,13 +237,11 @@ class Settings:
             freshness_marketing_h=float(_env("LTC_FRESHNESS_MARKETING_H", "26")),
             retry_max=int(_env("LTC_RETRY_MAX", "3")),
             retry_delay_s=float(_env("LTC_RETRY_DELAY_S", "10")),
-            alert_smtp_host=_env("LTC_ALERT_SMTP_HOST"),
-            alert_smtp_port=int(_env("LTC_ALERT_SMTP_PORT", "25")),
-            alert_smtp_from=_env("LTC_ALERT_SMTP_FROM"),
+            **_smtp_from_env(),
+            report_mail_to=_csv_tuple(_env("LTC_REPORT_MAIL_TO")),
+            report_mail_max_mb=float(_env("LTC_REPORT_MAIL_MAX_MB", "10")),
             alert_smtp_to=_csv_tuple(_env("LTC_ALERT_SMTP_TO")),
-            alert_smtp_user=_env("LTC_ALERT_SMTP_USER"),
             alert_smtp_password=_env("LTC_ALERT_SMTP_PASSWORD"),
-            alert_smtp_tls=_env("LTC_ALERT_SMTP_TLS", "auto"),
             alert_webhook_url=_env("LTC_ALERT_WEBHOOK_URL"),
             alert_timeout_s=float(_env("LTC_ALERT_TIMEOUT_S", "10")),
         )

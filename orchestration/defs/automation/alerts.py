@@ -5,7 +5,9 @@ report that silently stops updating. A run-failure sensor turns each failed run 
 
 * one JSON line in `$LTC_HOME/alerts/alerts.jsonl` (run id, job, time, failed steps, error): always,
   so there is a local record even without mail or chat, and it is written before any sending;
-* an e-mail over SMTP (`LTC_ALERT_SMTP_HOST`/`PORT`/`FROM`/`TO`, optional `USER`/`PASSWORD`), and/or
+* an e-mail to `LTC_ALERT_SMTP_TO` through the project's SMTP transport (reports/mail.py: the
+  server is `LTC_SMTP_HOST`/`PORT`/`FROM`, optional `USER`/`PASSWORD`/`TLS`, shared with the report
+  mail; the older `LTC_ALERT_SMTP_HOST`/... names still work and are deprecated), and/or
 * a JSON POST to a webhook (`LTC_ALERT_WEBHOOK_URL`, e.g. a chat incoming-webhook).
 
 Secrets (the SMTP password, the webhook URL, which usually embeds a token, and every other secret
@@ -18,10 +20,7 @@ failing run-status sensor would skip the run it was handling).
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
-import smtplib
-import ssl
 import urllib.request
 from dataclasses import asdict, dataclass
 from email.message import EmailMessage
@@ -30,8 +29,9 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 
-from connectors.settings import Settings
+from connectors.settings import Settings, deprecated_smtp_variables
 from orchestration.defs.automation.retries import one_line, redact
+from reports.mail import SmtpServer, send_message
 
 ALERT_SENSOR = "run_failure_alerts"
 ALERTS_FILE = "alerts.jsonl"
@@ -113,54 +113,24 @@ def record_alert(alert: Alert, folder: Path) -> Path:
 
 # ---- delivery ---------------------------------------------------------------------------------
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def smtp_configured(settings: Settings) -> bool:
-    return bool(settings.alert_smtp_host and settings.alert_smtp_from and settings.alert_smtp_to)
+    return bool(settings.smtp_host and settings.smtp_from and settings.alert_smtp_to)
 
 
 def _email(alert: Alert, settings: Settings) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = alert.subject()
-    message["From"] = settings.alert_smtp_from
+    message["From"] = settings.smtp_from
     message["To"] = ", ".join(settings.alert_smtp_to or ())
     message.set_content(alert.body())
     return message
 
 
 def send_email(alert: Alert, settings: Settings) -> None:
-    """Send the alert by SMTP. TLS (`LTC_ALERT_SMTP_TLS`): `ssl` = implicit TLS (port 465),
-    `starttls` = required, `auto` = STARTTLS when the server offers it, `none` = never.
-    Credentials are never sent unencrypted to a remote host unless TLS is explicitly `none`."""
-    host, port, mode = settings.alert_smtp_host, settings.alert_smtp_port, settings.alert_smtp_tls.lower()
-    if mode not in ("auto", "starttls", "ssl", "none"):
-        raise AlertDeliveryError(f"LTC_ALERT_SMTP_TLS={mode!r}; choose auto, starttls, ssl or none")
-    timeout = settings.alert_timeout_s
-    if mode == "ssl":
-        smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
-    else:
-        smtp = smtplib.SMTP(host, port, timeout=timeout)
-    with smtp:
-        smtp.ehlo()
-        encrypted = mode == "ssl"
-        if mode == "starttls" or (mode == "auto" and smtp.has_extn("starttls")):
-            smtp.starttls(context=ssl.create_default_context())
-            smtp.ehlo()
-            encrypted = True
-        if settings.alert_smtp_user:
-            if not encrypted and mode != "none" and not _is_loopback(host):
-                raise AlertDeliveryError(
-                    f"{host} offers no STARTTLS: refusing to send the SMTP credentials unencrypted "
-                    "(use LTC_ALERT_SMTP_TLS=ssl, or =none to allow it)")
-            smtp.login(settings.alert_smtp_user, settings.alert_smtp_password or "")
-        smtp.send_message(_email(alert, settings))
+    """Send the alert by SMTP through reports/mail.py (its TLS rules: credentials never go
+    unencrypted to a remote host unless `LTC_SMTP_TLS=none`); raises `reports.mail.MailError`."""
+    server = SmtpServer.from_settings(settings, timeout=settings.alert_timeout_s)
+    send_message(_email(alert, settings), server)
 
 
 def webhook_target(url: str) -> str:
@@ -189,10 +159,14 @@ def deliver(alert: Alert, settings: Settings, log) -> dict[str, str]:
     outcomes: dict[str, str] = {}
     channels = []
     if smtp_configured(settings):
-        channels.append(("smtp", f"SMTP {settings.alert_smtp_host}:{settings.alert_smtp_port}",
+        channels.append(("smtp", f"SMTP {settings.smtp_host}:{settings.smtp_port}",
                          lambda: send_email(alert, settings)))
-    elif settings.alert_smtp_host:
-        log.warning("LTC_ALERT_SMTP_HOST is set but LTC_ALERT_SMTP_FROM or LTC_ALERT_SMTP_TO is not: no e-mail sent")
+        if legacy := deprecated_smtp_variables():
+            log.info(f"{', '.join(legacy)} are deprecated: use LTC_SMTP_* (shared with the report mail)")
+    elif settings.smtp_host and settings.alert_smtp_to:
+        log.warning("LTC_SMTP_FROM is not set: no alert e-mail sent")
+    elif settings.smtp_host or settings.alert_smtp_to:
+        log.info("no alert e-mail: set LTC_SMTP_HOST, LTC_SMTP_FROM and LTC_ALERT_SMTP_TO to mail alerts")
     if settings.alert_webhook_url:
         channels.append(("webhook", f"webhook {webhook_target(settings.alert_webhook_url)}",
                          lambda: post_webhook(alert, settings)))

@@ -1,0 +1,242 @@
+"""The finance workbook, read back with openpyxl as Excel would read it.
+
+The worklists are built here by hand (Decimal money, dates, None cells, titles longer than Excel's
+31 characters, duplicate titles), so every expected figure is the test's own arithmetic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from reports import workbook as workbook_module
+from reports.workbook import sheet_names, write_workbook
+from reports.worklist import Column, Worklist
+
+AS_OF = dt.date(2026, 6, 30)
+GENERATED_AT = dt.datetime(2026, 7, 1, 6, 30, 15, tzinfo=dt.timezone.utc)
+FORMULA_LIKE = '=HYPERLINK("http://evil.example","click")'  # a customer name must stay text
+
+OVERDUE = Worklist(
+    key="overdue",
+    title="Overdue invoices: customers to chase this week",  # 46 characters, and a ":"
+    description="One open invoice past its due date.",
+    columns=(
+        Column("customer", "Customer"),
+        Column("invoice", "Invoice"),
+        Column("due_date", "Due date", "date"),
+        Column("days_overdue", "Days overdue", "int"),
+        Column("outstanding", "Outstanding (USD)", "money", total=True),
+        Column("open_invoices", "Open invoices", "int", total=True),
+        Column("share", "Share of overdue", "pct"),
+        Column("avg_days", "Average days late", "days"),
+        Column("owner", "Owner"),
+    ),
+    rows=(
+        ("Acme Corporation International Holdings", "INV-1001", dt.date(2026, 5, 1), 60,
+         Decimal("9876543210.12"), 3, Decimal("0.5125"), Decimal("12.5"), "Dana"),
+        (FORMULA_LIKE, "INV-1002", dt.date(2026, 6, 15), 15, Decimal("-20.05"), None, None, 7, None),
+        ("Globex", None, None, None, None, 1, Decimal("0.1"), None, "Sam"),
+        ("Initech", "INV-1004", dt.date(2026, 1, 31), 150, Decimal("0.10"), 2, Decimal("1"),
+         Decimal("40.0"), "Dana"),
+    ),
+    source="marts.fct_invoices",
+)
+
+
+def _unapplied(key: str, amount: Decimal) -> Worklist:
+    return Worklist(
+        key=key, title="Unapplied cash", description="A receipt not applied to an invoice.",
+        columns=(Column("receipt", "Receipt"), Column("received", "Received on", "date"),
+                 Column("amount", "Amount (USD)", "money", total=True)),
+        rows=(("R-1", dt.date(2026, 6, 1), amount), ("R-2", dt.date(2026, 6, 2), Decimal("0.01"))),
+        source="marts.fct_payments",
+    )
+
+
+EMPTY = Worklist(
+    key="no_contract", title="Invoices without a signed contract or order",  # 43 characters
+    description="An invoice with no contract.",
+    columns=(Column("invoice", "Invoice"), Column("amount", "Amount (USD)", "money", total=True)),
+    rows=(), source="marts.fct_reconciliation_exceptions",
+)
+SAME_LONG_TITLE = Worklist(
+    key="no_contract_2", title="Invoices without a signed contract or order",
+    description="The same title twice.",
+    columns=(Column("invoice", "Invoice"),), rows=(("INV-9",),), source="marts.fct_invoices",
+)
+
+WORKLISTS = (OVERDUE, _unapplied("unapplied", Decimal("1500.00")), _unapplied("unapplied_2", Decimal("2.50")),
+             EMPTY, SAME_LONG_TITLE)
+# Worked out by hand from the titles: ":" is invalid in a sheet name, 31 characters at most,
+# duplicates numbered (the number fits inside the 31).
+EXPECTED_SHEETS = [
+    "Summary",
+    "Overdue invoices- customers to",  # cut at 31, then the trailing space dropped
+    "Unapplied cash",
+    "Unapplied cash (2)",
+    "Invoices without a signed contr",
+    "Invoices without a signed c (2)",
+]
+
+
+def _write(tmp_path: Path, name: str = "finance.xlsx", **overrides) -> Path:
+    kwargs = dict(title="Finance worklists", as_of=AS_OF, currency="USD", generated_at=GENERATED_AT)
+    kwargs.update(overrides)
+    return write_workbook(tmp_path / name, WORKLISTS, **kwargs)
+
+
+@pytest.fixture
+def book(tmp_path: Path):
+    return load_workbook(_write(tmp_path))
+
+
+def _money(value) -> Decimal:
+    """A number read back from the sheet, as the Decimal it stands for (to the cent)."""
+    assert isinstance(value, (int, float)) and not isinstance(value, bool), value
+    return Decimal(repr(value)).quantize(Decimal("0.01"))
+
+
+def test_sheet_names_are_valid_unique_and_at_most_31_characters(book):
+    assert book.sheetnames == EXPECTED_SHEETS
+    assert all(len(name) <= 31 for name in book.sheetnames)
+
+
+def test_sheet_names_avoid_reserved_names_and_case_insensitive_duplicates():
+    assert sheet_names(["Summary", "history", "A/B", "a-b", "'quoted'", "   "]) == [
+        "Summary (2)", "history (2)", "A-B", "a-b (2)", "quoted", "Sheet"]
+
+
+def test_each_sheet_has_a_bold_frozen_header_and_an_autofilter_over_header_and_data(book):
+    for worklist, name in zip(WORKLISTS, EXPECTED_SHEETS[1:]):
+        sheet = book[name]
+        header = [sheet.cell(row=1, column=c + 1) for c in range(len(worklist.columns))]
+        assert [cell.value for cell in header] == [column.label for column in worklist.columns]
+        assert all(cell.font.bold for cell in header)
+        assert sheet.freeze_panes == "A2"
+        last_col = "ABCDEFGHI"[len(worklist.columns) - 1]
+        assert sheet.auto_filter.ref == f"A1:{last_col}{1 + len(worklist.rows)}"
+
+
+def test_cells_have_real_types_and_number_formats(book):
+    sheet = book[EXPECTED_SHEETS[1]]
+    rows = list(sheet.iter_rows(min_row=2, max_row=1 + len(OVERDUE.rows)))
+    for cells, expected in zip(rows, OVERDUE.rows):
+        for cell, column, value in zip(cells, OVERDUE.columns, expected):
+            if value is None:
+                assert cell.value is None, (cell.coordinate, cell.value)
+                continue
+            if column.kind == "date":
+                assert isinstance(cell.value, dt.datetime) and cell.value.date() == value
+                assert cell.number_format == "yyyy-mm-dd"
+            elif column.kind == "money":
+                assert _money(cell.value) == value and cell.number_format == "#,##0.00"
+            elif column.kind == "int":
+                assert cell.value == value and isinstance(cell.value, int) and cell.number_format == "#,##0"
+            elif column.kind == "pct":
+                assert Decimal(repr(cell.value)) == value and cell.number_format == "0.0%"
+            elif column.kind == "days":
+                assert Decimal(repr(cell.value)) == value
+                assert cell.number_format == ("0" if isinstance(value, int) else "0.0")
+            else:
+                assert cell.value == value and cell.data_type == "s"
+    # the formula-like customer name is text, not a formula
+    assert sheet["A3"].value == FORMULA_LIKE and sheet["A3"].data_type == "s"
+
+
+def test_money_is_written_with_the_decimals_exact_digits(tmp_path: Path):
+    path = _write(tmp_path)
+    with zipfile.ZipFile(path) as archive:
+        xml = archive.read("xl/worksheets/sheet2.xml").decode()
+    assert "<v>9876543210.12</v>" in xml and "<v>-20.05</v>" in xml
+
+
+def test_the_totals_row_sits_under_the_data_outside_the_filter_and_holds_the_exact_totals(book):
+    for worklist, name in zip(WORKLISTS, EXPECTED_SHEETS[1:]):
+        sheet = book[name]
+        totals_row = 2 + len(worklist.rows)
+        expected = worklist.totals()
+        # the test's own sums agree with Worklist.totals()
+        for key, total in expected.items():
+            values = [v for v in worklist.values(key) if v is not None]
+            assert total == sum(values, Decimal("0.00") if isinstance(total, Decimal) else 0)
+        assert int(sheet.auto_filter.ref.split(":")[1][1:]) == totals_row - 1
+        for c, column in enumerate(worklist.columns, start=1):
+            cell = sheet.cell(row=totals_row, column=c)
+            if column.key in expected:
+                got = _money(cell.value) if column.kind == "money" else cell.value
+                assert got == expected[column.key], (name, column.key)
+                assert cell.font.bold
+        if not expected:
+            assert all(cell.value is None for cell in sheet[totals_row])
+    overdue = book[EXPECTED_SHEETS[1]]
+    assert overdue.cell(row=6, column=1).value == "Total"
+    # 9876543210.12 - 20.05 + 0.10
+    assert _money(overdue.cell(row=6, column=5).value) == Decimal("9876543190.17")
+    assert overdue.cell(row=6, column=6).value == 6
+    assert _money(book[EXPECTED_SHEETS[4]].cell(row=2, column=2).value) == Decimal("0.00")  # empty list: 0
+
+
+def test_column_widths_fit_the_content_within_bounds(book):
+    sheet = book[EXPECTED_SHEETS[1]]
+    widths = {c: sheet.column_dimensions[c].width for c in "ABCDEFGHI"}
+    assert all(8 <= w <= 60 for w in widths.values())
+    assert widths["A"] >= len("Acme Corporation International Holdings")
+    assert widths["A"] > widths["B"]
+
+
+def test_the_summary_sheet_lists_every_worklist_with_rows_and_totals(book):
+    summary = book["Summary"]
+    facts = {summary.cell(row=r, column=1).value: summary.cell(row=r, column=2) for r in range(1, 7)}
+    assert summary["A1"].value == "Finance worklists"
+    assert facts["As of"].value == dt.datetime(2026, 6, 30) and facts["As of"].number_format == "yyyy-mm-dd"
+    assert facts["Reporting currency"].value == "USD"
+    assert facts["Generated at (UTC)"].value == dt.datetime(2026, 7, 1, 6, 30, 15)
+
+    header = next(r for r in range(1, 20) if summary.cell(row=r, column=1).value == "Sheet")
+    assert [c.value for c in summary[header][:4]] == ["Sheet", "Worklist", "Source", "Rows"]
+    for i, (worklist, name) in enumerate(zip(WORKLISTS, EXPECTED_SHEETS[1:]), start=header + 1):
+        row = [c.value for c in summary[i]]
+        assert row[:4] == [name, worklist.title, worklist.source, len(worklist.rows)]
+        assert summary.cell(row=i, column=1).hyperlink.location == f"'{name}'!A1"  # jumps to the sheet
+        labels = {column.key: column.label for column in worklist.columns}
+        pairs = [(row[j], row[j + 1]) for j in range(4, len(row) - 1, 2) if row[j] is not None]
+        expected = [(labels[k], v) for k, v in worklist.totals().items()]
+        assert [p[0] for p in pairs] == [e[0] for e in expected]
+        for (_, got), (_, want) in zip(pairs, expected):
+            assert (_money(got) if isinstance(want, Decimal) else got) == want
+    unapplied = [c.value for c in summary[header + 2]]
+    assert _money(unapplied[5]) == Decimal("1500.01")  # 1500.00 + 0.01
+
+
+def test_the_workbook_is_deterministic_and_carries_no_author(tmp_path: Path):
+    first, second = _write(tmp_path, "a.xlsx"), _write(tmp_path, "b.xlsx")
+    assert first.read_bytes() == second.read_bytes()
+    later = _write(tmp_path, "c.xlsx", generated_at=GENERATED_AT + dt.timedelta(minutes=1))
+    assert later.read_bytes() != first.read_bytes()
+    with zipfile.ZipFile(first) as archive:
+        core = archive.read("docProps/core.xml").decode()
+        # every entry dated generated_at (zip times have 2-second steps: 15 s reads back as 14 s)
+        assert {info.date_time for info in archive.infolist()} == {(2026, 7, 1, 6, 30, 14)}
+    assert "2026-07-01T06:30:15Z" in core and "creator" not in core and "openpyxl" not in core
+    assert load_workbook(first).properties.title == "Finance worklists"
+
+
+def test_the_workbook_is_written_atomically(tmp_path: Path, monkeypatch):
+    path = _write(tmp_path)
+    before = path.read_bytes()
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(workbook_module.os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        _write(tmp_path, generated_at=GENERATED_AT + dt.timedelta(days=1))
+    assert path.read_bytes() == before  # the last good workbook is untouched
+    assert sorted(os.listdir(tmp_path)) == ["finance.xlsx"]  # no temporary file left behind
