@@ -1,0 +1,633 @@
+"""The contract-to-receipt reconciliation report, for finance: what was sold, ordered, delivered,
+invoiced and received, and the exceptions to work through.
+
+Finance reconciles the four-way match (contract/order <-> delivery <-> invoice <-> receipt,
+ltc-metrics.md §5) and works the cash-application and revenue-leakage exception queues (§4, §5).
+This module reads those from the marts alone and shapes them as worklists (reports/worklist.py):
+
+- one per-contract worklist from `rpt_contract_reconciliation` (value, ordered, delivered,
+  invoiced and received in the reporting currency, the gaps and the reconciliation status);
+- one worklist per exception queue from `fct_reconciliation_exceptions`, each mapped to the
+  mart's own exception types in `EXCEPTION_WORKLISTS` below (the one place that mapping lives),
+  enriched with names and document numbers read from the other marts.
+
+The same worklists are the HTML tables (sortable, filterable, with totals that tie to the marts)
+and the finance workbook's sheets. The SQL only selects and joins mart columns; every rule
+(which document is an exception, severity, age, FX, gaps, status) is the marts'. No personal
+data: customers are shown by their account / ERP customer name, never a bank payer's name, an
+email or a phone number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from reports.datasets import Connection, money, money_or_none, read_only, to_date
+from reports.formatting import environment, fmt_date_long, fmt_int, write_atomic
+from reports.reconciliation_charts import contract_flow_svg, exceptions_bar_svg
+from reports.worklist import Column, Worklist
+
+TEMPLATE = "contract_reconciliation.html.j2"
+TITLE = "Contract-to-receipt reconciliation"
+# Rows per worklist table in the HTML (the totals row always covers every row; the workbook
+# holds them all). Generous: a finance team works its queues from this page.
+HTML_ROW_LIMIT = 2000
+
+# The reconciliation statuses of rpt_contract_reconciliation, in the mart's order (the first that
+# applies, most urgent first): the summary table lists them in this order.
+RECONCILIATION_STATUSES: tuple[str, ...] = (
+    "no contract", "over invoiced", "not ordered", "delivered not invoiced", "not fully invoiced",
+    "open receivable", "partially ordered", "reconciled",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Worklist <-> exception type: the one mapping table
+
+
+@dataclass(frozen=True)
+class ExceptionWorklist:
+    key: str  # worklist key: HTML id, data-metric prefix, workbook sheet source
+    title: str  # heading and sheet name (at most 31 characters, Excel's limit)
+    exception_types: tuple[str, ...]  # fct_reconciliation_exceptions.exception_type values
+    columns: tuple[str, ...]  # keys into _exception_column(), in display order
+    date_label: str  # what detected_date means for these exceptions
+    description: str
+
+
+# The mapping: each worklist of issue 7 and the fct_reconciliation_exceptions.exception_type values
+# it holds. Every type the mart can emit (its accepted values) is in exactly one worklist
+# (tests/unit/reports/test_reconciliation_report.py reads them from the dbt yml).
+WORKLIST_EXCEPTION_TYPES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    # worklist key                      title (heading, sheet name)          exception types
+    ("unapplied_cash",                  "Unapplied and unidentified cash",   ("unapplied receipt",)),
+    ("short_over_payments",             "Short payments and overpayments",   ("short payment", "overpayment")),
+    ("duplicate_payments",              "Duplicate payments",                ("duplicate payment",)),
+    ("invoices_without_contract",       "Invoices without a contract",       ("invoice without contract",)),
+    ("orders_without_signed_contract",  "Work without a signed contract",    ("order without signed contract",)),
+    ("won_not_invoiced",                "Won but not invoiced",              ("contract won not invoiced",)),
+    ("invoice_over_contract_value",     "Invoices over contract value",      ("invoice over contract value",)),
+    ("fx_differences",                  "Realised FX differences",           ("fx difference",)),
+)
+
+# What each worklist shows besides the common columns (date, age, currency, amounts, severity,
+# owner): its document references, what its date means, and what one row asks finance to do.
+_WORKLIST_DETAILS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "unapplied_cash": (
+        ("receipt_id", "application_status", "unapplied_reason", "invoice_id", "customer"),
+        "Booked",
+        "One row per receipt (or its remainder) not applied to an invoice: unidentified when nobody "
+        "knows who paid, unapplied when the payer or invoice is known but nothing could be applied. "
+        "Identify the customer or invoice and apply the cash."),
+    "short_over_payments": (
+        ("exception_type", "receipt_id", "invoice_id", "invoice_number", "customer"),
+        "Booked",
+        "Short payment: an invoice paid short, the shortfall written off within tolerance or still "
+        "open. Overpayment: a receipt larger than what it paid, the remainder on account. Claim the "
+        "shortfall, or refund or re-apply the excess."),
+    "duplicate_payments": (
+        ("receipt_id", "invoice_id", "invoice_number", "customer"),
+        "Booked",
+        "One row per receipt naming an invoice that an earlier receipt of the same amount had already "
+        "settled. Refund the customer or apply the cash to another open invoice."),
+    "invoices_without_contract": (
+        ("invoice_id", "invoice_number", "order_id", "customer"),
+        "Issued",
+        "One row per live invoice whose order has no live Salesforce contract (or that has no order): "
+        "money billed with nothing signed behind it. Get the contract signed or linked."),
+    "orders_without_signed_contract": (
+        ("order_id", "order_number", "contract_id", "contract_number", "signed_date", "customer"),
+        "Started",
+        "One row per live order with no contract, a contract unsigned at the as-of date, or booked or "
+        "shipped before its contract was signed (back-signing). High severity: still no signed "
+        "contract; medium: signed since."),
+    "won_not_invoiced": (
+        ("opportunity_id", "won_date", "order_id", "contract_id", "customer"),
+        "Due to bill",
+        "One row per won opportunity closed long enough ago to be billed (the marts' "
+        "uninvoiced_after_days) with no invoice issued: revenue leakage. Bill it, or find out why not."),
+    "invoice_over_contract_value": (
+        ("contract_id", "contract_number", "invoice_id", "invoice_number", "contract_value", "invoiced_net",
+         "customer"),
+        "Crossed on",
+        "One row per contract whose live invoices (net of tax) exceed its value; the amount is the "
+        "excess, the invoice is the one that crossed the value. Amend the contract or credit the excess."),
+    "fx_differences": (
+        ("receipt_id", "invoice_id", "invoice_number", "customer"),
+        "Booked",
+        "One row per cash application in a foreign currency whose value at the receipt's rate differs "
+        "from its value at the invoice's rate: the realised FX gain (+) or loss (-) to book. The total "
+        "is the net."),
+}
+
+EXCEPTION_WORKLISTS: tuple[ExceptionWorklist, ...] = tuple(
+    ExceptionWorklist(key, title, types, *_WORKLIST_DETAILS[key])
+    for key, title, types in WORKLIST_EXCEPTION_TYPES
+)
+
+CONTRACT_WORKLIST_KEY = "contracts"
+
+
+def worklist_for_type(exception_type: str) -> ExceptionWorklist:
+    """The worklist an exception type belongs to; an unmapped type is an error, never dropped."""
+    for spec in EXCEPTION_WORKLISTS:
+        if exception_type in spec.exception_types:
+            return spec
+    raise ValueError(
+        f"exception type {exception_type!r} of fct_reconciliation_exceptions has no worklist: "
+        "add it to reports.reconciliation.WORKLIST_EXCEPTION_TYPES"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Data read from the marts
+
+
+@dataclass(frozen=True)
+class ContractLine:
+    """One row of rpt_contract_reconciliation (reporting-currency amounts), with the account name."""
+
+    reconciliation_key: str
+    section: str
+    contract_id: str | None
+    contract_number: str | None
+    customer: str | None
+    contract_status: str | None
+    signed_date: dt.date | None
+    currency: str | None
+    order_count: int
+    invoice_count: int
+    contract_value: Decimal
+    ordered: Decimal
+    delivered: Decimal
+    invoiced: Decimal  # net of tax: the contract's basis
+    invoiced_total: Decimal  # incl. tax: what the customer owes
+    received: Decimal
+    unordered: Decimal
+    undelivered: Decimal
+    delivered_not_invoiced: Decimal
+    uncollected: Decimal
+    reconciliation_status: str
+
+
+@dataclass(frozen=True)
+class ExceptionLine:
+    """One row of fct_reconciliation_exceptions with the names and numbers finance works with."""
+
+    exception_id: str
+    exception_type: str
+    exception_category: str
+    severity: str
+    detected_date: dt.date | None
+    age_days: int | None
+    currency: str | None
+    amount: Decimal | None
+    amount_reporting: Decimal | None
+    receipt_id: str | None
+    invoice_id: str | None
+    invoice_number: str | None
+    order_id: str | None
+    order_number: str | None
+    contract_id: str | None
+    contract_number: str | None
+    signed_date: dt.date | None
+    contract_value: Decimal | None  # transaction currency (rpt_contract_reconciliation)
+    invoiced_net: Decimal | None  # the contract's invoices net of tax, transaction currency
+    opportunity_id: str | None
+    won_date: dt.date | None
+    customer: str | None
+    application_status: str | None  # the receipt's (fct_cash_receipts)
+    unapplied_reason: str | None
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class ReconciliationData:
+    as_of: dt.date
+    reporting_currency: str
+    contracts: tuple[ContractLine, ...]
+    exceptions: tuple[ExceptionLine, ...]
+
+
+def _marts_as_of(con: Connection) -> dt.date | None:
+    """The as-of date the reconciliation marts were built for (one date, or an error)."""
+    held: set[dt.date] = set()
+    for table in ("rpt_contract_reconciliation", "fct_reconciliation_exceptions"):
+        held |= {
+            to_date(r[0])
+            for r in con.execute(f"select distinct as_of_date from marts.{table}").fetchall()
+            if r[0] is not None
+        }
+    if not held:  # a company with no contracts and no exceptions yet: the invoices carry it
+        held = {
+            to_date(r[0])
+            for r in con.execute("select distinct as_of_date from marts.fct_invoices").fetchall()
+            if r[0] is not None
+        }
+    if len(held) > 1:
+        dates = ", ".join(sorted(d.isoformat() for d in held))
+        raise ValueError(f"the reconciliation marts hold several as-of dates ({dates}): rebuild them")
+    return next(iter(held), None)
+
+
+def _check_as_of(found: dt.date | None, requested: dt.date | None) -> dt.date:
+    if requested is None:
+        if found is None:
+            raise ValueError(
+                "the marts hold no as-of date (rpt_contract_reconciliation, fct_reconciliation_exceptions "
+                "and fct_invoices are empty): pass as_of"
+            )
+        return found
+    if found is not None and found != requested:
+        raise ValueError(
+            f"the marts are built as of {found.isoformat()}, not {requested.isoformat()}: "
+            f"rebuild them with LTC_AS_OF={requested.isoformat()}"
+        )
+    return requested
+
+
+def _reporting_currency(con: Connection) -> str:
+    for table in ("rpt_contract_reconciliation", "fct_reconciliation_exceptions", "fct_invoices"):
+        (value,) = con.execute(f"select min(reporting_currency) from marts.{table}").fetchone()
+        if value:
+            return str(value)
+    return "USD"
+
+
+# Display names only: an account's name, else its ERP customer's name (dim_accounts); never the
+# bank payer name (it can be a person's). Owner names are the Salesforce user names the marts
+# already show in rpt_funnel_conversion's owner slice; an owner without one shows as its User Id.
+_NAMES_SQL = """
+account_names as (
+    select account_id, min(coalesce(account_name, customer_name)) as name
+    from marts.dim_accounts where account_id is not null group by account_id
+),
+customer_names as (
+    select customer_id, min(coalesce(account_name, customer_name)) as name
+    from marts.dim_accounts where customer_id is not null group by customer_id
+),
+owner_names as (
+    select dimension_value as owner_id, min(dimension_label) as name
+    from marts.rpt_funnel_conversion where dimension = 'owner' group by dimension_value
+)
+"""
+
+CONTRACTS_SQL = f"""
+with {_NAMES_SQL}
+select r.reconciliation_key, r.section, r.contract_id, r.contract_number, account_names.name,
+       r.contract_status, r.signed_date, r.currency, r.order_count, r.invoice_count,
+       r.contract_value_reporting, r.ordered_amount_reporting, r.delivered_amount_reporting,
+       r.invoiced_amount_reporting, r.invoiced_total_amount_reporting, r.received_amount_reporting,
+       r.unordered_amount_reporting, r.undelivered_amount_reporting,
+       r.delivered_not_invoiced_amount_reporting, r.uncollected_amount_reporting,
+       r.reconciliation_status
+from marts.rpt_contract_reconciliation as r
+left join account_names on r.account_id = account_names.account_id
+where r.as_of_date = ?
+"""
+
+EXCEPTIONS_SQL = f"""
+with {_NAMES_SQL}
+select e.exception_id, e.exception_type, e.exception_category, e.severity, e.detected_date, e.age_days,
+       e.currency, e.amount, e.amount_reporting,
+       e.receipt_id, e.invoice_id, i.invoice_number, e.order_id, o.order_number, e.contract_id,
+       coalesce(k.contract_number, o.contract_number) as contract_number, k.signed_date,
+       k.contract_value, k.invoiced_amount, e.opportunity_id, opp.close_date,
+       coalesce(account_names.name, customer_names.name) as customer,
+       cr.application_status, cr.unapplied_reason,
+       coalesce(owner_names.name, e.owner_id) as owner
+from marts.fct_reconciliation_exceptions as e
+left join marts.fct_cash_receipts as cr on e.receipt_id = cr.receipt_id
+left join marts.fct_invoices as i on e.invoice_id = i.invoice_id
+left join marts.fct_orders as o on e.order_id = o.order_id
+left join marts.rpt_contract_reconciliation as k on e.contract_id = k.reconciliation_key
+left join marts.fct_opportunities as opp on e.opportunity_id = opp.opportunity_id
+left join account_names on e.account_id = account_names.account_id
+left join customer_names on e.customer_id = customer_names.customer_id
+left join owner_names on e.owner_id = owner_names.owner_id
+where e.as_of_date = ?
+"""
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _contract_line(r: Sequence[Any]) -> ContractLine:
+    return ContractLine(
+        reconciliation_key=str(r[0]), section=str(r[1]), contract_id=_text(r[2]),
+        contract_number=_text(r[3]), customer=_text(r[4]), contract_status=_text(r[5]),
+        signed_date=to_date(r[6]), currency=_text(r[7]), order_count=int(r[8] or 0),
+        invoice_count=int(r[9] or 0), contract_value=money(r[10]), ordered=money(r[11]),
+        delivered=money(r[12]), invoiced=money(r[13]), invoiced_total=money(r[14]),
+        received=money(r[15]), unordered=money(r[16]), undelivered=money(r[17]),
+        delivered_not_invoiced=money(r[18]), uncollected=money(r[19]),
+        reconciliation_status=str(r[20]),
+    )
+
+
+def _exception_line(r: Sequence[Any]) -> ExceptionLine:
+    return ExceptionLine(
+        exception_id=str(r[0]), exception_type=str(r[1]), exception_category=str(r[2]),
+        severity=str(r[3]), detected_date=to_date(r[4]),
+        age_days=None if r[5] is None else int(r[5]), currency=_text(r[6]),
+        amount=money_or_none(r[7]), amount_reporting=money_or_none(r[8]), receipt_id=_text(r[9]),
+        invoice_id=_text(r[10]), invoice_number=_text(r[11]), order_id=_text(r[12]),
+        order_number=_text(r[13]), contract_id=_text(r[14]), contract_number=_text(r[15]),
+        signed_date=to_date(r[16]), contract_value=money_or_none(r[17]),
+        invoiced_net=money_or_none(r[18]), opportunity_id=_text(r[19]), won_date=to_date(r[20]),
+        customer=_text(r[21]), application_status=_text(r[22]), unapplied_reason=_text(r[23]),
+        owner=_text(r[24]),
+    )
+
+
+def _status_rank(status: str) -> int:
+    return RECONCILIATION_STATUSES.index(status) if status in RECONCILIATION_STATUSES else len(RECONCILIATION_STATUSES)
+
+
+def load_reconciliation(duckdb_path: Path, as_of: dt.date | None = None) -> ReconciliationData:
+    """Everything the report shows, read through one short-lived read-only connection.
+
+    `as_of` defaults to the marts' as-of date; another date than the marts were built for is an
+    error (a report is only ever as of the date its marts state). An exception type with no
+    worklist is an error too, so a new type in the mart cannot vanish from the totals.
+    """
+    with read_only(duckdb_path) as con:
+        day = _check_as_of(_marts_as_of(con), as_of)
+        currency = _reporting_currency(con)
+        contracts = [_contract_line(r) for r in con.execute(CONTRACTS_SQL, [day]).fetchall()]
+        exceptions = [_exception_line(r) for r in con.execute(EXCEPTIONS_SQL, [day]).fetchall()]
+    for line in exceptions:
+        worklist_for_type(line.exception_type)
+    contracts.sort(key=lambda c: (_status_rank(c.reconciliation_status), -c.contract_value,
+                                  c.contract_number or "", c.reconciliation_key))
+    # largest at stake first: what finance works on first
+    exceptions.sort(key=lambda e: (-abs(e.amount_reporting or Decimal(0)), e.exception_id))
+    return ReconciliationData(as_of=day, reporting_currency=currency, contracts=tuple(contracts),
+                              exceptions=tuple(exceptions))
+
+
+# ---------------------------------------------------------------------------------------------
+# Worklists (pure)
+
+
+def _exception_column(key: str, spec: ExceptionWorklist) -> Column:
+    columns = {
+        "exception_type": Column("exception_type", "Exception"),
+        "receipt_id": Column("receipt_id", "Receipt"),
+        "invoice_id": Column("invoice_id", "Invoice id"),
+        "invoice_number": Column("invoice_number", "Invoice no."),
+        "order_id": Column("order_id", "Order id"),
+        "order_number": Column("order_number", "Order no."),
+        "contract_id": Column("contract_id", "Contract id"),
+        "contract_number": Column("contract_number", "Contract no."),
+        "signed_date": Column("signed_date", "Contract signed", "date"),
+        "contract_value": Column("contract_value", "Contract value", "money"),
+        "invoiced_net": Column("invoiced_net", "Invoiced net", "money"),
+        "opportunity_id": Column("opportunity_id", "Opportunity"),
+        "won_date": Column("won_date", "Won on", "date"),
+        "customer": Column("customer", "Customer"),
+        "application_status": Column("application_status", "Receipt status"),
+        "unapplied_reason": Column("unapplied_reason", "Reason"),
+    }
+    if key not in columns:
+        raise KeyError(f"worklist {spec.key!r}: unknown column {key!r}")
+    return columns[key]
+
+
+def _exception_columns(spec: ExceptionWorklist, currency: str) -> tuple[Column, ...]:
+    head = tuple(_exception_column(k, spec) for k in spec.columns)
+    tail = (
+        Column("detected_date", spec.date_label, "date"),
+        Column("age_days", "Age (days)", "int"),
+        Column("currency", "Currency"),
+        # transaction currency: amounts in several currencies do not add up, so no total
+        Column("amount", "Amount", "money"),
+        Column("amount_reporting", f"Amount ({currency})", "money", total=True),
+        Column("severity", "Severity"),
+        Column("owner", "Owner"),
+    )
+    return head + tail
+
+
+def exception_worklist(data: ReconciliationData, spec: ExceptionWorklist) -> Worklist:
+    columns = _exception_columns(spec, data.reporting_currency)
+    lines = [e for e in data.exceptions if e.exception_type in spec.exception_types]
+    rows = tuple(tuple(getattr(line, c.key) for c in columns) for line in lines)
+    types = ", ".join(f"'{t}'" for t in spec.exception_types)
+    return Worklist(
+        key=spec.key, title=spec.title, description=spec.description, columns=columns, rows=rows,
+        source=f"fct_reconciliation_exceptions (exception_type {types})",
+        notes=(f"Age: days from the {spec.date_label.lower()} date to the as-of date "
+               f"{data.as_of.isoformat()}. Amounts in {data.reporting_currency} at the marts' FX rate.",),
+    )
+
+
+CONTRACT_COLUMNS: tuple[tuple[str, str, str, bool], ...] = (
+    # key, label, kind, total
+    ("contract", "Contract", "text", False),
+    ("contract_id", "Contract id", "text", False),
+    ("customer", "Customer", "text", False),
+    ("reconciliation_status", "Status", "text", False),
+    ("signed_date", "Signed", "date", False),
+    ("currency", "Currency", "text", False),
+    ("contract_value", "Value", "money", True),
+    ("ordered", "Ordered", "money", True),
+    ("delivered", "Delivered", "money", True),
+    ("invoiced", "Invoiced net", "money", True),
+    ("invoiced_total", "Invoiced incl. tax", "money", True),
+    ("received", "Received", "money", True),
+    ("unordered", "Gap: not ordered", "money", True),
+    ("undelivered", "Gap: not delivered", "money", True),
+    ("delivered_not_invoiced", "Gap: delivered not invoiced", "money", True),
+    ("uncollected", "Gap: not collected", "money", True),
+)
+
+
+def contract_worklist(data: ReconciliationData) -> Worklist:
+    columns = tuple(Column(k, label, kind, total) for k, label, kind, total in CONTRACT_COLUMNS)
+    rows = tuple(
+        tuple(
+            # the no-contract rows are keyed 'no contract:<currency>' by the mart
+            (c.contract_number or c.reconciliation_key) if col.key == "contract" else getattr(c, col.key)
+            for col in columns
+        )
+        for c in data.contracts
+    )
+    return Worklist(
+        key=CONTRACT_WORKLIST_KEY,
+        title="Contract reconciliation",
+        description=(
+            "One row per live contract, plus one per currency for the orders and invoices with no live "
+            "contract: value, ordered, delivered, invoiced and received as of the as-of date, in "
+            f"{data.reporting_currency}, with the gaps between them and the first reconciliation status "
+            "that applies."
+        ),
+        columns=columns,
+        rows=rows,
+        source="rpt_contract_reconciliation",
+        notes=(
+            "Gaps: not ordered = value - ordered; not delivered = ordered - delivered; delivered not "
+            "invoiced = delivered - invoiced net (negative when billed ahead of delivery); not collected = "
+            "invoiced incl. tax - received. Each document is converted at its own rate, so reporting-"
+            "currency gaps include rate differences.",
+        ),
+    )
+
+
+def reconciliation_worklists(data: ReconciliationData) -> list[Worklist]:
+    """The per-contract worklist, then one per exception queue: the finance workbook's sheets."""
+    return [contract_worklist(data)] + [exception_worklist(data, spec) for spec in EXCEPTION_WORKLISTS]
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries (pure: counts and sums of the rows read above)
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    key: str
+    title: str
+    count: int
+    amount: Decimal  # Σ amount_reporting
+    high: int  # exceptions of high severity
+
+
+@dataclass(frozen=True)
+class StatusSummary:
+    status: str
+    count: int
+    contract_value: Decimal
+    invoiced_total: Decimal
+    received: Decimal
+    uncollected: Decimal
+
+
+def queue_summaries(data: ReconciliationData) -> list[QueueSummary]:
+    out = []
+    for spec in EXCEPTION_WORKLISTS:
+        lines = [e for e in data.exceptions if e.exception_type in spec.exception_types]
+        out.append(QueueSummary(
+            key=spec.key, title=spec.title, count=len(lines),
+            amount=sum((e.amount_reporting for e in lines if e.amount_reporting is not None), Decimal("0.00")),
+            high=sum(e.severity == "high" for e in lines),
+        ))
+    return out
+
+
+def status_summaries(data: ReconciliationData) -> list[StatusSummary]:
+    """Counts and value by reconciliation status, in the mart's order; statuses with no row too."""
+    statuses = list(RECONCILIATION_STATUSES)
+    statuses += sorted({c.reconciliation_status for c in data.contracts} - set(statuses))
+    out = []
+    for status in statuses:
+        lines = [c for c in data.contracts if c.reconciliation_status == status]
+        out.append(StatusSummary(
+            status=status, count=len(lines),
+            contract_value=sum((c.contract_value for c in lines), Decimal("0.00")),
+            invoiced_total=sum((c.invoiced_total for c in lines), Decimal("0.00")),
+            received=sum((c.received for c in lines), Decimal("0.00")),
+            uncollected=sum((c.uncollected for c in lines), Decimal("0.00")),
+        ))
+    return out
+
+
+def slug(text: str) -> str:
+    return text.replace(" ", "_")
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML
+
+
+@dataclass(frozen=True)
+class Tile:
+    metric: str
+    label: str
+    amount: Decimal
+    count: int
+    note: str
+
+
+def _tiles(data: ReconciliationData, queues: Sequence[QueueSummary]) -> list[Tile]:
+    total_count = sum(q.count for q in queues)
+    total_amount = sum((q.amount for q in queues), Decimal("0.00"))
+    high = sum(q.high for q in queues)
+    tiles = [Tile("exceptions.total", "All exceptions", total_amount, total_count,
+                  f"{fmt_int(high)} of high severity; FX differences net")]
+    for q in queues:
+        tiles.append(Tile(f"exceptions.{q.key}", q.title, q.amount, q.count,
+                          f"{fmt_int(q.high)} of high severity" if q.count else "nothing to work on"))
+    return tiles
+
+
+def _flow(data: ReconciliationData) -> list[tuple[str, Decimal, Decimal]]:
+    """(stage, under a live contract, with no contract) totals of the per-contract rows."""
+    stages = (("Contract value", "contract_value"), ("Ordered", "ordered"), ("Delivered", "delivered"),
+              ("Invoiced net", "invoiced"), ("Invoiced incl. tax", "invoiced_total"), ("Received", "received"))
+    out = []
+    for label, attr in stages:
+        under = sum((getattr(c, attr) for c in data.contracts if c.section == "contract"), Decimal("0.00"))
+        outside = sum((getattr(c, attr) for c in data.contracts if c.section != "contract"), Decimal("0.00"))
+        out.append((label, under, outside))
+    return out
+
+
+def render_reconciliation(data: ReconciliationData, *, generated_at: dt.datetime) -> str:
+    """The report as an HTML string (pure: no I/O)."""
+    queues = queue_summaries(data)
+    worklists = reconciliation_worklists(data)
+    currency = data.reporting_currency
+    flow = _flow(data)
+    context = {
+        "title": TITLE,
+        "as_of_iso": data.as_of.isoformat(),
+        "as_of_long": fmt_date_long(data.as_of),
+        "currency": currency,
+        "generated_at": generated_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "tiles": _tiles(data, queues),
+        "queues": queues,
+        "statuses": status_summaries(data),
+        "flow": flow,
+        "contracts_worklist": worklists[0],
+        "exception_worklists": worklists[1:],
+        "mapping": EXCEPTION_WORKLISTS,
+        "row_limit": HTML_ROW_LIMIT,
+        "slug": slug,
+        "exceptions_chart": exceptions_bar_svg(
+            [(q.title, q.count, q.amount) for q in queues], currency=currency,
+            title=f"Open exceptions by value, {currency}, as of {data.as_of.isoformat()}",
+        ),
+        "flow_chart": contract_flow_svg(
+            flow, currency=currency,
+            title=f"Contract value to cash received, {currency}, as of {data.as_of.isoformat()}",
+        ),
+    }
+    return environment().get_template(TEMPLATE).render(**context)
+
+
+def build_reconciliation_report(
+    duckdb_path: Path,
+    out_dir: Path,
+    *,
+    as_of: dt.date | None = None,
+    generated_at: dt.datetime | None = None,
+) -> Path:
+    """Write ``contract_reconciliation_<as-of>.html`` into `out_dir` atomically; return its path."""
+    data = load_reconciliation(duckdb_path, as_of)
+    html = render_reconciliation(data, generated_at=generated_at or dt.datetime.now(dt.timezone.utc))
+    path = Path(out_dir) / f"contract_reconciliation_{data.as_of.isoformat()}.html"
+    write_atomic(path, html)
+    return path
+
+
+__all__ = [
+    "EXCEPTION_WORKLISTS", "WORKLIST_EXCEPTION_TYPES", "ContractLine", "ExceptionLine", "ExceptionWorklist", "ReconciliationData",
+    "build_reconciliation_report", "load_reconciliation", "reconciliation_worklists",
+    "render_reconciliation", "worklist_for_type",
+]
