@@ -121,12 +121,56 @@ def funnel_svg(stages: Sequence[FunnelStage], *, title: str) -> Markup:
     return Markup("".join(parts))
 
 
-def cash_svg(months: Sequence[CashMonth], *, currency: str, title: str) -> Markup:
-    """Monthly invoiced vs collected bars, with the DSO line on a right-hand axis."""
-    width, height = CHART_WIDTH, 340
+NARROW_WIDTH = 360  # a phone's panel (390 px screen): the narrow variants render at their nominal size
+
+
+def funnel_svg_compact(stages: Sequence[FunnelStage], *, title: str, width: int = NARROW_WIDTH) -> Markup:
+    """The funnel for a phone: per stage a label line (code, step, count, share of S1) over a bar
+    as wide as the count, so the text stays legible where the wide chart would shrink to 4 px."""
+    line, bar, gap, top = 16, 12, 10, 4
+    if not stages or not any(s.journeys for s in stages):
+        return _empty(width, 120, title)
+    height = top + len(stages) * (line + bar + gap)
+    peak = max(s.journeys for s in stages) or 1
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" width="100%" '
+        f'role="img" aria-label="{escape(title)}" {FONT}>',
+        f"<title>{escape(title)}</title>",
+    ]
+    for i, s in enumerate(stages):
+        y = top + i * (line + bar + gap)
+        parts.append(
+            f'<text x="0" y="{_f(y + 12)}" font-size="12" fill="{INK}">'
+            f'<tspan font-weight="600">{escape(s.stage_code)}</tspan>'
+            f'<tspan fill="{MUTED}"> {escape(s.step_name)}</tspan></text>'
+            f'<text x="{width}" y="{_f(y + 12)}" font-size="12" fill="{INK}" text-anchor="end">'
+            f'<tspan font-weight="600">{s.journeys:,}</tspan>'
+            f'<tspan fill="{MUTED}"> · {escape(_pct(s.share_of_first))}</tspan></text>'
+            f'<rect x="0" y="{_f(y + line + 2)}" width="{width}" height="{bar}" fill="#f3f5f8" rx="2"/>'
+        )
+        if s.journeys:
+            w = max(2.0, width * s.journeys / peak)
+            parts.append(
+                f'<rect x="0" y="{_f(y + line + 2)}" width="{_f(w)}" height="{bar}" fill="{NAVY}" '
+                f'fill-opacity="{1.0 - 0.11 * i:.2f}" rx="2"/>'
+            )
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def cash_svg(
+    months: Sequence[CashMonth], *, currency: str, title: str, width: int = CHART_WIDTH
+) -> Markup:
+    """Monthly invoiced vs collected bars, with the DSO line on a right-hand axis.
+
+    `width` is the viewBox width: NARROW_WIDTH draws the phone variant (tighter margins, short
+    legend) at the same font sizes, so its labels stay legible.
+    """
+    narrow = width < 600
+    height = 300 if narrow else 340
     if not months:
         return _empty(width, 200, title)
-    left, right, top, bottom = 64, 64, 44, 34
+    left, right, top, bottom = (40, 30, 44, 34) if narrow else (64, 64, 44, 34)
     pw, ph = width - left - right, height - top - bottom
     amounts = [float(m.invoiced_amount) for m in months] + [float(m.collected_amount) for m in months]
     ticks = nice_ticks(max(amounts) if amounts else 0.0)
@@ -167,7 +211,7 @@ def cash_svg(months: Sequence[CashMonth], *, currency: str, title: str) -> Marku
             )
         parts.append(
             f'<text x="{width - 2}" y="{top - 14}" text-anchor="end" font-size="11" '
-            f'fill="{ACCENT}">DSO, days</text>'
+            f'fill="{ACCENT}">{"days" if narrow else "DSO, days"}</text>'
         )
     segments: list[list[str]] = [[]]  # the DSO line breaks where a month has no DSO
     for i, m in enumerate(months):
@@ -188,6 +232,8 @@ def cash_svg(months: Sequence[CashMonth], *, currency: str, title: str) -> Marku
         label = m.period_month.strftime("%b")
         if i == 0 or m.period_month.month == 1:
             label = m.period_month.strftime("%b %y")
+        if narrow:  # one letter a month; the first and every January keep their year
+            label = label if (i == 0 or m.period_month.month == 1) else label[0]
         parts.append(
             f'<text x="{_f(cx)}" y="{top + ph + 18}" text-anchor="middle" font-size="11" '
             f'fill="{MUTED}">{escape(label)}</text>'
@@ -213,7 +259,7 @@ def cash_svg(months: Sequence[CashMonth], *, currency: str, title: str) -> Marku
     for color, text, kind in (
         (SLATE, "Invoiced", "box"),
         (NAVY, "Collected", "box"),
-        (ACCENT, "DSO (days, right axis)", "line"),
+        (ACCENT, "DSO (right)" if narrow else "DSO (days, right axis)", "line"),
     ):
         if kind == "box":
             parts.append(f'<rect x="{lx}" y="6" width="11" height="11" fill="{color}"/>')

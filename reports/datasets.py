@@ -163,6 +163,79 @@ class CashMonth:
 
 
 @dataclass(frozen=True)
+class ExecMonth:
+    """One month of the executive tiles, each figure read from the mart that defines it.
+
+    booked: closed-won opportunities with a close date in the month (fct_opportunities, as
+    rpt_revenue_bridge counts bookings); billed/collected/DSO/on-time/overdue: rpt_cash_collection;
+    won rate: rpt_pipeline_performance (deals closed in the month); exceptions: the open
+    fct_reconciliation_exceptions detected in the month. None = the mart holds no row for it.
+    """
+
+    period_month: dt.date
+    booked_amount: Decimal
+    booked_count: int
+    invoiced_amount: Decimal | None
+    collected_amount: Decimal | None
+    win_rate_by_count: Decimal | None
+    win_rate_by_value: Decimal | None
+    won_count: int | None
+    lost_count: int | None
+    dso_days: Decimal | None
+    on_time_collection_rate: Decimal | None
+    overdue_ar: Decimal | None
+    exceptions_amount: Decimal
+    exceptions_count: int
+
+
+@dataclass(frozen=True)
+class ExceptionQueue:
+    """The whole open exception queue as of the as-of date (fct_reconciliation_exceptions)."""
+
+    count: int
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class DimensionRow:
+    """One slice of a funnel breakdown (channel, campaign, region or owner), cohort view summed
+    over every cohort month: journeys that started S1, counted at each stage they reached."""
+
+    dimension: str
+    value: str
+    label: str
+    stages: tuple[int, ...]  # journeys per stage, in stage order (S1 first)
+
+    def share(self, index: int) -> Decimal | None:
+        """Journeys at stage `index` ÷ journeys at S1 (None when the slice has no S1)."""
+        return _ratio(self.stages[index], self.stages[0]) if self.stages else None
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    dimension: str
+    stage_codes: tuple[str, ...]
+    rows: tuple[DimensionRow, ...]
+
+    @property
+    def totals(self) -> tuple[int, ...]:
+        return tuple(sum(r.stages[i] for r in self.rows) for i in range(len(self.stage_codes)))
+
+
+@dataclass(frozen=True)
+class SourceFreshness:
+    """When one source system last landed (rpt_source_freshness; wall-clock UTC)."""
+
+    source_system: str
+    raw_schema: str
+    last_loaded_at: dt.datetime | None
+    stalest_table_loaded_at: dt.datetime | None
+    table_count: int
+    landed_table_count: int
+    row_count: int
+
+
+@dataclass(frozen=True)
 class ReportData:
     as_of: dt.date
     reporting_currency: str
@@ -170,6 +243,10 @@ class ReportData:
     funnel_cohort: tuple[FunnelRow, ...]
     funnel_period: tuple[FunnelRow, ...]
     cash_collection: tuple[CashMonth, ...]
+    exec_months: tuple[ExecMonth, ...] = ()  # the month before the as-of month, then the as-of month
+    exception_queue: ExceptionQueue = ExceptionQueue(0, Decimal("0.00"))
+    breakdowns: tuple[Breakdown, ...] = ()
+    freshness: tuple[SourceFreshness, ...] = ()
 
     @property
     def cohort_stages(self) -> tuple[FunnelStage, ...]:
@@ -415,6 +492,154 @@ def _headline(
     )
 
 
+def add_months(month: dt.date, n: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 + n
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def _month_end(month: dt.date) -> dt.date:
+    return add_months(month, 1) - dt.timedelta(days=1)
+
+
+def _exec_month(
+    con: Connection, month: dt.date, as_of: dt.date, cash: dict[dt.date, CashMonth]
+) -> ExecMonth:
+    end = min(_month_end(month), as_of)
+    booked_count, booked = _one(
+        con,
+        """
+        select count(*), sum(amount_reporting) from marts.fct_opportunities
+        where is_won and not coalesce(is_deleted, false) and close_date between ? and ?
+        """,
+        [month, end],
+    )
+    pipeline = _one(
+        con,
+        """
+        select win_rate_by_count, win_rate_by_value, won_count, lost_count
+        from marts.rpt_pipeline_performance
+        where period_type = 'month' and period_start = ? and as_of_date = ?
+        """,
+        [month, as_of],
+    ) or (None, None, None, None)
+    exc_count, exc_amount = _one(
+        con,
+        """
+        select count(*), sum(amount_reporting) from marts.fct_reconciliation_exceptions
+        where as_of_date = ? and detected_date between ? and ?
+        """,
+        [as_of, month, end],
+    )
+    c = cash.get(month)
+    return ExecMonth(
+        period_month=month,
+        booked_amount=money(booked),
+        booked_count=int(booked_count or 0),
+        invoiced_amount=c.invoiced_amount if c else None,
+        collected_amount=c.collected_amount if c else None,
+        win_rate_by_count=to_decimal(pipeline[0]),
+        win_rate_by_value=to_decimal(pipeline[1]),
+        won_count=None if pipeline[2] is None else int(pipeline[2]),
+        lost_count=None if pipeline[3] is None else int(pipeline[3]),
+        dso_days=c.dso_days if c else None,
+        on_time_collection_rate=c.on_time_collection_rate if c else None,
+        overdue_ar=c.overdue_ar if c else None,
+        exceptions_amount=money(exc_amount),
+        exceptions_count=int(exc_count or 0),
+    )
+
+
+def _exec_months(con: Connection, as_of: dt.date, cash: Sequence[CashMonth]) -> tuple[ExecMonth, ...]:
+    """The as-of month and the month before it: the tiles' period and comparison period."""
+    by_month = {m.period_month: m for m in cash}
+    current = dt.date(as_of.year, as_of.month, 1)
+    return tuple(_exec_month(con, m, as_of, by_month) for m in (add_months(current, -1), current))
+
+
+def _exception_queue(con: Connection, as_of: dt.date) -> ExceptionQueue:
+    count, amount = _one(
+        con,
+        "select count(*), sum(amount_reporting) from marts.fct_reconciliation_exceptions "
+        "where as_of_date = ?",
+        [as_of],
+    )
+    return ExceptionQueue(int(count or 0), money(amount))
+
+
+BREAKDOWN_DIMENSIONS = ("channel", "campaign", "region", "owner")
+
+
+def _breakdowns(con: Connection, as_of: dt.date) -> tuple[Breakdown, ...]:
+    """Cohort funnel per channel, campaign, region and owner (rpt_funnel_conversion slices)."""
+    rows = _rows(
+        con,
+        """
+        select dimension, dimension_value, min(dimension_label), stage_code, stage_order, sum(journeys)
+        from marts.rpt_funnel_conversion
+        where measure_type = 'cohort' and as_of_date = ?
+          and dimension in ('channel', 'campaign', 'region', 'owner')
+        group by dimension, dimension_value, stage_code, stage_order
+        order by dimension, dimension_value, stage_order
+        """,
+        [as_of],
+    )
+    orders: dict[str, int] = {}
+    slices: dict[tuple[str, str], dict[str, int]] = {}
+    labels: dict[tuple[str, str], str] = {}
+    for dimension, value, label, code, order, journeys in rows:
+        orders.setdefault(str(code), int(order))
+        key = (str(dimension), str(value))
+        slices.setdefault(key, {})[str(code)] = int(journeys or 0)
+        labels[key] = str(label if label is not None else value)
+    codes = tuple(sorted(orders, key=lambda c: (orders[c], c)))
+    out = []
+    for dimension in BREAKDOWN_DIMENSIONS:
+        found = [
+            DimensionRow(dimension, value, labels[(d, value)],
+                         tuple(slices[(d, value)].get(c, 0) for c in codes))
+            for (d, value) in slices if d == dimension
+        ]
+        # largest first; ties by label so the order is stable
+        found.sort(key=lambda r: (-(r.stages[0] if r.stages else 0), r.label))
+        out.append(Breakdown(dimension, codes, tuple(found)))
+    return tuple(out)
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    """A naive UTC datetime (the mart stores naive UTC; an aware value is converted)."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime.fromisoformat(str(value))
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return value
+
+
+def _freshness(con: Connection) -> tuple[SourceFreshness, ...]:
+    rows = _rows(
+        con,
+        """
+        select source_system, raw_schema, last_loaded_at, stalest_table_loaded_at, table_count,
+               landed_table_count, row_count
+        from marts.rpt_source_freshness
+        order by source_system
+        """,
+    )
+    return tuple(
+        SourceFreshness(
+            source_system=str(r[0]),
+            raw_schema=str(r[1] or ""),
+            last_loaded_at=_timestamp(r[2]),
+            stalest_table_loaded_at=_timestamp(r[3]),
+            table_count=int(r[4] or 0),
+            landed_table_count=int(r[5] or 0),
+            row_count=int(r[6] or 0),
+        )
+        for r in rows
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Public API: each call opens and closes its own read-only connection
 
@@ -460,4 +685,8 @@ def load_report_data(duckdb_path: Path | str, as_of: dt.date | None = None) -> R
             funnel_cohort=_funnel(con, day, "cohort"),
             funnel_period=_funnel(con, day, "period"),
             cash_collection=cash,
+            exec_months=_exec_months(con, day, cash),
+            exception_queue=_exception_queue(con, day),
+            breakdowns=_breakdowns(con, day),
+            freshness=_freshness(con),
         )

@@ -1,9 +1,16 @@
 """The executive lead-to-cash report: one self-contained HTML file per as-of date.
 
+What an executive reads first: eight headline tiles for the as-of month, each with its change
+against the month before (and whether that move is good); the to-date figures the demo reconciles
+with the source systems; the S1→S6 funnel in cohort and period views and its breakdown by channel,
+campaign, region and owner; and a trust panel (when each source last landed, and the definitions
+used). The revenue-flow sections are a separate partial.
+
 The file has no external resources (no CDN, fonts, scripts or images): CSS is inline and the
-charts are inline SVG drawn in Python, so it opens offline and prints cleanly. Every headline
-tile carries ``data-metric`` / ``data-value`` attributes with the exact figure, so tests and the
-acceptance check read the numbers without scraping formatted text.
+charts are inline SVG drawn in Python, so it opens offline, in mail clients and prints cleanly;
+phone-width variants of the charts replace the wide ones under 520 px by CSS alone. Every tile
+carries ``data-metric`` / ``data-value`` (and the headline tiles ``data-change`` / ``data-prior``)
+with the exact figure, so tests and the acceptance check read the numbers without scraping text.
 """
 
 from __future__ import annotations
@@ -13,17 +20,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from reports.charts import cash_svg, funnel_svg
-from reports.datasets import STAGES, CashMonth, FunnelRow, ReportData, load_report_data
+from reports.charts import NARROW_WIDTH, cash_svg, funnel_svg, funnel_svg_compact
+from reports.datasets import (
+    STAGES, CashMonth, DimensionRow, FunnelRow, ReportData, add_months, load_report_data,
+)
 from reports.formatting import (  # noqa: F401 - data_value and the fmt_* are this module's API too
     DASH, data_value, environment, fmt_date_long, fmt_days, fmt_int, fmt_money, fmt_month, fmt_pct,
     write_atomic,
 )
-
-if TYPE_CHECKING:
-    from connectors.settings import Settings
+from reports.revenue_flow import RevenueFlow, load_revenue_flow, revenue_flow_context
 
 TEMPLATE = "ltc_report.html.j2"
 
@@ -36,6 +42,13 @@ class Tile:
     unit: str
     raw: str
     note: str
+    # the change against the prior period (headline tiles only; "" elsewhere)
+    change: str = ""  # visible: "+1,234.56 (+12.3%)", "+5.2 pp", "-3.1 days"
+    change_raw: str = ""  # exact: current - prior, in the value's unit (data-change)
+    prior_raw: str = ""  # exact prior value (data-prior)
+    direction: str = ""  # up, down, flat; "" when either period has no figure
+    assessment: str = ""  # good, bad, neutral: the direction read against up_is_good
+    up_is_good: bool = True
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,118 @@ class MatrixRow:
     cells: tuple[tuple[int, float], ...]  # (journeys, intensity 0..1) per stage
     total_first: int
     last_share: Decimal | None
+
+
+Number = Decimal | int
+
+
+def _change_tile(
+    metric: str,
+    label: str,
+    kind: str,
+    current: Number | None,
+    prior: Number | None,
+    *,
+    up_is_good: bool,
+    note: str,
+    currency: str,
+    prior_label: str,
+) -> Tile:
+    """A headline tile: the as-of month's value and its change against the month before.
+
+    The change is the plain difference of two mart values (a rate's in percentage points, DSO's in
+    days); the visible relative change of an amount is formatting only.
+    """
+    fmt = {"money": fmt_money, "pct": fmt_pct, "days": fmt_days}[kind]
+    unit = {"money": currency, "pct": "", "days": "days"}[kind] if current is not None else ""
+    if current is None or prior is None:
+        delta = None
+        change = f"no figure for {prior_label}" if current is not None else ""
+        direction = assessment = ""
+    else:
+        delta = current - prior
+        direction = "up" if delta > 0 else "down" if delta < 0 else "flat"
+        assessment = (
+            "neutral" if direction == "flat"
+            else "good" if (direction == "up") == up_is_good else "bad"
+        )
+        sign = "+" if delta > 0 else "−" if delta < 0 else "±"
+        size = abs(delta)
+        if kind == "money":
+            rel = f" ({sign}{fmt_pct(size / abs(prior))})" if prior else ""
+            change = f"{sign}{fmt_money(size)}{rel} vs {prior_label}"
+        elif kind == "pct":
+            change = f"{sign}{size * 100:,.1f} pp vs {prior_label}"
+        else:
+            change = f"{sign}{fmt_days(size)} days vs {prior_label}"
+    return Tile(
+        metric=metric,
+        label=label,
+        value=fmt(current),
+        unit=unit,
+        raw=data_value(current),
+        note=note,
+        change=change,
+        change_raw=data_value(delta),
+        prior_raw=data_value(prior),
+        direction=direction,
+        assessment=assessment,
+        up_is_good=up_is_good,
+    )
+
+
+def headline_period(data: ReportData) -> tuple[str, str]:
+    """(the tiles' period, the comparison period): the as-of month and the month before."""
+    if not data.exec_months:
+        return fmt_month(data.as_of.replace(day=1)), ""
+    prior, current = data.exec_months[0], data.exec_months[-1]
+    label = fmt_month(current.period_month)
+    month_end = add_months(current.period_month, 1) - dt.timedelta(days=1)
+    if data.as_of < month_end:  # a partial month says so
+        label = f"{label} to {data.as_of.day} {data.as_of.strftime('%b')}"
+    return label, fmt_month(prior.period_month)
+
+
+def _headline_tiles(data: ReportData) -> list[Tile]:
+    """The eight executive tiles: the as-of month against the month before."""
+    if not data.exec_months:
+        return []
+    prior, cur = data.exec_months[0], data.exec_months[-1]
+    currency = data.reporting_currency
+    _, prior_label = headline_period(data)
+    queue = data.exception_queue
+    won_note = (
+        f"{cur.won_count} won of {cur.won_count + cur.lost_count} closed; by value "
+        f"{fmt_pct(cur.win_rate_by_value)}"
+        if cur.won_count is not None and cur.lost_count is not None
+        else "Deals closed in the month"
+    )
+    spec = (
+        ("booked_month", "Booked", "money", cur.booked_amount, prior.booked_amount, True,
+         f"{fmt_int(cur.booked_count)} {'deal' if cur.booked_count == 1 else 'deals'} closed won "
+         "in the month, close-date rate"),
+        ("billed_month", "Billed", "money", cur.invoiced_amount, prior.invoiced_amount, True,
+         "Invoices issued in the month, incl. tax"),
+        ("collected_month", "Collected", "money", cur.collected_amount, prior.collected_amount, True,
+         "Customer receipts booked in the month"),
+        ("won_rate_month", "Won rate", "pct", cur.win_rate_by_count, prior.win_rate_by_count, True,
+         won_note),
+        ("dso_days", "DSO", "days", cur.dso_days, prior.dso_days, False,
+         "Month-end AR ÷ the month's billing × days"),
+        ("on_time_rate_month", "On-time collection", "pct", cur.on_time_collection_rate,
+         prior.on_time_collection_rate, True, "Value paid by due date ÷ value due in the month"),
+        ("overdue_ar", "Overdue AR", "money", cur.overdue_ar, prior.overdue_ar, False,
+         f"Open balance past due at month end ({data.as_of.isoformat()} for this month)"),
+        ("exceptions_month", "New exceptions", "money", cur.exceptions_amount,
+         prior.exceptions_amount, False,
+         f"{fmt_int(cur.exceptions_count)} raised in the month and still open; whole queue "
+         f"{fmt_money(queue.amount)} {currency} in {fmt_int(queue.count)}"),
+    )
+    return [
+        _change_tile(metric, label, kind, current, before, up_is_good=good, note=note,
+                     currency=currency, prior_label=prior_label)
+        for metric, label, kind, current, before, good, note in spec
+    ]
 
 
 def _tiles(data: ReportData) -> tuple[list[Tile], list[Tile]]:
@@ -69,12 +194,9 @@ def _tiles(data: ReportData) -> tuple[list[Tile], list[Tile]]:
              data_value(h.collected_total), "All customer receipts, matched or not"),
         Tile("on_time_collection_rate", "On-time collection", fmt_pct(h.on_time_collection_rate),
              "", data_value(h.on_time_collection_rate),
-             "Value paid by due date ÷ value due, period to date"),
-        Tile("dso_days", "DSO", fmt_days(h.dso_days), "days" if h.dso_days is not None else "",
-             data_value(h.dso_days), f"{fmt_month(data.as_of)}, ending AR ÷ month's invoicing"),
-        Tile("overdue_ar", "Overdue AR", fmt_money(h.overdue_ar), cur, data_value(h.overdue_ar),
-             f"Open balance past due as of {data.as_of.isoformat()}"),
+             "Value paid by due date ÷ value due, every month to date"),
     ]
+    # DSO and overdue AR of the as-of month are headline tiles (with their change): not repeated here
     return pipeline, cash
 
 
@@ -115,9 +237,126 @@ def _matrix(rows: tuple[FunnelRow, ...]) -> tuple[list[tuple[str, str]], list[Ma
     return [(c, names.get(c, c)) for c in codes], out
 
 
-def render_html(data: ReportData, *, generated_at: dt.datetime) -> str:
-    """The report as an HTML string (pure: no I/O)."""
+BREAKDOWN_TITLES = {
+    "channel": ("Channel", "the lead's acquisition channel (seed channel_mapping)"),
+    "campaign": ("Campaign", "the lead's first-touch campaign"),
+    "region": ("Region", "the owner's sales region"),
+    "owner": ("Owner", "the CRM owner of the journey (an employee)"),
+}
+
+
+@dataclass(frozen=True)
+class BreakdownView:
+    """A conversion table: one row per slice, the stage counts, S6 ÷ S1 and a bar scaled to the
+    table's highest rate (so small rates stay visible; the number beside it is exact)."""
+
+    dimension: str
+    title: str
+    description: str
+    stage_header: tuple[tuple[str, str], ...]
+    rows: tuple[tuple[DimensionRow, Decimal | None, float], ...]  # row, S6 ÷ S1, bar 0..1
+    totals: tuple[int, ...]
+    total_rate: Decimal | None
+
+
+def _breakdown_views(data: ReportData) -> list[BreakdownView]:
+    names = dict(STAGES)
+    for r in data.funnel_cohort:
+        if r.step_name:
+            names[r.stage_code] = r.step_name
+    out = []
+    for b in data.breakdowns:
+        last = len(b.stage_codes) - 1
+        rates = [(r, r.share(last) if last >= 0 else None) for r in b.rows]
+        peak = max((float(rate) for _, rate in rates if rate is not None), default=0.0)
+        totals = b.totals
+        title, description = BREAKDOWN_TITLES.get(b.dimension, (b.dimension.title(), ""))
+        out.append(
+            BreakdownView(
+                dimension=b.dimension,
+                title=title,
+                description=description,
+                stage_header=tuple((c, names.get(c, c)) for c in b.stage_codes),
+                rows=tuple(
+                    (r, rate, (float(rate) / peak) if rate is not None and peak else 0.0)
+                    for r, rate in rates
+                ),
+                totals=totals,
+                total_rate=(
+                    (Decimal(totals[last]) / Decimal(totals[0])).quantize(Decimal("0.0001"))
+                    if totals and totals[0] else None
+                ),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Definition:
+    name: str
+    definition: str
+    clock: str  # period, cohort or as-of: which clock the figure runs on
+    source: str  # the mart (and column) it is read from
+
+
+def glossary(data: ReportData) -> list[Definition]:
+    """The metric definitions this report uses (reference: ltc-metrics.md §2-§3, §9)."""
+    day = data.as_of.isoformat()
+    cur = data.reporting_currency
+    month = f"period: calendar month, as of {day}"
+    return [
+        Definition("As-of date", f"{day}. Every figure is stated as of this date; none depends on when "
+                   "the report was generated.", "as of", "var as_of (LTC_AS_OF)"),
+        Definition("Booked", f"Σ amount of opportunities closed won (not deleted) with a close date in "
+                   f"the month, in {cur} at the close-date rate.", month, "fct_opportunities"),
+        Definition("Billed", f"Σ invoices issued in the month (not deleted or cancelled), total incl. "
+                   f"tax, in {cur} at the issue-date rate.", month, "rpt_cash_collection.invoiced_amount"),
+        Definition("Collected", "Σ every customer receipt booked in the month, applied to an invoice or "
+                   "not, at the booking-date rate.", month, "rpt_cash_collection.collected_amount"),
+        Definition("Won rate", "# won ÷ (# won + # lost) of the deals closed in the month; open deals "
+                   "excluded. By value: Σ won ÷ (Σ won + Σ lost).", month,
+                   "rpt_pipeline_performance.win_rate_by_count"),
+        Definition("DSO", "Standard DSO: AR at the month end ÷ the month's billing × days in the "
+                   "month (to the as-of date in the as-of month).", f"as of each month end, {day} last",
+                   "rpt_cash_collection.dso_days"),
+        Definition("On-time collection", "Σ amount received on or before the due date ÷ Σ amount "
+                   "falling due in the month (by value). The to-date tile sums both over every month.",
+                   month, "rpt_cash_collection.on_time_collection_rate"),
+        Definition("Overdue AR", "Σ open balance of invoices whose due date is before the date, after "
+                   "the cash applied on or before it.", f"as of each month end, {day} last",
+                   "rpt_cash_collection.overdue_ar"),
+        Definition("New exceptions", "Σ amount of the reconciliation exceptions (cash application and "
+                   "contract-to-cash) detected in the month and still open; the whole open queue is in "
+                   "the note.", f"as of {day}, by detection month", "fct_reconciliation_exceptions"),
+        Definition("Change", "The month's value minus the month before's: amounts in "
+                   f"{cur}, rates in percentage points (pp), DSO in days. Green when the move is good "
+                   "(up for amounts and rates, down for DSO, overdue AR and exceptions).",
+                   "period vs prior period", "the tiles' marts"),
+        Definition("Funnel, cohort view", "Journeys that started (S1) in a month, counted at every "
+                   "stage they reached by the as-of date; recent cohorts are still maturing.",
+                   f"cohort, as of {day}", "rpt_funnel_conversion (measure_type cohort)"),
+        Definition("Funnel, period view", "Journeys entering each stage in a month, whichever month "
+                   "they started: two populations per ratio, which can exceed 100%.",
+                   month, "rpt_funnel_conversion (measure_type period)"),
+        Definition("Conversion by channel, campaign, region, owner", "Cohort view over every cohort "
+                   "month; lead to cash = journeys that reached S6 ÷ journeys that started S1. Each "
+                   "journey has one value per dimension, so slices add up to the total.",
+                   f"cohort, as of {day}", "rpt_funnel_conversion (dimension slices)"),
+        Definition("Data freshness", "When each source system last landed: the latest dlt load "
+                   "stamp over its raw tables, and the stalest table's.", "wall clock, UTC",
+                   "rpt_source_freshness"),
+    ]
+
+
+def _months_label(months: list[dt.date], default: str) -> str:
+    return f"{fmt_month(min(months))} – {fmt_month(max(months))}" if months else default
+
+
+def render_html(data: ReportData, *, generated_at: dt.datetime, revenue: RevenueFlow | None = None) -> str:
+    """The report as an HTML string (pure: no I/O). `revenue`: the revenue-flow sections
+    (velocity, pipeline, forecast, bridge; reports/revenue_flow.py), left out when None."""
     pipeline_tiles, cash_tiles = _tiles(data)
+    headline_label, prior_label = headline_period(data)
     cohort_stages = data.cohort_stages
     period_stages = data.period_stages
     stage_header, cohort_matrix = _matrix(data.funnel_cohort)
@@ -127,6 +366,8 @@ def render_html(data: ReportData, *, generated_at: dt.datetime) -> str:
     period_label = (
         f"{fmt_month(min(months))} – {fmt_month(max(months))}" if months else "no activity"
     )
+    # the funnel's own months (its cohorts can start before the first invoice)
+    funnel_label = _months_label([r.period_month for r in data.funnel_cohort if r.journeys], period_label)
     context = {
         "title": "Lead-to-cash report",
         "as_of": data.as_of,
@@ -135,10 +376,17 @@ def render_html(data: ReportData, *, generated_at: dt.datetime) -> str:
         "period_label": period_label,
         "currency": data.reporting_currency,
         "generated_at": generated_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "headline_tiles": _headline_tiles(data),
+        "headline_label": headline_label,
+        "prior_label": prior_label,
         "pipeline_tiles": pipeline_tiles,
         "cash_tiles": cash_tiles,
+        "funnel_label": funnel_label,
+        "funnel_period_label": _months_label(
+            [r.period_month for r in data.funnel_period if r.journeys], period_label
+        ),
         "funnel_chart": funnel_svg(
-            cohort_stages, title=f"Cohort funnel S1 to S6, journeys started {period_label}"
+            cohort_stages, title=f"Cohort funnel S1 to S6, journeys started {funnel_label}"
         ),
         "cohort_stages": cohort_stages,
         "period_stages": period_stages,
@@ -150,7 +398,21 @@ def render_html(data: ReportData, *, generated_at: dt.datetime) -> str:
             currency=data.reporting_currency,
             title=f"Invoiced vs collected by month, {data.reporting_currency}",
         ),
+        # phone variants (shown under 520 px by CSS): the wide charts would shrink their text to 4 px
+        "funnel_chart_narrow": funnel_svg_compact(
+            cohort_stages, title=f"Cohort funnel S1 to S6, journeys started {funnel_label}"
+        ),
+        "cash_chart_narrow": cash_svg(
+            cash,
+            currency=data.reporting_currency,
+            title=f"Invoiced vs collected by month, {data.reporting_currency}",
+            width=NARROW_WIDTH,
+        ),
         "cash": cash,
+        "breakdowns": _breakdown_views(data),
+        "freshness": data.freshness,
+        "glossary": glossary(data),
+        "revenue": revenue_flow_context(revenue) if revenue is not None else None,
     }
     return environment().get_template(TEMPLATE).render(**context)
 
@@ -161,30 +423,24 @@ def build_html_report(
     *,
     as_of: dt.date | None = None,
     generated_at: dt.datetime | None = None,
+    with_revenue_flow: bool = True,
 ) -> Path:
-    """Write ``ltc_report_<as_of>.html`` (and a copy ``latest.html``) into `out_dir`.
+    """Write ``ltc_report_<as_of>.html`` into `out_dir` (an edition's staging folder: publishing
+    is reports/publish.py's job) and return its path.
 
-    Reads the marts through one short-lived read-only connection. `as_of` defaults to the
-    marts' as-of date; a different date than the marts were built for is an error. Files are
-    written atomically (temp file + rename), so a reader never sees half a report.
+    Reads the marts through short-lived read-only connections. `as_of` defaults to the marts'
+    as-of date; a different date than the marts were built for is an error. The file is written
+    atomically. `with_revenue_flow=False` leaves out the revenue-flow sections, whose marts a
+    warehouse holding only the core marts (the unit tests' fixture) does not have.
     """
     data = load_report_data(duckdb_path, as_of)
-    html = render_html(data, generated_at=generated_at or dt.datetime.now(dt.timezone.utc))
+    revenue = load_revenue_flow(duckdb_path, data.as_of) if with_revenue_flow else None
+    html = render_html(data, generated_at=generated_at or dt.datetime.now(dt.timezone.utc), revenue=revenue)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"ltc_report_{data.as_of.isoformat()}.html"
     write_atomic(path, html)
-    write_atomic(out_dir / "latest.html", html)
     return path
-
-
-def publish_report(settings: "Settings | None" = None) -> Path:
-    """Build the report from the configured warehouse into ``$LTC_HOME/reports``."""
-    if settings is None:
-        from connectors.settings import Settings
-
-        settings = Settings.from_env()
-    return build_html_report(settings.duckdb_path, settings.reports_dir, as_of=settings.as_of)
 
 
 class _MetricParser(HTMLParser):

@@ -1,4 +1,4 @@
-"""A tiny `marts` schema in a temporary DuckDB file: only the columns the report reads
+"""A tiny `marts` schema in a temporary DuckDB file: only the columns the reports read
 (docs/contracts.md §3), with hand-computable totals in `EXPECTED`."""
 
 from __future__ import annotations
@@ -23,6 +23,21 @@ EXPECTED = {
     "overdue_ar": "2001.00",  # the as-of month's mart value
 }
 
+# The headline tiles: March 2025 (the as-of month) against February 2025, by hand from the rows
+# below: (value, prior value, change = value - prior).
+EXPECTED_HEADLINE = {
+    "booked_month": ("12000.50", "1500.05", "10500.45"),  # O1 closed won 10 Mar; O2 20 Feb; O3 deleted
+    "billed_month": ("1.00", "8000.01", "-7999.01"),
+    "collected_month": ("3500.25", "6000.00", "-2499.75"),
+    "won_rate_month": ("0.500000", "1.000000", "-0.500000"),  # the month rows, not the quarter's
+    "dso_days": ("41.3", "52.5", "-11.2"),
+    "on_time_rate_month": ("0.5000", "0.7500", "-0.2500"),
+    "overdue_ar": ("2001.00", "2000.00", "1.00"),
+    "exceptions_month": ("350.10", "400.00", "-49.90"),  # E1 + E2 detected in March; E3 in Feb
+}
+EXCEPTION_QUEUE = ("4", "800.10")  # every open exception, whatever month it was detected
+FRESHNESS_SYSTEMS = ("erp", "finance", "marketing", "salesforce")
+
 PII_NAME = "Jane Q. Payer"
 
 
@@ -37,7 +52,22 @@ def build_marts(path: Path, *, empty: bool = False) -> Path:
         con.execute(
             """create table marts.fct_opportunities (opportunity_id varchar, is_won boolean,
                is_closed boolean, is_deleted boolean, amount decimal(18,2), currency varchar,
-               amount_reporting decimal(18,2), reporting_currency varchar)"""
+               amount_reporting decimal(18,2), reporting_currency varchar, close_date date)"""
+        )
+        con.execute(
+            """create table marts.rpt_pipeline_performance (period_type varchar, period_start date,
+               won_count integer, lost_count integer, won_amount decimal(18,2), lost_amount decimal(18,2),
+               win_rate_by_count decimal(18,6), win_rate_by_value decimal(18,6), as_of_date date)"""
+        )
+        con.execute(
+            """create table marts.fct_reconciliation_exceptions (exception_id varchar,
+               exception_type varchar, detected_date date, amount_reporting decimal(18,2),
+               reporting_currency varchar, as_of_date date)"""
+        )
+        con.execute(
+            """create table marts.rpt_source_freshness (source_system varchar, raw_schema varchar,
+               last_loaded_at timestamp, stalest_table_loaded_at timestamp, table_count integer,
+               landed_table_count integer, row_count bigint, as_of_date date)"""
         )
         con.execute(
             """create table marts.fct_invoices (invoice_id varchar, total_amount decimal(18,2),
@@ -69,11 +99,31 @@ def build_marts(path: Path, *, empty: bool = False) -> Path:
         )
         con.execute(
             """insert into marts.fct_opportunities values
-               ('O1', true, true, false, 11000.00, 'EUR', 12000.50, 'USD'),
-               ('O2', true, true, false, 1500.05, 'USD', 1500.05, 'USD'),
-               ('O3', true, true, true, 5000.00, 'USD', 5000.00, 'USD'),
-               ('O4', false, true, false, 7000.00, 'USD', 7000.00, 'USD'),
-               ('O5', false, false, false, 100.00, 'USD', 100.00, 'USD')"""
+               ('O1', true, true, false, 11000.00, 'EUR', 12000.50, 'USD', '2025-03-10'),
+               ('O2', true, true, false, 1500.05, 'USD', 1500.05, 'USD', '2025-02-20'),
+               ('O3', true, true, true, 5000.00, 'USD', 5000.00, 'USD', '2025-03-05'),
+               ('O4', false, true, false, 7000.00, 'USD', 7000.00, 'USD', '2025-03-15'),
+               ('O5', false, false, false, 100.00, 'USD', 100.00, 'USD', null)"""
+        )
+        con.execute(
+            f"""insert into marts.rpt_pipeline_performance values
+               ('month', '2025-02-01', 1, 0, 1500.05, 0.00, 1.000000, 1.000000, '{AS_OF}'),
+               ('month', '2025-03-01', 1, 1, 12000.50, 7000.00, 0.500000, 0.631588, '{AS_OF}'),
+               ('quarter', '2025-01-01', 2, 1, 13500.55, 7000.00, 0.666667, 0.658541, '{AS_OF}')"""
+        )
+        con.execute(
+            f"""insert into marts.fct_reconciliation_exceptions values
+               ('E1', 'short payment', '2025-03-05', 250.00, 'USD', '{AS_OF}'),
+               ('E2', 'unidentified receipt', '2025-03-20', 100.10, 'USD', '{AS_OF}'),
+               ('E3', 'invoice without contract', '2025-02-11', 400.00, 'USD', '{AS_OF}'),
+               ('E4', 'won not invoiced', '2025-01-02', 50.00, 'USD', '{AS_OF}')"""
+        )
+        con.execute(
+            f"""insert into marts.rpt_source_freshness values
+               ('erp', 'raw_erp', '2025-04-01 06:10:00', '2025-04-01 06:10:00', 7, 7, 40, '{AS_OF}'),
+               ('finance', 'raw_finance', '2025-04-01 06:12:00', '2025-04-01 06:11:00', 2, 2, 12, '{AS_OF}'),
+               ('marketing', 'raw_marketing', '2025-03-31 23:59:00', '2025-03-30 08:00:00', 5, 4, 9, '{AS_OF}'),
+               ('salesforce', 'raw_salesforce', '2025-04-01 06:05:00', '2025-04-01 06:05:00', 12, 12, 30, '{AS_OF}')"""
         )
         con.execute(
             f"""insert into marts.fct_invoices values
@@ -95,14 +145,15 @@ def build_marts(path: Path, *, empty: bool = False) -> Path:
         cohort = {"2025-01-01": [4, 3, 2, 2, 1, 1], "2025-02-01": [2, 2, 1, 0, 0, 0]}
         period = {"2025-01-01": [4, 3, 1, 0, 0, 0], "2025-02-01": [2, 2, 2, 2, 1, 0],
                   "2025-03-01": [0, 0, 0, 0, 0, 1]}
-        # the total slice, plus a channel slice the funnel report must not add in
-        slices = (("total", "all", "All journeys", 1), ("channel", "Paid", "Paid", 0))
+        # the total slice, plus two channels and an owner that add up to it (the breakdowns' totals)
+        slices = (("total", "all", "All journeys", "all"), ("channel", "Paid", "Paid", "half"),
+                  ("channel", "Organic", "Organic", "rest"), ("owner", "005A", "Sam Seller", "all"))
         for measure, data in (("cohort", cohort), ("period", period)):
             for dimension, value, label, share in slices:
                 for month, counts in data.items():
                     prev = None
                     for i, ((code, name), n) in enumerate(zip(stages, counts), start=1):
-                        n = n * share if share else n // 2
+                        n = {"all": n, "half": n // 2, "rest": n - n // 2}[share]
                         conv = None if not prev else Decimal(n) / Decimal(prev)
                         con.execute(
                             "insert into marts.rpt_funnel_conversion values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -1,94 +1,103 @@
-"""Render the report in headless Chromium (offline) and check the screenshot is a real page.
+"""Render the executive report in real headless Chromium (offline, tests/support/chromium.py) at a
+laptop and a phone width: no console errors, every chart drawn, the tiles show their figures.
 
 Skips when Chromium is not installed, unless LTC_REQUIRE_SERVICES=1 (CI), which makes a missing
-browser a failure.
+browser a failure. The screenshots stay under the test's tmp_path as artifacts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import struct
-import subprocess
-import zlib
+import re
+from decimal import Decimal
+from html.parser import HTMLParser
+from functools import partial
 from pathlib import Path
 
 import pytest
-from marts_fixture import build_marts
+from chromium import chromium_path, png_stats, render
+from marts_fixture import EXPECTED, EXPECTED_HEADLINE, build_marts
 
-from reports.html import build_html_report, publish_report
+from reports.html import build_html_report
 
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+# The fixture holds the core marts only: the revenue-flow sections (their own marts) are tested in
+# test_revenue_flow.py and, in the whole report, in test_exec_report_marts.py.
+build_core_report = partial(build_html_report, with_revenue_flow=False)
 
-
-def _chromium() -> str | None:
-    for candidate in CHROMIUM_CANDIDATES:
-        if os.path.exists(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return shutil.which("chromium")
+DRAWN = ("rect", "path", "polyline", "polygon", "line", "circle", "text")
 
 
-def _require_chromium(require_service) -> str:
-    found = _chromium()
-    require_service(found is not None, "Chromium not found at /usr/bin/chromium (install with `apt-get install -y chromium`)")
-    return found
+class _Dom(HTMLParser):
+    """Each <svg>'s drawn elements, and each tile's visible text, from the DOM Chromium built."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.svgs: list[list[str]] = []
+        self.depth = 0  # inside an svg
+        self.tiles: dict[str, str] = {}
+        self.tile: str | None = None
+        self.tile_depth = 0
+
+    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+        a = dict(attrs)
+        if tag == "svg":
+            self.svgs.append([])
+            self.depth += 1
+        elif self.depth and tag in DRAWN:
+            self.svgs[-1].append(tag)
+        if self.tile is None and "tile" in (a.get("class") or "").split() and a.get("data-metric"):
+            self.tile, self.tile_depth = a["data-metric"], 0
+            self.tiles[self.tile] = ""
+        elif self.tile is not None and tag == "div":
+            self.tile_depth += 1
+
+    def handle_endtag(self, tag):  # noqa: ANN001
+        if tag == "svg":
+            self.depth -= 1
+        if self.tile is not None and tag == "div":
+            if self.tile_depth == 0:
+                self.tile = None
+            else:
+                self.tile_depth -= 1
+
+    def handle_data(self, data):  # noqa: ANN001
+        if self.tile is not None:
+            self.tiles[self.tile] += data
 
 
-def _png_stats(data: bytes) -> tuple[int, int, int]:
-    """(width, height, distinct byte values in the decoded image data)."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
-    pos, width, height, idat = 8, 0, 0, b""
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        body = data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            width, height = struct.unpack(">II", body[:8])
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    raw = zlib.decompress(idat)
-    return width, height, len(set(raw[: 4_000_000]))
-
-
-def test_report_renders_in_headless_chromium(tmp_path: Path, require_service):
-    chromium = _require_chromium(require_service)
-    warehouse = build_marts(tmp_path / "warehouse.duckdb")
-    report = build_html_report(
-        warehouse, tmp_path / "out", generated_at=dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("render")
+    warehouse = build_marts(root / "warehouse.duckdb")
+    return build_core_report(
+        warehouse, root / "out", generated_at=dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
     )
-    png = tmp_path / "report.png"
-    cmd = [
-        chromium,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--hide-scrollbars",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        f"--screenshot={png}",
-        "--window-size=1280,2000",
-        report.resolve().as_uri(),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert png.is_file(), f"no screenshot (rc={proc.returncode}): {proc.stderr[-2000:]}"
-    data = png.read_bytes()
-    width, height, distinct = _png_stats(data)
-    assert (width, height) == (1280, 2000)
-    assert len(data) > 30_000, "screenshot suspiciously small: blank page?"
+
+
+@pytest.mark.parametrize("width", [1280, 390], ids=["laptop", "phone"])
+def test_report_renders_in_headless_chromium(report: Path, width: int, tmp_path: Path, require_service):
+    chromium = chromium_path(require_service)
+    shot = render(chromium, report, tmp_path / "screenshots", width=width, height=2400, name=f"ltc_report_{width}")
+    assert shot.errors == (), shot.errors
+    w, h, distinct = png_stats(shot.png.read_bytes())
+    assert (w, h) == (width, 2400)
+    assert shot.png.stat().st_size > 30_000, "screenshot suspiciously small: blank page?"
     assert distinct > 50, "screenshot has almost no distinct pixel values: blank page?"
 
+    dom = _Dom()
+    dom.feed(shot.dom)
+    assert len(dom.svgs) >= 2, "the funnel and the cash chart"
+    assert all(dom.svgs), "an empty chart svg"
 
-def test_publish_report_uses_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    home = tmp_path / "home"
-    warehouse = build_marts(tmp_path / "warehouse.duckdb")
-    monkeypatch.setenv("LTC_HOME", str(home))
-    monkeypatch.setenv("LTC_DUCKDB_PATH", str(warehouse))
-    monkeypatch.delenv("LTC_AS_OF", raising=False)
-    path = publish_report()
-    assert path == (home / "reports" / "ltc_report_2025-03-31.html").resolve()
-    assert (home / "reports" / "latest.html").is_file()
+    text = {m: re.sub(r"\s+", " ", t).strip() for m, t in dom.tiles.items()}
+    # every headline tile shows its figure and its change, as the reader sees them
+    assert text["booked_month"].startswith("Booked 12,000.50USD")  # the unit is its own span
+    assert "▲ +10,500.45 (+700.0%) vs Feb 2025" in text["booked_month"]
+    assert "▼ −50.0 pp vs Feb 2025" in text["won_rate_month"]
+    assert "41.3days" in text["dso_days"] and "▼ −11.2 days vs Feb 2025" in text["dso_days"]
+    assert "▲ +1.00 (+0.0%) vs Feb 2025" in text["overdue_ar"]  # 1 ÷ 2,000
+    assert "350.10USD" in text["exceptions_month"]
+    for metric, (value, _, _) in EXPECTED_HEADLINE.items():
+        assert metric in text, metric
+    assert f"{Decimal(EXPECTED['won_amount']):,.2f}" in text["won_amount"]
+    assert text["leads"].startswith(f"Leads {EXPECTED['leads']}")
