@@ -12,7 +12,8 @@ once; then, side by side in each repeat, each mode in a FRESH child process with
   ingest:    connectors.ingest.run_ingest for every system, in the job's order, no Dagster
   checks:    every raw GE suite (expectations.runner.validate_table) on the ingested warehouse
   dbt:       `dbt build` with the job's arguments, on a copy of the ingested warehouse
-  report:    reports.html.build_html_report on a copy of the built warehouse
+  report:    reports.edition.publish_reports (every report, the workbook, the PDF) on a copy
+             of the built warehouse
   docs:      the `reports/docs` asset's work (dbt docs + GE Data Docs) on a copy of the built
              warehouse, GX imported before the clock starts (the run's checks imported it)
 
@@ -132,12 +133,12 @@ def _child_dbt(home: Path, keep: Path | None) -> dict:
 
 def _child_report(home: Path) -> dict:
     from connectors.settings import Settings
-    from reports.html import build_html_report
+    from reports.edition import publish_reports
 
     settings = Settings.from_env()
     started = time.perf_counter()
-    build_html_report(settings.duckdb_path, settings.reports_dir, as_of=settings.as_of)
-    return {"seconds": time.perf_counter() - started}
+    edition = publish_reports(settings)
+    return {"seconds": time.perf_counter() - started, "files": len(edition.files)}
 
 
 def _child_docs(home: Path) -> dict:

@@ -157,20 +157,32 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from reports.html import build_html_report
+    """Rebuild and publish the edition of the warehouse's as-of date; mail it when configured."""
+    from reports.edition import mail_edition, publish_reports
 
     settings = Settings.from_env()
-    path = build_html_report(settings.duckdb_path, settings.reports_dir, as_of=settings.as_of)
-    print(f"report: {path}")
+    edition = publish_reports(settings)
+    print(f"edition: {edition.path}")
+    for path in edition.files:
+        print(f"  {path.name}")
+    if not args.no_mail and mail_edition(settings, edition):
+        print(f"mailed to {len(settings.report_mail_to or ())} recipient(s)")
     return 0
 
 
 def _print_report_path(settings: Settings) -> Path | None:
-    reports = sorted(settings.reports_dir.glob("ltc_report_*.html"), key=lambda p: p.stat().st_mtime)
-    if reports:
-        print(f"report: {reports[-1]}")
-        return reports[-1]
-    return None
+    """Print the latest edition's files; return its executive report."""
+    from reports.edition import executive_report
+    from reports.publish import latest_edition
+
+    edition = latest_edition(settings.reports_dir)
+    if edition is None:
+        return None
+    print(f"reports: {settings.reports_dir / 'latest'} (edition {edition.as_of.isoformat()}, index: "
+          f"{settings.reports_dir / 'index.html'})")
+    for path in edition.files:
+        print(f"  {path.name}")
+    return executive_report(edition.path)
 
 
 def reconcile_report(report_path: Path, truth: dict) -> list[tuple[str, str, str, bool]]:
@@ -276,7 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the full refresh against the configured sources, via Dagster")
     run.set_defaults(func=cmd_run)
 
-    report = sub.add_parser("report", help="rebuild the reports from the warehouse")
+    report = sub.add_parser("report", help="rebuild and publish the reports from the warehouse (and mail them)")
+    report.add_argument("--no-mail", action="store_true", help="publish without mailing, even when mail is configured")
     report.set_defaults(func=cmd_report)
 
     dev = sub.add_parser("dev", help="open the Dagster UI on 127.0.0.1 against the sandbox")

@@ -1,7 +1,7 @@
 """The Dagster code location: every box of the pipeline as an asset or an asset check.
 
 raw/<system>/<table> (dlt) → GE checks → dbt staging/intermediate/marts (+ dbt tests as checks)
-→ GE checks on the marts → reports/ltc_report. One job runs the full refresh, scheduled daily;
+→ GE checks on the marts → reports/edition (+ reports/mail, reports/docs). One job runs the full refresh, scheduled daily;
 an hourly job refreshes the CRM, a sensor lands new bank files, freshness checks watch the raw
 assets and failed runs raise alerts (orchestration/defs/automation).
 """
@@ -19,7 +19,7 @@ apply_offline_defaults()
 from orchestration.defs.automation import automation_defs  # noqa: E402
 from orchestration.defs.ingest.assets import ingest_assets  # noqa: E402
 from orchestration.defs.quality.mart_checks import mart_expectations  # noqa: E402
-from orchestration.defs.reports.assets import ltc_report  # noqa: E402
+from orchestration.defs.reports.assets import report_edition, report_mail  # noqa: E402
 from orchestration.defs.reports.docs_assets import ltc_docs  # noqa: E402
 from orchestration.defs.transform.dbt import dbt_resource, ltc_dbt_models  # noqa: E402
 from orchestration.instance import fix_dagster_pools  # noqa: E402
@@ -60,7 +60,7 @@ daily_full_refresh = dg.ScheduleDefinition(
 # (orchestration/defs/automation) join the core graph here.
 defs = dg.Definitions.merge(
     dg.Definitions(
-        assets=[*ingest_assets, ltc_dbt_models, ltc_report, ltc_docs],
+        assets=[*ingest_assets, ltc_dbt_models, report_edition, report_mail, ltc_docs],
         asset_checks=[mart_expectations],
         jobs=[ltc_full_refresh],
         schedules=[daily_full_refresh],

@@ -22,7 +22,7 @@ def test_definitions_load_with_every_raw_asset_and_the_report():
     for system, tables in RAW_TABLES.items():
         for table in tables:
             assert f"raw/{system}/{table}" in keys
-    assert "reports/ltc_report" in keys
+    assert {"reports/edition", "reports/mail", "reports/docs"} <= keys
     assert {"marts/fct_leads", "marts/fct_lead_to_cash", "marts/rpt_cash_collection"} <= keys
 
 
@@ -43,7 +43,18 @@ def test_report_is_downstream_of_raw_salesforce_leads():
             if child not in seen:
                 seen.add(child)
                 frontier.append(child)
-    assert dg.AssetKey(["reports", "ltc_report"]) in seen
+    assert dg.AssetKey(["reports", "edition"]) in seen
+    assert dg.AssetKey(["reports", "mail"]) in seen
+
+
+def test_every_mart_is_upstream_of_the_reports():
+    """REPORT_INPUTS comes from the dbt manifest: a new mart blocks the reports on its checks
+    without anyone listing it."""
+    graph = _defs().resolve_asset_graph()
+    marts = {key for key in graph.get_all_asset_keys()
+             if key.path[0] == "marts" and key.path[-1].startswith(("fct_", "dim_", "rpt_"))}
+    assert len(marts) >= 20
+    assert graph.get(dg.AssetKey(["reports", "edition"])).parent_keys == marts
 
 
 def test_raw_checks_and_dbt_tests_are_asset_checks():

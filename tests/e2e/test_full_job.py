@@ -33,9 +33,29 @@ def sandbox_run(ltc_home: Path):
 
 
 def _latest_report(settings: Settings) -> Path:
-    reports = sorted(settings.reports_dir.glob("ltc_report_*.html"))
-    assert reports, "the run wrote no report"
+    reports = sorted((settings.reports_dir / "latest").glob("ltc_report_*.html"))
+    assert reports, "the run published no edition with an executive report"
     return reports[-1]
+
+
+def _published(settings: Settings) -> dict[str, bytes]:
+    """Everything a reader of the reports folder sees: `latest`'s target, its files and the index."""
+    latest = settings.reports_dir / "latest"
+    seen = {"latest ->": os.readlink(latest).encode(), "index.html": (settings.reports_dir / "index.html").read_bytes()}
+    seen.update({f"latest/{p.name}": p.read_bytes() for p in sorted(latest.iterdir())})
+    return seen
+
+
+def _assert_the_edition_holds_every_report(settings: Settings) -> None:
+    from chromium import find_chromium
+
+    names = {p.name for p in (settings.reports_dir / "latest").iterdir()}
+    as_of = Settings.from_env().as_of.isoformat()
+    expected = {f"ltc_report_{as_of}.html", f"cash_collection_{as_of}.html",
+                f"contract_reconciliation_{as_of}.html", f"finance_worklists_{as_of}.xlsx", "manifest.json"}
+    if find_chromium():
+        expected.add(f"ltc_report_{as_of}.pdf")
+    assert expected <= names, f"missing from the edition: {sorted(expected - names)}"
 
 
 def _assert_the_next_dbt_call_parses_partially(scratch: Path) -> None:
@@ -64,7 +84,7 @@ def test_full_job_materialises_everything_and_the_report_matches_ground_truth(sa
     summary = run_full_refresh(Settings.from_env())
 
     assert summary.success
-    assert "reports/ltc_report" in summary.materialized
+    assert {"reports/edition", "reports/mail", "reports/docs"} <= set(summary.materialized)
     assert "marts/fct_lead_to_cash" in summary.materialized
     assert "raw/salesforce/opportunity_history" in summary.materialized
     rows = reconcile_report(_latest_report(settings), truth)
@@ -72,6 +92,7 @@ def test_full_job_materialises_everything_and_the_report_matches_ground_truth(sa
     assert not mismatches
     assert [name for name, *_ in rows] == list(RECONCILED_FIGURES)
     _assert_funnel_slices_match_ground_truth(settings.duckdb_path, truth["funnel_slices"])
+    _assert_the_edition_holds_every_report(settings)
     _assert_the_next_dbt_call_parses_partially(tmp_path / "dbt_target")
 
 
@@ -114,8 +135,8 @@ def test_a_warn_check_does_not_block_and_an_error_check_keeps_the_published_repo
     """Write-audit-publish across two runs. Run 1: an invoice dated in the future fails a
     WARN-level expectation, which annotates and does not block: the run succeeds and publishes.
     Run 2: the raw invoices hold an invoice in a currency that does not exist, an ERROR-level
-    expectation, which blocks dbt and the report in that run: the marts and the report from run 1
-    stay exactly as they were."""
+    expectation, which blocks dbt and the reports in that run: the marts and the edition from run 1
+    (`latest`, its files, the index) stay exactly as they were."""
     from orchestration.pipeline import PipelineError, run_full_refresh
 
     settings, _ = sandbox_run
@@ -125,10 +146,9 @@ def test_a_warn_check_does_not_block_and_an_error_check_keeps_the_published_repo
     summary = run_full_refresh(Settings.from_env())
     assert summary.success
     assert "raw/erp/invoices:great_expectations" in summary.failed_checks  # failed, as a warning
-    assert "reports/ltc_report" in summary.materialized
+    assert "reports/edition" in summary.materialized
 
-    report = _latest_report(settings)
-    published = (report.read_bytes(), report.stat().st_mtime_ns)
+    published = _published(settings)
     marts_sql = "select count(*), sum(total_amount_reporting) from marts.fct_invoices"
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
         marts_before = con.execute(marts_sql).fetchall()
@@ -143,8 +163,7 @@ def test_a_warn_check_does_not_block_and_an_error_check_keeps_the_published_repo
         run_full_refresh(Settings.from_env())
 
     assert "raw/erp/invoices:great_expectations" in str(failure.value)
-    assert sorted(settings.reports_dir.glob("ltc_report_*.html")) == [report]
-    assert (report.read_bytes(), report.stat().st_mtime_ns) == published, "the published report was touched"
+    assert _published(settings) == published, "the last good edition, `latest` or the index was touched"
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
         assert con.execute(marts_sql).fetchall() == marts_before, "marts were rebuilt from blocked data"
         corrupt = con.execute("select count(*) from raw_erp.invoices where currency = 'XYZ'").fetchone()[0]

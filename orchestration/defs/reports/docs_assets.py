@@ -1,6 +1,6 @@
 """`reports/docs`: dbt docs and GE Data Docs published next to the report (issue 6).
 
-Downstream of the same marts as `reports/ltc_report`, so it runs once the dbt build (and the
+Downstream of the same marts as `reports/edition`, so it runs once the dbt build (and the
 blocking checks on those marts) are done, in the same run. It writes nothing to the warehouse:
 no `duckdb_writer` pool, only short read-only connections (one for the catalog, one for the
 validations).

@@ -154,5 +154,5 @@ def test_automation_is_merged_into_the_code_location(code_location_defs, ltc_hom
     # the existing definitions are untouched: same job selection root, same daily cron
     assert merged.resolve_schedule_def("daily_full_refresh").cron_schedule == "0 6 * * *"
     graph = merged.resolve_asset_graph()
-    assert dg.AssetKey(["reports", "ltc_report"]) in graph.get_all_asset_keys()
+    assert dg.AssetKey(["reports", "edition"]) in graph.get_all_asset_keys()
     assert dg.AssetCheckKey(dg.AssetKey(["raw", "erp", "invoices"]), FRESHNESS_CHECK_NAME) in graph.asset_check_keys

@@ -382,7 +382,7 @@ def test_docs_asset_is_downstream_of_the_reports_marts():
     docs = graph.get(dg.AssetKey(["reports", "docs"]))
     assert docs.group_name == "reports"
     assert docs.parent_keys == {dg.AssetKey(path) for path in REPORT_INPUTS}
-    assert docs.parent_keys == graph.get(dg.AssetKey(["reports", "ltc_report"])).parent_keys
+    assert docs.parent_keys == graph.get(dg.AssetKey(["reports", "edition"])).parent_keys
     assert docs.key in defs.resolve_job_def("ltc_full_refresh").asset_layer.selected_asset_keys
 
 

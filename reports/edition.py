@@ -1,0 +1,131 @@
+"""One edition of the reports: every file for one as-of date, built together, published at once.
+
+An edition holds the executive report (HTML, and PDF when Chromium is there), the cash-collection
+report, the contract-to-receipt reconciliation and the finance workbook (one sheet per worklist).
+They are built into a staging folder and published by `reports.publish.publish_edition`, so a
+reader sees the previous complete edition or the new complete one, and a failed build leaves the
+last good edition alone. Mailing is a separate step (`mail_edition`): a mail server that is down
+must not unpublish anything.
+
+Plain Python: the Dagster report assets and `ltc report` call `publish_reports` and `mail_edition`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from reports.collection import build_collection_report, collection_worklists, load_collection
+from reports.datasets import read_as_of
+from reports.html import build_html_report, read_report_metrics
+from reports.pdf import PdfUnavailable, print_pdf
+from reports.publish import Edition, publish_edition
+from reports.reconciliation import build_reconciliation_report, load_reconciliation, reconciliation_worklists
+from reports.workbook import write_workbook
+
+if TYPE_CHECKING:
+    from connectors.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EXECUTIVE = "ltc_report"
+WORKBOOK = "finance_worklists"
+# The executive figures a mail's summary shows, in this order, with their labels.
+SUMMARY_FIGURES: tuple[tuple[str, str], ...] = (
+    ("won_amount", "Booked (won amount)"),
+    ("invoiced_total", "Billed"),
+    ("collected_total", "Collected"),
+    ("on_time_collection_rate", "On-time collection rate"),
+    ("dso_days", "DSO (days)"),
+    ("overdue_ar", "Overdue AR"),
+)
+
+
+@dataclass(frozen=True)
+class EditionBuild:
+    """What `build_edition` wrote, and what it could not (a PDF without Chromium)."""
+
+    files: tuple[Path, ...]
+    skipped: tuple[str, ...]
+
+
+def executive_report(edition_dir: Path) -> Path | None:
+    found = sorted(Path(edition_dir).glob(f"{EXECUTIVE}_*.html"))
+    return found[-1] if found else None
+
+
+def build_edition(duckdb_path: Path, out_dir: Path, *, as_of: dt.date | None = None,
+                  generated_at: dt.datetime | None = None, pdf: bool = True) -> EditionBuild:
+    """Write every file of one edition into `out_dir` (a staging folder); return them."""
+    generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
+    executive = build_html_report(duckdb_path, out_dir, as_of=as_of, generated_at=generated_at)
+    collection = load_collection(duckdb_path, as_of)
+    reconciliation = load_reconciliation(duckdb_path, as_of)
+    as_of = collection.as_of
+    files = [
+        executive,
+        build_collection_report(duckdb_path, out_dir, as_of=as_of, generated_at=generated_at),
+        build_reconciliation_report(duckdb_path, out_dir, as_of=as_of, generated_at=generated_at),
+        write_workbook(
+            out_dir / f"{WORKBOOK}_{as_of.isoformat()}.xlsx",
+            [*collection_worklists(collection), *reconciliation_worklists(reconciliation)],
+            title=f"Finance worklists as of {as_of.isoformat()}", as_of=as_of,
+            currency=collection.reporting_currency, generated_at=generated_at),
+    ]
+    skipped = []
+    if pdf:
+        try:
+            files.append(print_pdf(executive, executive.with_suffix(".pdf")))
+        except PdfUnavailable as exc:
+            log.warning("no PDF of the executive report in this edition: %s", exc)
+            skipped.append(f"PDF: {exc}")
+    return EditionBuild(files=tuple(files), skipped=tuple(skipped))
+
+
+def publish_reports(settings: "Settings", *, run_id: str | None = None,
+                    generated_at: dt.datetime | None = None) -> Edition:
+    """Build the edition of the warehouse's as-of date and publish it under `reports_dir`."""
+    generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
+    as_of = read_as_of(settings.duckdb_path, settings.as_of)
+
+    def build(staging: Path) -> Sequence[Path]:
+        return build_edition(settings.duckdb_path, staging, as_of=as_of, generated_at=generated_at).files
+
+    return publish_edition(settings.reports_dir, as_of, build, generated_at=generated_at, run_id=run_id)
+
+
+def mail_summary(edition_dir: Path) -> list[tuple[str, str]]:
+    """The executive headline figures of an edition, as (label, value) lines for a mail body."""
+    report = executive_report(edition_dir)
+    metrics = read_report_metrics(report) if report else {}
+    lines = []
+    for name, label in SUMMARY_FIGURES:
+        value = metrics.get(name)
+        if not value:
+            continue
+        number = Decimal(value)
+        if name == "on_time_collection_rate":
+            lines.append((label, f"{number * 100:.1f} %"))
+        elif name == "dso_days":
+            lines.append((label, f"{number:.1f}"))
+        else:
+            lines.append((label, f"{number:,.2f}"))
+    return lines
+
+
+def mail_edition(settings: "Settings", edition: Edition) -> bool:
+    """Mail the edition's summary and files when report mail is configured; True when sent."""
+    from reports.mail import mail_report
+
+    return mail_report(
+        settings,
+        subject=f"Lead-to-cash reports as of {edition.as_of.isoformat()}",
+        summary=[("As of", edition.as_of.isoformat()), *mail_summary(edition.path)],
+        attachments=[f for f in edition.files if f.suffix in (".html", ".xlsx", ".pdf")],
+        links=[str(edition.path)],
+    )
