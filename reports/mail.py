@@ -272,7 +272,9 @@ def compose_report_mail(*, sender: str, recipients: Sequence[str], subject: str,
     message.add_alternative(_html_body(subject, summary, files, oversize, links, max_bytes), subtype="html")
     for path, data in attached:
         maintype, subtype = mime_type(path)
-        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=path.name)
+        # the reports are UTF-8: without the charset a client decodes an HTML attachment as ASCII
+        params = {"charset": "utf-8"} if maintype == "text" else None
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=path.name, params=params)
     return message
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import email
 import logging
-import socket
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from smtp_sink import free_port, smtp_sink
 
 from connectors.settings import Settings
 from orchestration.defs.automation import alerts
@@ -37,17 +36,6 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 SUMMARY = (("Booked", "1,234,567.89 USD"), ("DSO", "41.5 days"), ("On-time rate", "<90% & falling"))
 
 
-class _Recorder:
-    """An aiosmtpd handler that keeps every delivered envelope."""
-
-    def __init__(self) -> None:
-        self.envelopes: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.envelopes.append(envelope)
-        return "250 OK queued"
-
-
 class _Authenticator:
     """Accepts USER/PASSWORD only, and records every login attempt."""
 
@@ -62,21 +50,12 @@ class _Authenticator:
         return AuthResult(success=ok, handled=ok)  # handled=False: aiosmtpd answers 535 itself
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def smtpd():
-    handler, authenticator = _Recorder(), _Authenticator()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port(),
-                            authenticator=authenticator, auth_require_tls=False)
-    controller.start()
-    controller.envelopes, controller.logins = handler.envelopes, authenticator.logins
-    yield controller
-    controller.stop()
+    authenticator = _Authenticator()
+    with smtp_sink(authenticator) as controller:
+        controller.logins = authenticator.logins
+        yield controller
 
 
 def _configure(monkeypatch, port: int, **extra: str) -> None:
@@ -232,7 +211,7 @@ def test_errors_say_what_to_set(smtpd):
     with pytest.raises(MailError, match="LTC_SMTP_TLS='tls1.3'; choose auto, starttls, ssl or none"):
         send_message(_plain_message(), SmtpServer(host="127.0.0.1", port=smtpd.port, tls="tls1.3"))
     with pytest.raises(MailError, match="ConnectionRefusedError.*check LTC_SMTP_HOST, LTC_SMTP_PORT"):
-        send_message(_plain_message(), SmtpServer(host="127.0.0.1", port=_free_port(), timeout=5))
+        send_message(_plain_message(), SmtpServer(host="127.0.0.1", port=free_port(), timeout=5))
     wrong = SmtpServer(host="127.0.0.1", port=smtpd.port, user=USER, password="not-" + PASSWORD, timeout=10)
     with pytest.raises(MailError, match="refused the login .*check LTC_SMTP_USER and LTC_SMTP_PASSWORD") as e:
         send_message(_plain_message(), wrong)
@@ -319,16 +298,11 @@ def test_alerts_are_mailed_through_the_shared_smtp_settings(ltc_home: Path, monk
 
 
 def test_a_mail_over_the_servers_size_limit_says_to_lower_the_attachment_limit(tmp_path: Path):
-    handler = _Recorder()
-    controller = Controller(handler, hostname="127.0.0.1", port=_free_port(), data_size_limit=5_000)
-    controller.start()
-    try:
+    with smtp_sink(data_size_limit=5_000) as controller:
         (tmp_path / "finance.xlsx").write_bytes(b"\x00" * 8_000)
         message = compose_report_mail(
             sender="reports@example.com", recipients=["cfo@example.com"], subject="Report",
             summary=(), attachments=[tmp_path / "finance.xlsx"], max_bytes=10_000)
         with pytest.raises(MailError, match="552.*lower LTC_REPORT_MAIL_MAX_MB"):
             send_message(message, SmtpServer(host="127.0.0.1", port=controller.port, timeout=10))
-        assert handler.envelopes == []
-    finally:
-        controller.stop()
+        assert controller.envelopes == []
