@@ -6,6 +6,10 @@ assert what a reader would see. Every host name resolves to nothing
 (`--host-resolver-rules`), so a page that needs the network shows it as console errors or missing
 content. Tests get the binary through `chromium_path(require_service)`: skipped without it, a
 failure under LTC_REQUIRE_SERVICES=1 (CI).
+
+Every screenshot is also kept as a test artifact in `$LTC_TEST_ARTIFACTS/screenshots/` (default
+`test-artifacts/` at the repository root, git-ignored), named after the test that took it, so a
+person (or CI) can look at what the browser showed after the test's tmp_path is gone.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+ARTIFACTS = Path(os.environ.get("LTC_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
 CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 FLAGS = (
     "--headless",
@@ -89,7 +94,16 @@ def render(chromium: str, page: Path, out_dir: Path, *, width: int = 1280, heigh
     assert png.is_file(), f"no screenshot of {page} (rc={shot.returncode}): {shot.stderr[-2000:]}"
     dom = _run(chromium, out_dir / f".profile-{name}", ["--dump-dom", uri])
     assert dom.returncode == 0, f"--dump-dom failed for {page}: {dom.stderr[-2000:]}"
+    _keep(png)
     return Rendered(png=png, dom=dom.stdout, console=tuple(_console(shot.stderr) + _console(dom.stderr)))
+
+
+def _keep(png: Path) -> None:
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    test = re.sub(r"[^A-Za-z0-9_.-]+", "_", test.rsplit("/", 1)[-1]) or "screenshot"
+    folder = ARTIFACTS / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(png, folder / f"{test}__{png.name}")
 
 
 def print_pdf(chromium: str, page: Path, pdf: Path) -> subprocess.CompletedProcess:
