@@ -15,7 +15,6 @@ columns: buckets, days past due, DSO, BPDSO, CEI, on-time rate and dunning level
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -27,7 +26,9 @@ from reports.collection_charts import (
     grouped_bars_svg,
     line_chart_svg,
 )
-from reports.datasets import Connection, money, month_of, read_only, to_date, to_decimal
+from reports.datasets import (
+    Connection, fetch_rows, money, month_of, read_only, resolve_as_of, to_date, to_decimal,
+)
 from reports.formatting import (
     data_value,
     environment,
@@ -207,14 +208,10 @@ def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal | None:
 # Reading the marts (selects, filters, counts and sums of mart columns only)
 
 
-def _rows(con: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-    return con.execute(sql, list(params)).fetchall()
-
-
 def _columns(con: Connection, table: str) -> set[str]:
     return {
         r[0]
-        for r in _rows(
+        for r in fetch_rows(
             con,
             "select column_name from information_schema.columns "
             "where table_schema = 'marts' and table_name = ?",
@@ -224,7 +221,7 @@ def _columns(con: Connection, table: str) -> set[str]:
 
 
 def _require(con: Connection, *tables: str) -> None:
-    held = {r[0] for r in _rows(con, "select table_name from information_schema.tables where table_schema = 'marts'")}
+    held = {r[0] for r in fetch_rows(con, "select table_name from information_schema.tables where table_schema = 'marts'")}
     missing = [t for t in tables if t not in held]
     if missing:
         raise ValueError(
@@ -233,32 +230,12 @@ def _require(con: Connection, *tables: str) -> None:
 
 
 def _as_of(con: Connection, requested: dt.date | None) -> dt.date:
-    """The marts' as-of date; a requested date the marts were not built for is an error."""
-    held = {
-        to_date(r[0])
-        for r in _rows(
-            con,
-            "select distinct as_of_date from marts.rpt_cash_collection "
-            "union select distinct as_of_date from marts.rpt_collection_worklist",
-        )
-        if r[0] is not None
-    }
-    if not held:
-        raise ValueError("the marts hold no as-of date (rpt_cash_collection and rpt_collection_worklist are empty)")
-    if len(held) > 1:
-        raise ValueError(f"the marts disagree on the as-of date: {', '.join(sorted(d.isoformat() for d in held))}")
-    (built,) = held
-    if requested is not None and requested != built:
-        raise ValueError(
-            f"the marts are built as of {built.isoformat()}, not {requested.isoformat()}: "
-            f"rebuild them with LTC_AS_OF={requested.isoformat()}"
-        )
-    return built
+    return resolve_as_of(con, ("rpt_cash_collection", "rpt_collection_worklist"), requested)
 
 
 def _reporting_currency(con: Connection) -> str:
     for table in ("rpt_cash_collection", "rpt_collection_worklist"):
-        (value,) = _rows(con, f"select min(reporting_currency) from marts.{table}")[0]
+        (value,) = fetch_rows(con, f"select min(reporting_currency) from marts.{table}")[0]
         if value:
             return str(value)
     return "USD"
@@ -267,7 +244,7 @@ def _reporting_currency(con: Connection) -> str:
 def _buckets(con: Connection, as_of: dt.date) -> tuple[AgingBucket, ...]:
     found = {
         str(r[0]): (int(r[1]), money(r[2]))
-        for r in _rows(
+        for r in fetch_rows(
             con,
             """
             select aging_bucket, count(*), sum(outstanding_amount_reporting)
@@ -292,7 +269,7 @@ def _customers(con: Connection, as_of: dt.date) -> tuple[CustomerAR, ...]:
     sums = ",\n".join(
         f"sum(outstanding_amount_reporting) filter (where aging_bucket = '{b}')" for b, _ in BUCKETS
     )
-    rows = _rows(
+    rows = fetch_rows(
         con,
         f"""
         select customer_key, min(customer_name), min(account_owner_name), count(*),
@@ -331,7 +308,7 @@ def _months(con: Connection, as_of: dt.date) -> tuple[tuple[CollectionMonth, ...
     held = _columns(con, "rpt_cash_collection")
     optional = [c if c in held else f"null as {c}" for c in OPTIONAL_TREND_COLUMNS]
     missing = tuple(label for c, label in OPTIONAL_TREND_COLUMNS.items() if c not in held)
-    rows = _rows(
+    rows = fetch_rows(
         con,
         f"""
         select period_month, invoiced_amount, collected_amount, amount_due, collected_on_time_amount,
@@ -367,7 +344,7 @@ def _months(con: Connection, as_of: dt.date) -> tuple[tuple[CollectionMonth, ...
 
 
 def _overdue(con: Connection, as_of: dt.date) -> tuple[OverdueItem, ...]:
-    rows = _rows(
+    rows = fetch_rows(
         con,
         """
         select customer_name, invoice_number, due_date, days_past_due, aging_bucket, currency,
@@ -399,7 +376,7 @@ def _overdue(con: Connection, as_of: dt.date) -> tuple[OverdueItem, ...]:
 
 
 def _dunning(con: Connection, as_of: dt.date) -> tuple[DunningLevel, ...]:
-    rows = _rows(
+    rows = fetch_rows(
         con,
         """
         select dunning_level, min(dunning_level_name), min(dunning_action), count(*),

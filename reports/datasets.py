@@ -274,13 +274,14 @@ def read_only(duckdb_path: Path | str) -> Iterator[Connection]:
         con.close()
 
 
-def _rows(con: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+def fetch_rows(con: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    """Every row of `sql` (parameters bound, never formatted in)."""
     return con.execute(sql, list(params)).fetchall()
 
 
 def _has_column(con: Connection, schema: str, table: str, column: str) -> bool:
     return bool(
-        _rows(
+        fetch_rows(
             con,
             "select 1 from information_schema.columns "
             "where table_schema = ? and table_name = ? and column_name = ?",
@@ -290,7 +291,7 @@ def _has_column(con: Connection, schema: str, table: str, column: str) -> bool:
 
 
 def _one(con: Connection, sql: str, params: Sequence[Any] = ()) -> tuple:
-    rows = _rows(con, sql, params)
+    rows = fetch_rows(con, sql, params)
     return rows[0] if rows else ()
 
 
@@ -298,37 +299,43 @@ def _one(con: Connection, sql: str, params: Sequence[Any] = ()) -> tuple:
 # Queries (selects and sums of mart columns only)
 
 
-def _as_of(con: Connection, requested: dt.date | None) -> dt.date:
-    candidates = (
-        "select max(as_of_date) from marts.rpt_cash_collection",
-        "select max(as_of_date) from marts.fct_invoices",
-        "select max(as_of_date) from marts.rpt_funnel_conversion",
-    )
-    found: dt.date | None = None
-    for sql in candidates:
+def resolve_as_of(con: Connection, tables: Sequence[str], requested: dt.date | None) -> dt.date:
+    """The one as-of date the marts in `tables` were built for, checked against `requested`.
+
+    Every report is as of the date its marts state, and only that date: marts that disagree, or a
+    requested date the marts were not built for, is an error that says what to do. A mart with no
+    rows yet says nothing; when none of them says anything, the requested date is taken, and
+    without one that is an error too. The one place this rule lives, for every report.
+    """
+    held: set[dt.date] = set()
+    for table in tables:
         try:
-            value = _one(con, sql)
-        except duckdb.CatalogException:
-            continue
-        if value and value[0] is not None:
-            found = to_date(value[0])
-            break
-    if requested is None:
-        if found is None:
-            raise ValueError("the marts hold no as-of date (rpt_cash_collection / fct_invoices are empty)")
-        return found
-    if found is not None:
-        held = {
-            to_date(r[0])
-            for r in _rows(con, "select distinct as_of_date from marts.rpt_cash_collection")
-            if r[0] is not None
-        }
-        if held and requested not in held:
-            raise ValueError(
-                f"the marts are built as of {', '.join(sorted(d.isoformat() for d in held))}, "
-                f"not {requested.isoformat()}: rebuild them with LTC_AS_OF={requested.isoformat()}"
-            )
-    return requested
+            dates = fetch_rows(con, f"select distinct as_of_date from marts.{table}")
+        except duckdb.CatalogException as exc:
+            raise ValueError(f"marts.{table} is missing: run `dbt build` on this dbt project first") from exc
+        held |= {d for d in (to_date(r[0]) for r in dates) if d is not None}
+    if len(held) > 1:
+        found = ", ".join(sorted(d.isoformat() for d in held))
+        raise ValueError(f"the marts disagree on the as-of date ({found}): rebuild them")
+    if not held:
+        if requested is None:
+            raise ValueError(f"the marts hold no as-of date ({', '.join(tables)} are empty): build them first")
+        return requested
+    (built,) = held
+    if requested is not None and requested != built:
+        raise ValueError(
+            f"the marts are built as of {built.isoformat()}, not {requested.isoformat()}: "
+            f"rebuild them with LTC_AS_OF={requested.isoformat()}"
+        )
+    return built
+
+
+# The marts every executive figure comes from; they state one as-of date.
+EXECUTIVE_AS_OF_MARTS = ("rpt_cash_collection", "fct_invoices", "rpt_funnel_conversion")
+
+
+def _as_of(con: Connection, requested: dt.date | None) -> dt.date:
+    return resolve_as_of(con, EXECUTIVE_AS_OF_MARTS, requested)
 
 
 def _reporting_currency(con: Connection) -> str:
@@ -343,7 +350,7 @@ def _reporting_currency(con: Connection) -> str:
 
 
 def _cash_collection(con: Connection, as_of: dt.date) -> tuple[CashMonth, ...]:
-    rows = _rows(
+    rows = fetch_rows(
         con,
         """
         select period_month, reporting_currency, invoiced_amount, collected_amount, amount_due,
@@ -372,7 +379,7 @@ def _cash_collection(con: Connection, as_of: dt.date) -> tuple[CashMonth, ...]:
 
 
 def _funnel(con: Connection, as_of: dt.date, measure_type: str) -> tuple[FunnelRow, ...]:
-    rows = _rows(
+    rows = fetch_rows(
         con,
         """
         select measure_type, period_month, stage_code, stage_order, step_name, journeys,
@@ -571,7 +578,7 @@ BREAKDOWN_DIMENSIONS = ("channel", "campaign", "region", "owner")
 
 def _breakdowns(con: Connection, as_of: dt.date) -> tuple[Breakdown, ...]:
     """Cohort funnel per channel, campaign, region and owner (rpt_funnel_conversion slices)."""
-    rows = _rows(
+    rows = fetch_rows(
         con,
         """
         select dimension, dimension_value, min(dimension_label), stage_code, stage_order, sum(journeys)
@@ -617,7 +624,7 @@ def _timestamp(value: Any) -> dt.datetime | None:
 
 
 def _freshness(con: Connection) -> tuple[SourceFreshness, ...]:
-    rows = _rows(
+    rows = fetch_rows(
         con,
         """
         select source_system, raw_schema, last_loaded_at, stalest_table_loaded_at, table_count,

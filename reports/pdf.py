@@ -31,7 +31,9 @@ CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 PATH_NAMES = ("chromium", "chromium-browser")
 # A one-page PDF of an empty document is ~1 KB; anything smaller is not a printed report.
 MIN_PDF_BYTES = 1_000
-FLAGS = (
+# Headless, offline (every host name resolves to nothing), nothing in the background: how the
+# reports are opened for printing here and in the tests (tests/support/chromium.py).
+OFFLINE_FLAGS = (
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -42,6 +44,9 @@ FLAGS = (
     "--no-first-run",
     "--no-default-browser-check",
     "--host-resolver-rules=MAP * ~NOTFOUND",
+)
+FLAGS = (
+    *OFFLINE_FLAGS,
     "--no-pdf-header-footer",
     "--print-to-pdf-no-header",  # the same, spelled as Chromium < 120 expects; ignored by newer ones
 )

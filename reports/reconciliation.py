@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from reports.datasets import Connection, money, money_or_none, read_only, to_date
+from reports.datasets import Connection, money, money_or_none, read_only, resolve_as_of, to_date
 from reports.formatting import environment, fmt_date_long, fmt_int, write_atomic
 from reports.reconciliation_charts import contract_flow_svg, exceptions_bar_svg
 from reports.worklist import Column, Worklist
@@ -214,41 +214,9 @@ class ReconciliationData:
     exceptions: tuple[ExceptionLine, ...]
 
 
-def _marts_as_of(con: Connection) -> dt.date | None:
-    """The as-of date the reconciliation marts were built for (one date, or an error)."""
-    held: set[dt.date] = set()
-    for table in ("rpt_contract_reconciliation", "fct_reconciliation_exceptions"):
-        held |= {
-            to_date(r[0])
-            for r in con.execute(f"select distinct as_of_date from marts.{table}").fetchall()
-            if r[0] is not None
-        }
-    if not held:  # a company with no contracts and no exceptions yet: the invoices carry it
-        held = {
-            to_date(r[0])
-            for r in con.execute("select distinct as_of_date from marts.fct_invoices").fetchall()
-            if r[0] is not None
-        }
-    if len(held) > 1:
-        dates = ", ".join(sorted(d.isoformat() for d in held))
-        raise ValueError(f"the reconciliation marts hold several as-of dates ({dates}): rebuild them")
-    return next(iter(held), None)
-
-
-def _check_as_of(found: dt.date | None, requested: dt.date | None) -> dt.date:
-    if requested is None:
-        if found is None:
-            raise ValueError(
-                "the marts hold no as-of date (rpt_contract_reconciliation, fct_reconciliation_exceptions "
-                "and fct_invoices are empty): pass as_of"
-            )
-        return found
-    if found is not None and found != requested:
-        raise ValueError(
-            f"the marts are built as of {found.isoformat()}, not {requested.isoformat()}: "
-            f"rebuild them with LTC_AS_OF={requested.isoformat()}"
-        )
-    return requested
+# The marts the reconciliation reads, which state its as-of date (the invoices carry it for a
+# company with no contracts and no exceptions yet).
+AS_OF_MARTS = ("rpt_contract_reconciliation", "fct_reconciliation_exceptions", "fct_invoices")
 
 
 def _reporting_currency(con: Connection) -> str:
@@ -358,7 +326,7 @@ def load_reconciliation(duckdb_path: Path, as_of: dt.date | None = None) -> Reco
     worklist is an error too, so a new type in the mart cannot vanish from the totals.
     """
     with read_only(duckdb_path) as con:
-        day = _check_as_of(_marts_as_of(con), as_of)
+        day = resolve_as_of(con, AS_OF_MARTS, as_of)
         currency = _reporting_currency(con)
         contracts = [_contract_line(r) for r in con.execute(CONTRACTS_SQL, [day]).fetchall()]
         exceptions = [_exception_line(r) for r in con.execute(EXCEPTIONS_SQL, [day]).fetchall()]

@@ -25,9 +25,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from reports import flow_charts
-from reports.datasets import Connection, money, money_or_none, read_only, to_date, to_decimal
+from reports.datasets import (
+    Connection, fetch_rows, money, money_or_none, read_only, resolve_as_of, to_date, to_decimal,
+)
 from reports.formatting import data_value, fmt_date_long, fmt_days, fmt_int, fmt_money, fmt_pct
 
 DAYS_QUANTUM = Decimal("0.1")
@@ -229,45 +230,17 @@ class RevenueFlow:
 # Queries (selects, filters, counts and sums of mart columns)
 
 
-def _rows(con: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-    return con.execute(sql, list(params)).fetchall()
-
-
 def _int(value: Any) -> int:
     return int(value or 0)
 
 
-def _check_as_of(con: Connection, requested: dt.date | None) -> dt.date:
-    """The as-of date every source mart was built for; a mismatch is an error, not a guess."""
-    held: dict[str, set[dt.date]] = {}
-    for table in SOURCES:
-        try:
-            dates = {to_date(r[0]) for r in _rows(con, f"select distinct as_of_date from marts.{table}")}
-        except duckdb.CatalogException as exc:
-            raise ValueError(f"marts.{table} is missing: build the dbt project first") from exc
-        held[table] = {d for d in dates if d is not None}
-    found = set().union(*held.values())
-    if len(found) > 1:
-        detail = "; ".join(f"{t}: {', '.join(sorted(d.isoformat() for d in ds))}" for t, ds in held.items())
-        raise ValueError(f"the revenue-flow marts disagree on their as-of date ({detail})")
-    if not found:
-        raise ValueError("the revenue-flow marts hold no rows: nothing to report")
-    (built,) = found
-    if requested is not None and requested != built:
-        raise ValueError(
-            f"the marts are built as of {built.isoformat()}, not {requested.isoformat()}: "
-            f"rebuild them with LTC_AS_OF={requested.isoformat()}"
-        )
-    return built
-
-
 def _currency(con: Connection) -> str:
-    row = _rows(con, "select min(reporting_currency) from marts.rpt_revenue_bridge")
+    row = fetch_rows(con, "select min(reporting_currency) from marts.rpt_revenue_bridge")
     return str(row[0][0]) if row and row[0][0] else "USD"
 
 
 def _velocity(con: Connection) -> tuple[VelocityMonth, ...]:
-    rows = _rows(
+    rows = fetch_rows(
         con,
         """
         select period_month, period_end, trailing_start, end_snapshot_date, open_opportunity_count,
@@ -299,7 +272,7 @@ def _velocity(con: Connection) -> tuple[VelocityMonth, ...]:
 
 def _stage_times(con: Connection) -> tuple[DurationBar, ...]:
     # exited stays only: the current stay's age is not a time in stage (ltc-metrics §2.3)
-    rows = _rows(
+    rows = fetch_rows(
         con,
         """
         select stage_name, min(stage_rank) as stage_rank, count(*), sum(days_in_stage)
@@ -315,7 +288,7 @@ def _stage_times(con: Connection) -> tuple[DurationBar, ...]:
 
 def _cycle_steps(con: Connection) -> tuple[DurationBar, ...]:
     measures = ", ".join(f"count({c}), sum({c})" for c, _ in CYCLE_STEPS)
-    row = _rows(con, f"select {measures} from marts.fct_lead_to_cash where not is_deleted")[0]
+    row = fetch_rows(con, f"select {measures} from marts.fct_lead_to_cash where not is_deleted")[0]
     return tuple(
         DurationBar(key=column, label=label, count=_int(row[2 * i]), days_total=_int(row[2 * i + 1]))
         for i, (column, label) in enumerate(CYCLE_STEPS)
@@ -323,7 +296,7 @@ def _cycle_steps(con: Connection) -> tuple[DurationBar, ...]:
 
 
 def _pipeline(con: Connection) -> tuple[PipelinePeriod, ...]:
-    rows = _rows(
+    rows = fetch_rows(
         con,
         """
         select w.period_type, w.period_start, w.period_end, w.period_end_capped, w.is_period_complete,
@@ -380,7 +353,7 @@ def _pipeline(con: Connection) -> tuple[PipelinePeriod, ...]:
 
 
 def _forecast(con: Connection) -> tuple[ForecastRow, ...]:
-    rows = _rows(
+    rows = fetch_rows(
         con,
         """
         select period_type, period_start, period_end, is_period_complete, forecast_category,
@@ -419,7 +392,7 @@ def _forecast(con: Connection) -> tuple[ForecastRow, ...]:
 
 
 def _bridge(con: Connection) -> tuple[BridgeMonth, ...]:
-    rows = _rows(
+    rows = fetch_rows(
         con,
         """
         select period_month, period_end, booked_count, booked_amount, invoiced_amount,
@@ -460,7 +433,7 @@ def load_revenue_flow(duckdb_path: Path, as_of: dt.date | None = None) -> Revenu
     ValueError (the marts are never re-cut to another date here).
     """
     with read_only(duckdb_path) as con:
-        day = _check_as_of(con, as_of)
+        day = resolve_as_of(con, SOURCES, as_of)
         return RevenueFlow(
             as_of=day,
             reporting_currency=_currency(con),

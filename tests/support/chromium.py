@@ -23,29 +23,12 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+# the Chromium, and the offline flags, the product prints its PDFs with
+from reports.pdf import OFFLINE_FLAGS, find_chromium
+
 ARTIFACTS = Path(os.environ.get("LTC_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
-CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--hide-scrollbars",
-    "--host-resolver-rules=MAP * ~NOTFOUND",
-    "--enable-logging=stderr",
-    "--v=0",
-)
+FLAGS = (*OFFLINE_FLAGS, "--hide-scrollbars", "--enable-logging=stderr", "--v=0")
 _CONSOLE = re.compile(r":CONSOLE(?::|\()\d+\)?\]\s*\"(?P<message>.*)\", source: (?P<source>.*)$")
-
-
-def find_chromium() -> str | None:
-    for candidate in CANDIDATES:
-        if os.path.exists(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return shutil.which("chromium")
 
 
 def chromium_path(require_service) -> str:
