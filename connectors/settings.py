@@ -60,24 +60,24 @@ def deprecated_smtp_variables() -> list[str]:
 
 def _smtp_from_env() -> dict[str, object]:
     """The SMTP server's settings: each LTC_SMTP_* variable, else its deprecated LTC_ALERT_SMTP_*
-    twin. The legacy user and password belong to the legacy host: they are not used when
-    LTC_SMTP_HOST names another server (credentials never go to a server they were not set for)."""
-    def pick(name: str) -> str | None:
-        current, legacy = SMTP_VARIABLES[name]
-        return _env(current, _env(legacy))
-
-    host = pick("host")
+    twin. The legacy values describe the legacy host: when LTC_SMTP_HOST names another server, none
+    of them (port, sender, TLS mode, user, password) is used, so a `LTC_ALERT_SMTP_TLS=none` meant
+    for a local relay can never send new credentials in clear text to a remote server."""
+    host = _env("LTC_SMTP_HOST", _env("LTC_ALERT_SMTP_HOST"))
     legacy_host = _env("LTC_ALERT_SMTP_HOST")
     same_server = legacy_host is None or host == legacy_host
-    user = _env("LTC_SMTP_USER", _env("LTC_ALERT_SMTP_USER") if same_server else None)
-    password = _env("LTC_SMTP_PASSWORD", _env("LTC_ALERT_SMTP_PASSWORD") if same_server else None)
+
+    def pick(name: str) -> str | None:
+        current, legacy = SMTP_VARIABLES[name]
+        return _env(current, _env(legacy) if same_server else None)
+
     tls = pick("tls") or "auto"
     return {
         "smtp_host": host,
         "smtp_port": int(pick("port") or ("465" if tls.lower() == "ssl" else "25")),
         "smtp_from": pick("from"),
-        "smtp_user": user,
-        "smtp_password": password,
+        "smtp_user": pick("user"),
+        "smtp_password": pick("password"),
         "smtp_tls": tls,
     }
 

@@ -20,12 +20,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from reports.collection import build_collection_report, collection_worklists, load_collection
+from reports.collection import collection_worklists, load_collection, render_collection
 from reports.datasets import read_as_of
 from reports.html import build_html_report, read_report_metrics
-from reports.pdf import PdfUnavailable, print_pdf
-from reports.publish import Edition, publish_edition
-from reports.reconciliation import build_reconciliation_report, load_reconciliation, reconciliation_worklists
+from reports.pdf import PdfError, PdfUnavailable, print_pdf
+from reports.publish import Edition, list_editions, publish_edition
+from reports.formatting import write_atomic
+from reports.reconciliation import load_reconciliation, reconciliation_worklists, render_reconciliation
 from reports.workbook import write_workbook
 
 if TYPE_CHECKING:
@@ -59,18 +60,26 @@ def executive_report(edition_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def _write_page(path: Path, html: str) -> Path:
+    write_atomic(path, html)
+    return path
+
+
 def build_edition(duckdb_path: Path, out_dir: Path, *, as_of: dt.date | None = None,
                   generated_at: dt.datetime | None = None, pdf: bool = True) -> EditionBuild:
     """Write every file of one edition into `out_dir` (a staging folder); return them."""
     generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
     executive = build_html_report(duckdb_path, out_dir, as_of=as_of, generated_at=generated_at)
+    # each dataset is read once: the page and the workbook sheets show the same read of the marts
     collection = load_collection(duckdb_path, as_of)
     reconciliation = load_reconciliation(duckdb_path, as_of)
     as_of = collection.as_of
     files = [
         executive,
-        build_collection_report(duckdb_path, out_dir, as_of=as_of, generated_at=generated_at),
-        build_reconciliation_report(duckdb_path, out_dir, as_of=as_of, generated_at=generated_at),
+        _write_page(out_dir / f"cash_collection_{as_of.isoformat()}.html",
+                    render_collection(collection, generated_at=generated_at)),
+        _write_page(out_dir / f"contract_reconciliation_{as_of.isoformat()}.html",
+                    render_reconciliation(reconciliation, generated_at=generated_at)),
         write_workbook(
             out_dir / f"{WORKBOOK}_{as_of.isoformat()}.xlsx",
             [*collection_worklists(collection), *reconciliation_worklists(reconciliation)],
@@ -81,7 +90,9 @@ def build_edition(duckdb_path: Path, out_dir: Path, *, as_of: dt.date | None = N
     if pdf:
         try:
             files.append(print_pdf(executive, executive.with_suffix(".pdf")))
-        except PdfUnavailable as exc:
+        except (PdfUnavailable, PdfError) as exc:
+            # the PDF is the optional format: a missing or broken Chromium must not keep the
+            # HTML and the workbook from finance (the run's log and `skipped` say why)
             log.warning("no PDF of the executive report in this edition: %s", exc)
             skipped.append(f"PDF: {exc}")
     return EditionBuild(files=tuple(files), skipped=tuple(skipped))
@@ -118,14 +129,28 @@ def mail_summary(edition_dir: Path) -> list[tuple[str, str]]:
     return lines
 
 
+def published_edition(settings: "Settings") -> Edition:
+    """The published edition of the warehouse's as-of date: what this run's `reports/edition`
+    published (not `latest`, which a backfill of an older date leaves where it was)."""
+    as_of = read_as_of(settings.duckdb_path, settings.as_of)
+    for edition in list_editions(settings.reports_dir):
+        if edition.as_of == as_of:
+            return edition
+    raise LookupError(f"no edition as of {as_of.isoformat()} in {settings.reports_dir}: publish it first (ltc report)")
+
+
 def mail_edition(settings: "Settings", edition: Edition) -> bool:
-    """Mail the edition's summary and files when report mail is configured; True when sent."""
+    """Mail the edition's summary and files when report mail is configured; True when sent.
+
+    Everything is read from the edition's real folder, resolved once: `reports/<as-of>` is a link
+    that a publish of the same date may move while the mail is composed."""
     from reports.mail import mail_report
 
+    folder = edition.path.resolve()
     return mail_report(
         settings,
         subject=f"Lead-to-cash reports as of {edition.as_of.isoformat()}",
-        summary=[("As of", edition.as_of.isoformat()), *mail_summary(edition.path)],
-        attachments=[f for f in edition.files if f.suffix in (".html", ".xlsx", ".pdf")],
+        summary=[("As of", edition.as_of.isoformat()), *mail_summary(folder)],
+        attachments=[folder / f.name for f in edition.files if f.suffix in (".html", ".xlsx", ".pdf")],
         links=[str(edition.path)],
     )

@@ -107,6 +107,8 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())  # the rename must never publish a file whose bytes are not on disk
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a published page is there to be read
         os.replace(tmp, path)
     except BaseException:

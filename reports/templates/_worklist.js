@@ -30,14 +30,18 @@
     });
     var line = section.querySelector(".wl-shown");
     if (!line) return;
-    var parts = ["Shown: " + visible + " of " + rows.length + " rows"];
+    // a long worklist is cut in the page (the workbook holds every row): say so, or a filter that
+    // finds nothing here would read as "nothing to work on"
+    var all = parseInt(section.getAttribute("data-rows"), 10) || rows.length;
+    var parts = ["Shown: " + visible + " of " + rows.length + " rows" +
+                 (all > rows.length ? " in this page, " + all + " in the workbook" : "")];
     section.querySelectorAll("tfoot td[data-metric]").forEach(function (td) {
       var i = Array.prototype.indexOf.call(td.parentNode.children, td);
       var kind = heads[i].getAttribute("data-kind");
       parts.push(heads[i].textContent.trim() + " " + fmt((sums[i] || 0) / 100, kind));
     });
     line.textContent = parts.join(" · ");
-    line.hidden = visible === rows.length;
+    line.hidden = visible === rows.length && all === rows.length;
   }
   document.querySelectorAll("section.worklist").forEach(function (section) {
     var body = section.querySelector("tbody");

@@ -9,6 +9,7 @@ and the edition is mailed through a real SMTP server on 127.0.0.1 with its files
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import re
 import shutil
@@ -24,8 +25,9 @@ from smtp_sink import smtp_sink
 
 from connectors.settings import Settings
 from reports.collection import collection_worklists, load_collection
-from reports.edition import mail_edition, mail_summary, publish_reports
+from reports.edition import mail_edition, mail_summary, publish_reports, published_edition
 from reports.html import read_report_metrics
+from reports.publish import latest_edition, publish_edition
 from reports.reconciliation import EXCEPTION_WORKLISTS, load_reconciliation, reconciliation_worklists
 from reports.workbook import sheet_names
 
@@ -146,13 +148,25 @@ def test_the_finance_workbook_ties_to_the_worklists_and_the_marts(edition, setti
     assert exceptions_total == in_mart
 
 
+def _publish_a_newer_edition(settings: Settings, as_of) -> None:
+    def build(staging: Path) -> list[Path]:
+        (staging / "note.html").write_text("<p>a later edition</p>", encoding="utf-8")
+        return [staging / "note.html"]
+
+    publish_edition(settings.reports_dir, as_of + dt.timedelta(days=31), build)
+
+
 def test_the_edition_is_mailed_with_its_summary_and_files(edition, settings, monkeypatch):
+    # `latest` moves on to a later date (as after this warehouse was backfilled to an older one):
+    # the mail still carries the edition of the warehouse's own as-of date
+    _publish_a_newer_edition(settings, edition.as_of)
+    assert latest_edition(settings.reports_dir).as_of != edition.as_of
     with smtp_sink() as server:
         monkeypatch.setenv("LTC_SMTP_HOST", "127.0.0.1")
         monkeypatch.setenv("LTC_SMTP_PORT", str(server.port))
         monkeypatch.setenv("LTC_SMTP_FROM", "ltc@example.com")
         monkeypatch.setenv("LTC_REPORT_MAIL_TO", "cfo@example.com,ar@example.com")
-        assert mail_edition(Settings.from_env(), edition)
+        assert mail_edition(Settings.from_env(), published_edition(Settings.from_env()))
         [envelope] = server.envelopes
 
     assert envelope.rcpt_tos == ["cfo@example.com", "ar@example.com"]

@@ -112,7 +112,9 @@ def _build(root: Path, *, seed: int, scale: int) -> BuiltCompany:
                 env={**os.environ, "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
                      "DBT_TARGET_PATH": str(target), "DBT_LOG_PATH": str(target)})
             if proc.returncode != 0:
-                raise RuntimeError(f"dbt build of the sandbox company failed:\n{proc.stdout[-4000:]}")
+                failed = [line for line in proc.stdout.splitlines() if "ERROR" in line or "FAIL " in line]
+                raise RuntimeError("dbt build of the sandbox company failed:\n" + "\n".join(failed[:40])
+                                   + f"\n...\n{proc.stdout[-2000:]}")
             warehouse = settings.duckdb_path
     (root / "truth.json").write_text(json.dumps(truth, default=str))
     return BuiltCompany(home=home, warehouse=warehouse, truth=truth)

@@ -90,7 +90,12 @@ final as (
         owned.invoice_number,
         owned.as_of_date,
         owned.customer_key,
-        coalesce(unified_customers.display_name, owned.customer_name, owned.customer_id) as customer_name,
+        -- the account's or the ERP customer's name, never dim_accounts.display_name: it falls back
+        -- to the bank payer's name, which can be a person's
+        coalesce(
+            unified_customers.account_name, unified_customers.customer_name,
+            owned.customer_name, owned.customer_id
+        ) as customer_name,
         owned.customer_id,
         owned.customer_name as erp_customer_name,
         owned.account_id,

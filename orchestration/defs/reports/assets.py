@@ -57,15 +57,16 @@ def report_edition(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     owners=["team:data-engineering"],
 )
 def report_mail(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    """The latest edition mailed to LTC_REPORT_MAIL_TO (summary in the body, files attached), when
-    report mail is configured; otherwise recorded as not sent."""
-    from reports.edition import mail_edition
-    from reports.publish import latest_edition
+    """The edition this run published (the warehouse's as-of date) mailed to LTC_REPORT_MAIL_TO
+    (summary in the body, files attached), when report mail is configured; otherwise recorded as
+    not sent."""
+    from reports.edition import mail_edition, published_edition
 
     settings = Settings.from_env()
-    edition = latest_edition(settings.reports_dir)
-    if edition is None:
-        raise dg.Failure("no published edition to mail: reports/edition has not succeeded yet")
+    try:
+        edition = published_edition(settings)
+    except LookupError as exc:
+        raise dg.Failure(str(exc)) from exc
     sent = mail_edition(settings, edition)
     if not sent:
         context.log.info("report mail not configured (LTC_REPORT_MAIL_TO, LTC_SMTP_HOST, LTC_SMTP_FROM)")

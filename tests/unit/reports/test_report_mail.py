@@ -254,13 +254,14 @@ def test_smtp_settings_fall_back_to_the_deprecated_alert_variables(ltc_home: Pat
     assert legacy.alert_smtp_to == ("oncall@example.com",)
     assert not report_mail_configured(legacy)  # alert recipients are not report recipients
 
-    # the new names win; the legacy credentials are not sent to a different server
+    # the new names win; nothing the legacy variables said about the legacy server (port, TLS,
+    # credentials) is applied to a different one
     monkeypatch.setenv("LTC_SMTP_HOST", "relay.example.org")
     monkeypatch.setenv("LTC_SMTP_FROM", "reports@example.org")
     monkeypatch.setenv("LTC_REPORT_MAIL_TO", "cfo@example.org,  ar@example.org ,")
     current = Settings.from_env()
-    assert (current.smtp_host, current.smtp_port, current.smtp_from) == (
-        "relay.example.org", 2525, "reports@example.org")
+    assert (current.smtp_host, current.smtp_port, current.smtp_from, current.smtp_tls) == (
+        "relay.example.org", 25, "reports@example.org", "auto")
     assert current.smtp_user is None and current.smtp_password is None
     assert current.report_mail_to == ("cfo@example.org", "ar@example.org")
     assert current.report_mail_max_mb == 10.0 and mail.report_mail_max_bytes(current) == 10_000_000
@@ -270,6 +271,19 @@ def test_smtp_settings_fall_back_to_the_deprecated_alert_variables(ltc_home: Pat
     monkeypatch.setenv("LTC_SMTP_PASSWORD", "new-" + PASSWORD)
     assert Settings.from_env().smtp_password == "new-" + PASSWORD
     assert "new-" + PASSWORD in Settings.from_env().secrets()
+
+
+def test_a_legacy_tls_none_for_a_local_relay_never_applies_to_a_new_remote_server(ltc_home: Path, monkeypatch):
+    """LTC_ALERT_SMTP_TLS=none was set for a relay on localhost; the operator adds a remote server
+    with new credentials. Those must not go out unencrypted because of the old setting."""
+    monkeypatch.setenv("LTC_ALERT_SMTP_HOST", "localhost")
+    monkeypatch.setenv("LTC_ALERT_SMTP_TLS", "none")
+    monkeypatch.setenv("LTC_SMTP_HOST", "smtp.example.com")
+    monkeypatch.setenv("LTC_SMTP_USER", "reports")
+    monkeypatch.setenv("LTC_SMTP_PASSWORD", PASSWORD)
+    settings = Settings.from_env()
+    assert settings.smtp_tls == "auto"
+    assert not credentials_allowed("smtp.example.com", settings.smtp_tls, encrypted=False)
 
 
 def test_implicit_tls_defaults_to_port_465(ltc_home: Path, monkeypatch):
