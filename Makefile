@@ -8,7 +8,7 @@ UV_VERSION := $(shell sed -n 's/^uv==//p' constraints.txt)
 export LTC_HOME ?= $(CURDIR)/.ltc
 
 .PHONY: demo test test-extended test-all dev dbt-parse lint clean setup bench-salesforce bench-erp bench-camt \
-	bench-orchestration bench-event-log
+	bench-orchestration bench-event-log bench-scale bench-markdown
 
 setup: $(STAMP)
 
@@ -55,6 +55,14 @@ bench-orchestration: $(STAMP)
 
 bench-event-log: $(STAMP)
 	$(BIN)/python -m benchmarks.event_log --events 300 --repeat 5
+
+# issue 8: the full refresh phase by phase at each scale (benchmarks/scale.py), then BENCHMARKS.md
+bench-scale: $(STAMP)
+	$(BIN)/python -m benchmarks.scale --scales 10000 100000 --repeat 3
+	$(BIN)/python -m benchmarks.markdown
+
+bench-markdown: $(STAMP)
+	$(BIN)/python -m benchmarks.markdown
 
 clean:
 	rm -rf .ltc dbt_project/target dbt_project/logs .pytest_cache

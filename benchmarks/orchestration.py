@@ -80,7 +80,7 @@ def _child_full(home: Path) -> dict:
     return {"seconds": seconds, "materialized": len(summary.materialized)}
 
 
-def _child_ingest(home: Path, keep: Path | None) -> dict:
+def _child_ingest(home: Path, keep: Path | None, systems: list[str] | None = None) -> dict:
     from connectors.ingest import run_ingest
     from connectors.settings import SYSTEMS, Settings
 
@@ -89,7 +89,7 @@ def _child_ingest(home: Path, keep: Path | None) -> dict:
     with _serving(home):
         started = time.perf_counter()
         rows = 0
-        for system in SYSTEMS:
+        for system in systems or SYSTEMS:
             rows += sum(run_ingest(system, Settings.from_env()).rows_loaded.values())
         seconds = time.perf_counter() - started
     if keep is not None and not keep.exists():
@@ -162,7 +162,7 @@ def _child(args) -> None:
     elif args.child == "full":
         out = _child_full(home)
     elif args.child == "ingest":
-        out = _child_ingest(home, keep)
+        out = _child_ingest(home, keep, args.system)
     elif args.child == "checks":
         out = _child_checks(home)
     elif args.child == "dbt":
@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--keep", help=argparse.SUPPRESS)
+    parser.add_argument("--system", action="append", help=argparse.SUPPRESS)  # ingest child: only these
     args = parser.parse_args(argv)
     if args.child:
         _child(args)
