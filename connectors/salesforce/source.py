@@ -49,6 +49,7 @@ from connectors.salesforce.extract import (
     HISTORY_CURSOR,
     FieldSpec,
     RecordConverter,
+    arrow_schema,
     build_soql,
     column_hints,
     cursor_field,
@@ -193,9 +194,9 @@ def _pages_with_refresh(
     bulk_threshold: int = 0,
     notes: list[str] | None = None,
     stop: RunStop | None = None,
-) -> Iterator[list[dict] | pa.Table]:
-    """Pages of one window: REST pages (lists of dicts, in cursor order), or Bulk 2.0 pages (Arrow
-    tables) when `bulk_threshold` > 0 and the window holds at least that many rows.
+) -> Iterator[pa.Table]:
+    """Pages of one window as Arrow tables: REST pages (in cursor order), or Bulk 2.0 pages when
+    `bulk_threshold` > 0 and the window holds at least that many rows.
 
     On an expired session, rebuild the client once and resume: REST at the last cursor value
     already yielded (`>=`, so ties are re-read and merged, never skipped), Bulk from the window's
@@ -205,6 +206,7 @@ def _pages_with_refresh(
     """
     cursor_col = snake(cursor)
     names = [f.name for f in fields]
+    schema = arrow_schema(fields)
     resume_from = lower
     arrow_pages = 0
 
@@ -222,8 +224,11 @@ def _pages_with_refresh(
                     yield page
                     continue
                 check_quota()
-                yield page
-                resume_from = page[-1][cursor_col] or resume_from  # ORDER BY cursor: last is max
+                last = page[-1][cursor_col]  # ORDER BY cursor: the last row holds the max
+                # as Arrow, typed like a Bulk page: dlt then writes Parquet instead of normalizing
+                # row by row (the JSON normalizer spent 27 of 57 s landing 43k rows at 10k leads)
+                yield pa.Table.from_pylist(page, schema=schema)
+                resume_from = last or resume_from
             return
         except SalesforceExpiredSession:
             holder.rebuild()

@@ -41,11 +41,12 @@ def test_sandbox_environment_points_every_connector_at_the_sandbox(tmp_path: Pat
 def test_dbt_build_args_pass_the_as_of_date_only_when_fixed(ltc_home: Path, monkeypatch):
     from orchestration.defs.transform.dbt import dbt_build_args
 
-    assert dbt_build_args(Settings.from_env()) == ["build"]
+    assert dbt_build_args(Settings.from_env()) == ["build", "--exclude-resource-type", "unit_test"]
     monkeypatch.setenv("LTC_AS_OF", "2025-06-30")
     settings = Settings.from_env()
     assert settings.as_of == dt.date(2025, 6, 30)
-    assert dbt_build_args(settings) == ["build", "--vars", '{"as_of": "2025-06-30"}']
+    assert dbt_build_args(settings) == ["build", "--exclude-resource-type", "unit_test",
+                                        "--vars", '{"as_of": "2025-06-30"}']
 
 
 def test_settings_keep_secrets_out_of_their_repr(ltc_home: Path, monkeypatch):
