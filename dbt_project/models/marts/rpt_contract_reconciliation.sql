@@ -164,15 +164,15 @@ joined as (
     from keys
     left join contracts
         on keys.contract_id = contracts.contract_id
+    -- null-safe equality ("no contract" rows have a null contract_id) as IS NOT DISTINCT FROM,
+    -- which engines hash-join; the equivalent `a = b or (a is null and b is null)` made DuckDB
+    -- nested-loop the two sides: 31.8 s of a 113 s dbt build at 1M leads
     left join order_figures
-        on (keys.contract_id = order_figures.contract_id
-            or (keys.contract_id is null and order_figures.contract_id is null))
-        and (keys.currency = order_figures.currency or (keys.currency is null and order_figures.currency is null))
+        on keys.contract_id is not distinct from order_figures.contract_id
+        and keys.currency is not distinct from order_figures.currency
     left join invoice_figures
-        on (keys.contract_id = invoice_figures.contract_id
-            or (keys.contract_id is null and invoice_figures.contract_id is null))
-        and (keys.currency = invoice_figures.currency
-            or (keys.currency is null and invoice_figures.currency is null))
+        on keys.contract_id is not distinct from invoice_figures.contract_id
+        and keys.currency is not distinct from invoice_figures.currency
 
 ),
 
