@@ -7,8 +7,8 @@ STAMP := $(VENV)/.ltc-installed
 UV_VERSION := $(shell sed -n 's/^uv==//p' constraints.txt)
 export LTC_HOME ?= $(CURDIR)/.ltc
 
-.PHONY: demo test test-extended test-all dev dbt-parse lint clean setup bench-salesforce bench-erp bench-camt \
-	bench-orchestration bench-event-log bench-scale bench-markdown
+.PHONY: demo test test-extended test-spark test-all dev dbt-parse lint clean setup bench-salesforce bench-erp bench-camt \
+	bench-orchestration bench-event-log bench-scale bench-scale-postgres bench-markdown
 
 setup: $(STAMP)
 
@@ -27,13 +27,19 @@ demo: $(STAMP)
 	$(BIN)/ltc demo
 
 test: $(STAMP) dbt-parse
-	$(BIN)/python -m pytest -q -m "not extended"
+	$(BIN)/python -m pytest -q -m "not extended and not spark"
 
 # The extended suite: the sandbox company landed through the connectors and built end to end per
 # model family, and the external-dataset validations (Olist, IBM AR). Minutes of dbt each; CI runs
 # it after `make test` (.ci/run).
 test-extended: $(STAMP) dbt-parse
 	$(BIN)/python -m pytest -q -m extended
+
+# dbt on Spark in local mode against the DuckDB marts (tests/spark; needs Java 17). The `spark`
+# extra (pyspark: 478 MB installed) is installed here only, not by `make setup`.
+test-spark: $(STAMP)
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[test,spark]"
+	$(BIN)/python -m pytest -q -m spark
 
 dev: $(STAMP)
 	$(BIN)/ltc dev
@@ -58,8 +64,15 @@ bench-event-log: $(STAMP)
 
 # issue 8: the full refresh phase by phase at each scale (benchmarks/scale.py), then BENCHMARKS.md
 bench-scale: $(STAMP)
-	$(BIN)/python -m benchmarks.scale --scales 10000 100000 --repeat 3
-	$(BIN)/python -m benchmarks.markdown
+	$(BIN)/ltc bench scale --scales 10000 100000 --repeat 3
+
+# the same at 100k leads with the warehouse on Postgres (dlt `postgres`, dbt target `pg`), in a fresh
+# database per repeat, dropped after; needs the server (LTC_BENCH_PG_ADMIN, as bench-erp)
+bench-scale-postgres: $(STAMP)
+	$(BIN)/ltc bench scale --scales 100000 --repeat 1 --warehouse postgres
+
+bench-floor: $(STAMP) dbt-parse
+	$(BIN)/python -m benchmarks.floor --scale 10000 --repeat 3
 
 bench-markdown: $(STAMP)
 	$(BIN)/python -m benchmarks.markdown

@@ -1,10 +1,12 @@
 """BENCHMARKS.md from the results files: `python -m benchmarks.markdown`.
 
 The scale benchmark (benchmarks/scale.py) gets a table per scale: each phase's median wall time
-and peak RSS, with the machine and the versions it ran on. With two scales or more, the fixed cost
-(what a run costs whatever the data: process starts, imports, dbt's parse and per-model overhead)
-is estimated as the intercept of the line through the two smallest scales' totals, and shown as a
-share of each total. Every other results file is listed with its command and date.
+and peak RSS, one pair of columns per warehouse measured at that scale (DuckDB, then Postgres:
+`scale_<N>.json`, `scale_<N>_postgres.json`), with the machine and the versions each ran on. With
+two DuckDB scales or more, the fixed cost (what a run costs whatever the data: process starts,
+imports, dbt's parse and per-model overhead) is estimated as the intercept of the line through the
+two smallest scales' DuckDB totals, and shown as a share of each DuckDB total. Every other results
+file is listed with its command and date.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OUT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+WAREHOUSE_LABELS = {"duckdb": "DuckDB", "postgres": "Postgres"}
 
 
 def _load(results: Path) -> tuple[list[dict], list[tuple[str, dict]]]:
@@ -25,6 +28,23 @@ def _load(results: Path) -> tuple[list[dict], list[tuple[str, dict]]]:
         else:
             others.append((path.name, data))
     return sorted(scales, key=lambda d: d["scale"]), others
+
+
+def warehouse_of(data: dict) -> str:
+    """The warehouse a scale result ran on (results from before the Postgres option: DuckDB)."""
+    return data.get("warehouse", "duckdb")
+
+
+def by_scale(scales: list[dict]) -> dict[int, dict[str, dict]]:
+    """{scale: {warehouse: result}}, scales ascending, DuckDB first then the others by name."""
+    out: dict[int, dict[str, dict]] = {}
+    for data in sorted(scales, key=lambda d: (d["scale"], warehouse_of(d) != "duckdb", warehouse_of(d))):
+        out.setdefault(data["scale"], {})[warehouse_of(data)] = data
+    return out
+
+
+def _label(warehouse: str) -> str:
+    return WAREHOUSE_LABELS.get(warehouse, warehouse)
 
 
 def fixed_cost(scales: list[dict]) -> float | None:
@@ -45,24 +65,43 @@ def _machine(m: dict) -> str:
             f"cpu_calibration_s {m.get('cpu_calibration_s')}, load {m.get('load_average_1m')}; {versions}")
 
 
-def _scale_section(data: dict, fixed: float | None) -> list[str]:
-    seconds, rss = data["median_seconds"], data["median_peak_rss_mb"]
-    lines = [f"### {data['scale']:,} leads", "",
-             f"`{data.get('command', '')}`, {data.get('when', '')}, medians of {data['repeats']}.",
-             f"Machine: {_machine(data.get('machine', {}))}.", "",
-             "| phase | seconds | peak RSS (MB) |", "|---|---:|---:|"]
-    for phase, value in seconds.items():
+def _cell(values: dict, phase: str, fmt: str) -> str:
+    return format(values[phase], fmt) if phase in values else "–"
+
+
+def _scale_section(scale: int, results: dict[str, dict], fixed: float | None) -> list[str]:
+    """One scale: who ran it where, then one table with a seconds and a peak RSS column per warehouse."""
+    lines = [f"### {scale:,} leads", ""]
+    for warehouse, data in results.items():
+        lines += [f"{_label(warehouse)}: `{data.get('command', '')}`, {data.get('when', '')}, "
+                  f"medians of {data['repeats']}.",
+                  f"Machine: {_machine(data.get('machine', {}))}.", ""]
+    header = " | ".join(f"{_label(w)} seconds | {_label(w)} peak RSS (MB)" for w in results)
+    lines += [f"| phase | {header} |", "|---|" + "---:|---:|" * len(results)]
+    phases = list(dict.fromkeys(p for data in results.values() for p in data["median_seconds"]))
+    phases.sort(key=lambda p: p == "total")  # total last, the phases in the order they ran
+    for phase in phases:
         label = "**total** (ingest through reports)" if phase == "total" else phase
-        lines.append(f"| {label} | {value:.2f} | {rss.get(phase, 0):.1f} |")
-    if fixed is not None and seconds["total"]:
+        cells = " | ".join(f"{_cell(d['median_seconds'], phase, '.2f')} | {_cell(d['median_peak_rss_mb'], phase, '.1f')}"
+                           for d in results.values())
+        lines.append(f"| {label} | {cells} |")
+    duck = results.get("duckdb")
+    if fixed is not None and duck and duck["median_seconds"].get("total"):
         lines += ["", f"Fixed cost (estimated, see the top): {fixed:.1f} s, "
-                      f"{100 * fixed / seconds['total']:.0f} % of this total."]
+                      f"{100 * fixed / duck['median_seconds']['total']:.0f} % of the DuckDB total."]
+    for warehouse, data in results.items():
+        if warehouse != "duckdb" and duck and duck["median_seconds"].get("total"):
+            ratio = data["median_seconds"]["total"] / duck["median_seconds"]["total"]
+            lines += ["", f"{_label(warehouse)} total / DuckDB total: {ratio:.2f}x."]
+        if data.get("notes"):
+            lines += ["", f"{_label(warehouse)} notes:", *(f"- {note}" for note in data["notes"])]
     return lines + [""]
 
 
 def render(results: Path = RESULTS) -> str:
     scales, others = _load(results)
-    fixed = fixed_cost(scales)
+    duckdb_scales = [d for d in scales if warehouse_of(d) == "duckdb"]
+    fixed = fixed_cost(duckdb_scales)
     lines = ["# Benchmarks", "",
              "Generated by `python -m benchmarks.markdown` from `benchmarks/results/*.json`; do not edit.",
              "Every figure is a median of repeated runs, each phase in a fresh process. Machines",
@@ -71,10 +110,10 @@ def render(results: Path = RESULTS) -> str:
     if not scales:
         lines += ["No scale results yet.", ""]
     if fixed is not None:
-        lines += [f"Fixed cost: {fixed:.1f} s, the intercept of the line through the totals at "
-                  f"{scales[0]['scale']:,} and {scales[1]['scale']:,} leads.", ""]
-    for data in scales:
-        lines += _scale_section(data, fixed)
+        lines += [f"Fixed cost: {fixed:.1f} s, the intercept of the line through the DuckDB totals at "
+                  f"{duckdb_scales[0]['scale']:,} and {duckdb_scales[1]['scale']:,} leads.", ""]
+    for scale, results_at_scale in by_scale(scales).items():
+        lines += _scale_section(scale, results_at_scale, fixed)
     lines += ["## Other benchmarks", "", "| results file | command | when |", "|---|---|---|"]
     for name, data in others:
         lines.append(f"| `{name}` | `{data.get('command', '')}` | {data.get('when', '')} |")

@@ -164,7 +164,7 @@ def _marketing(settings: Settings, objects: list[str] | None, run_start, notes, 
     """Ad-spend drop (`LTC_ADSPEND_DROP`) and/or the marketing API (`LTC_MARKETING_API_URL`): each
     part runs when configured, a part not configured is skipped with a note (Dagster selects every
     catalogued table), and at least one must be configured."""
-    from connectors.marketing.hubspot import PARENT, TABLES as API_TABLES, HubSpotApi
+    from connectors.marketing.hubspot import PARENT, TABLES as API_TABLES, HubSpotApi, prepare_landing
     from connectors.marketing.source import ADSPEND_TABLES, marketing_source
 
     chosen = _choose(objects, [*ADSPEND_TABLES, *API_TABLES], "marketing")
@@ -174,6 +174,7 @@ def _marketing(settings: Settings, objects: list[str] | None, run_start, notes, 
         raise IngestError("marketing: neither LTC_ADSPEND_DROP (the ad-spend export folder) nor "
                           "LTC_MARKETING_API_URL (the marketing API) is set; set at least one")
     folder = api = None
+    first_loads: set[str] = set()
     if want_files:
         if settings.adspend_drop:
             folder = drop_folder(settings.adspend_drop, "LTC_ADSPEND_DROP")
@@ -184,9 +185,10 @@ def _marketing(settings: Settings, objects: list[str] | None, run_start, notes, 
             if not settings.marketing_api_token:
                 raise IngestError("LTC_MARKETING_API_URL is set but LTC_MARKETING_API_TOKEN is not; set the API's bearer token")
             api = HubSpotApi(settings.marketing_api_url, settings.marketing_api_token)
+            first_loads = prepare_landing(make_pipeline("marketing", settings), "hubspot_contacts" in want_api, notes)
         else:
             notes.append("marketing api: LTC_MARKETING_API_URL is not set, skipped")
-    source = marketing_source(folder, notes, api)
+    source = marketing_source(folder, notes, api, first_loads)
     # the ad-spend resources always run together (a file's rows and its quarantine land in one run)
     selected = [r for r in source.resources if r in ADSPEND_TABLES or r in want_api]
     return source.with_resources(*dict.fromkeys(selected))
@@ -231,8 +233,9 @@ def _file_format(settings: Settings) -> str | None:
     """Parquet into DuckDB: dict rows are normalised to Arrow and DuckDB reads the files natively.
     dlt's default for DuckDB, INSERT VALUES statements, cost 50 s and 2.9 GB of peak RSS for 100k
     Salesforce rows (DuckDB parsing one huge statement) against seconds and a flat few hundred MB
-    this way (benchmarks/salesforce.py). Postgres keeps dlt's default (it takes no parquet)."""
-    return "parquet" if settings.warehouse == "duckdb" else None
+    this way (benchmarks/salesforce.py). Postgres keeps dlt's default (it takes no parquet); the
+    Spark landing (files) is Parquet by definition."""
+    return "parquet" if settings.warehouse in ("duckdb", "spark") else None
 
 
 def _finish_pending(pipeline, notes: list[str]) -> None:

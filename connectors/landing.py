@@ -1,7 +1,8 @@
 """The one place that builds dlt pipelines and the shared landing conventions.
 
 Every connector lands through `make_pipeline`, so switching the warehouse from the DuckDB file to
-Postgres is configuration (`LTC_WAREHOUSE=postgres`, `LTC_PG_DSN`), not code. dlt keeps its
+Postgres is configuration (`LTC_WAREHOUSE=postgres`, `LTC_PG_DSN`), not code; so is landing Parquet
+files for Spark (`LTC_WAREHOUSE=spark`, `LTC_RAW_PATH`). dlt keeps its
 incremental state, load ids and schema versions in the destination dataset (`_dlt_pipeline_state`,
 `_dlt_loads`, `_dlt_version`) and restores them on a clean worker, so `settings.dlt_dir` is only a
 scratch folder.
@@ -42,8 +43,10 @@ def make_destination(settings: Settings):
         if not settings.pg_dsn:
             raise LandingConfigError("LTC_WAREHOUSE=postgres needs LTC_PG_DSN (postgresql://user:pass@host:5432/db)")
         return dlt.destinations.postgres(credentials=settings.pg_dsn)
+    if settings.warehouse == "spark":
+        return parquet_destination(settings)
     if settings.warehouse != "duckdb":
-        raise LandingConfigError(f"LTC_WAREHOUSE={settings.warehouse!r} is not supported; use duckdb or postgres")
+        raise LandingConfigError(f"LTC_WAREHOUSE={settings.warehouse!r} is not supported; use duckdb, postgres or spark")
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,6 +56,17 @@ def make_destination(settings: Settings):
         global_config={"memory_limit": settings.duckdb_memory_limit, "temp_directory": str(spill)},
     )
     return dlt.destinations.duckdb(credentials)
+
+
+def parquet_destination(settings: Settings):
+    """`LTC_WAREHOUSE=spark`: the raw tables as Parquet files through dlt's filesystem destination,
+    one folder per table, `<raw_path>/raw_<system>/<table>/<load_id>.<file_id>.parquet`, which
+    Spark reads as a table (dbt_project/macros/spark_raw.sql). Only appends: dlt merges into plain
+    files as appends, so this layout holds a first (full) load; an incremental run on it needs a
+    table format (delta or iceberg) instead."""
+    raw = settings.raw_path or settings.home / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    return dlt.destinations.filesystem(bucket_url=raw.as_uri())
 
 
 def make_pipeline(system: str, settings: Settings) -> dlt.Pipeline:

@@ -87,6 +87,9 @@ class Settings:
     home: Path
     duckdb_path: Path
     warehouse: str = "duckdb"
+    # LTC_WAREHOUSE=spark: raw tables land as Parquet files (dlt's filesystem destination) under
+    # <raw_path>/raw_<system>/<table>/, for dbt on Spark (dbt target `spark`, docs/scale-out.md)
+    raw_path: Path | None = None
     # DuckDB's memory cap while landing (it spills to $LTC_HOME/duckdb_tmp beyond it); DuckDB's own
     # default is 80 % of RAM. Landing 1M Salesforce rows peaked at 1,039 MB RSS with 1GB, 853 MB with
     # 512MB (+4 % time), 678 MB with 256MB (+16 %) (benchmarks/salesforce.py; LTC_DUCKDB_MEMORY_LIMIT)
@@ -194,6 +197,7 @@ class Settings:
             home=home,
             duckdb_path=Path(_env("LTC_DUCKDB_PATH", str(home / "warehouse.duckdb"))).expanduser().resolve(),
             warehouse=_env("LTC_WAREHOUSE", "duckdb"),
+            raw_path=Path(_env("LTC_RAW_PATH", str(home / "raw"))).expanduser().resolve(),
             duckdb_memory_limit=_env("LTC_DUCKDB_MEMORY_LIMIT", "512MB"),
             pg_dsn=_env("LTC_PG_DSN"),
             dagster_pg_host=_env("LTC_DAGSTER_PG_HOST"),

@@ -7,7 +7,8 @@ is imported only when a suite is built), so loading the Dagster definitions stay
 Modules: `suites` (the suites: raw tables and report datasets over the marts), `runner` (the
 public API: `validate_table`, `validate_query`, `validate_marts`, `validate_frame`), `sql_engine`
 (the same suites evaluated inside DuckDB), `core` (what both engines share), `state` (row counts
-remembered between validations).
+remembered between validations), `warehouse` (the suites on the configured warehouse, DuckDB or
+Postgres: what the pipeline's checks call).
 """
 
 import os

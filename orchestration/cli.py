@@ -34,6 +34,13 @@ RECONCILED_FIGURES = (
 )
 
 
+# `ltc bench` runs the benchmarks of a source checkout (they are not part of the installed
+# packages: pyproject.toml's packages.find leaves benchmarks/ out), as modules from its root.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS_DIR = REPO_ROOT / "benchmarks"
+_NOT_BENCHMARKS = {"common", "markdown", "salesforce_ingest"}  # helpers: they measure nothing alone
+
+
 class CliError(RuntimeError):
     """A failure the user can act on; printed as one line."""
 
@@ -100,6 +107,25 @@ def cmd_sandbox_generate(args: argparse.Namespace) -> int:
     truth = generate(out, seed=args.seed, scale=args.scale)
     _progress(f"sandbox company written to {out} (seed {args.seed}, {args.scale} leads)", started)
     print(json.dumps(truth["figures"], indent=2))
+    return 0
+
+
+def cmd_sandbox_mutate(args: argparse.Namespace) -> int:
+    """The sandbox company's next day (connectors/sandbox/mutate.py): ~`fraction` of every source
+    new, changed or deleted, and the as-of date a day later; Salesforce deletes stamped now, so
+    that the next incremental run's getDeleted reports them."""
+    import datetime as dt
+
+    from connectors.sandbox.mutate import mutate
+
+    settings = Settings.from_env()
+    sandbox = Path(args.sandbox) if args.sandbox else settings.sandbox_dir
+    _read_ground_truth(sandbox)
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    result = mutate(sandbox, args.fraction, args.seed, deleted_at=now)
+    _progress(f"sandbox company at {sandbox} moved to {result['as_of']} "
+              f"({args.fraction:.1%} of every source changed, seed {args.seed}) in {result['seconds']:.1f} s")
+    print(json.dumps({k: result[k] for k in ("salesforce", "erp", "finance", "marketing")}, indent=2))
     return 0
 
 
@@ -258,6 +284,46 @@ def cmd_dev(args: argparse.Namespace) -> int:
             return 0
 
 
+def available_benchmarks(folder: Path = BENCHMARKS_DIR) -> list[str]:
+    """The benchmarks `ltc bench` can run: benchmarks/<name>.py, helpers left out."""
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_") and p.stem not in _NOT_BENCHMARKS)
+
+
+def bench_command(args: argparse.Namespace) -> list[str]:
+    """`python -m benchmarks.<name>` with the options given to `ltc bench` (and only those: the
+    benchmark's own defaults apply otherwise), then any other options, passed through as they are."""
+    cmd = [sys.executable, "-m", f"benchmarks.{args.benchmark}"]
+    if args.scales:
+        cmd += ["--scales", *(str(n) for n in args.scales)]
+    if args.repeat is not None:
+        cmd += ["--repeat", str(args.repeat)]
+    if args.warehouse:
+        cmd += ["--warehouse", args.warehouse]
+    return cmd + list(args.passthrough)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run one benchmark from the repository root, then regenerate BENCHMARKS.md from every results
+    file (benchmarks/markdown.py) unless --no-markdown."""
+    import subprocess
+
+    names = available_benchmarks()
+    if not names:
+        raise CliError(f"no benchmarks in {BENCHMARKS_DIR}: `ltc bench` runs from a source checkout "
+                       "(pip install -e .)")
+    if args.benchmark not in names:
+        raise CliError(f"no benchmark {args.benchmark!r}; one of: {', '.join(names)}")
+    cmd = bench_command(args)
+    _progress("running " + " ".join(["python", *cmd[1:]]))
+    returncode = subprocess.call(cmd, cwd=REPO_ROOT)
+    if returncode != 0:
+        raise CliError(f"benchmarks.{args.benchmark} failed (exit {returncode}); BENCHMARKS.md left as it was")
+    if args.markdown:
+        if subprocess.call([sys.executable, "-m", "benchmarks.markdown"], cwd=REPO_ROOT) != 0:
+            raise CliError("regenerating BENCHMARKS.md failed (python -m benchmarks.markdown)")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -278,6 +344,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=DEFAULT_SEED)
     gen.add_argument("--out", help="output folder (default $LTC_HOME/sandbox)")
     gen.set_defaults(func=cmd_sandbox_generate)
+    mut = sandbox_sub.add_parser("mutate", help="change the sandbox company as its sources look the next day")
+    mut.add_argument("--fraction", type=float, default=0.01, help="share of every source's records changed")
+    mut.add_argument("--seed", type=int, default=1)
+    mut.add_argument("--sandbox", help="the sandbox folder (default $LTC_HOME/sandbox)")
+    mut.set_defaults(func=cmd_sandbox_mutate)
     serve = sandbox_sub.add_parser("serve", help="serve the sandbox's fake APIs on 127.0.0.1")
     serve.set_defaults(func=cmd_sandbox_serve)
 
@@ -295,12 +366,44 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", help="open the Dagster UI on 127.0.0.1 against the sandbox")
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)
+
+    bench = sub.add_parser(
+        "bench", allow_abbrev=False,  # `--scale` (floor, incremental) must not be read as `--scales`
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="run a benchmark (default: the full refresh by scale) and regenerate BENCHMARKS.md",
+        description="Run `python -m benchmarks.<name>` from the source checkout, then regenerate\n"
+                    "BENCHMARKS.md from benchmarks/results/*.json. Options not listed here go to the\n"
+                    "benchmark as they are.",
+        epilog="examples:\n"
+               "  ltc bench --scales 10000 100000 --repeat 3\n"
+               "  ltc bench --scales 100000 --repeat 1 --warehouse postgres\n"
+               "  ltc bench floor --scale 10000")
+    bench.add_argument("benchmark", nargs="?", default="scale",
+                       help="benchmarks/<name>.py: scale (default), floor, incremental, spark, erp, ...")
+    bench.add_argument("--scales", type=int, nargs="+", help="scale: sandbox sizes in leads (default 10000 100000)")
+    bench.add_argument("--repeat", type=int, help="repeats per measurement; the figures are their medians")
+    bench.add_argument("--warehouse", choices=("duckdb", "postgres"),
+                       help="scale: the warehouse (postgres: a fresh database per repeat, dropped after)")
+    bench.add_argument("--no-markdown", dest="markdown", action="store_false",
+                       help="do not regenerate BENCHMARKS.md afterwards")
+    bench.set_defaults(func=cmd_bench, accepts_passthrough=True)
     return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The parsed command line. Only `ltc bench` takes options it does not know (they go to the
+    benchmark: `passthrough`); anywhere else they are an error, as with `parse_args`."""
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "accepts_passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.passthrough = rest
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     apply_offline_defaults()
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:

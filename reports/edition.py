@@ -27,6 +27,7 @@ from reports.pdf import PdfError, PdfUnavailable, print_pdf
 from reports.publish import Edition, list_editions, publish_edition
 from reports.formatting import write_atomic
 from reports.reconciliation import load_reconciliation, reconciliation_worklists, render_reconciliation
+from reports.warehouse import reporting_warehouse, warehouse_as_of
 from reports.workbook import write_workbook
 
 if TYPE_CHECKING:
@@ -102,12 +103,13 @@ def publish_reports(settings: "Settings", *, run_id: str | None = None,
                     generated_at: dt.datetime | None = None) -> Edition:
     """Build the edition of the warehouse's as-of date and publish it under `reports_dir`."""
     generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
-    as_of = read_as_of(settings.duckdb_path, settings.as_of)
+    with reporting_warehouse(settings) as warehouse:  # a Postgres warehouse: a DuckDB copy of its marts
+        as_of = read_as_of(warehouse, settings.as_of)
 
-    def build(staging: Path) -> Sequence[Path]:
-        return build_edition(settings.duckdb_path, staging, as_of=as_of, generated_at=generated_at).files
+        def build(staging: Path) -> Sequence[Path]:
+            return build_edition(warehouse, staging, as_of=as_of, generated_at=generated_at).files
 
-    return publish_edition(settings.reports_dir, as_of, build, generated_at=generated_at, run_id=run_id)
+        return publish_edition(settings.reports_dir, as_of, build, generated_at=generated_at, run_id=run_id)
 
 
 def mail_summary(edition_dir: Path) -> list[tuple[str, str]]:
@@ -132,7 +134,7 @@ def mail_summary(edition_dir: Path) -> list[tuple[str, str]]:
 def published_edition(settings: "Settings") -> Edition:
     """The published edition of the warehouse's as-of date: what this run's `reports/edition`
     published (not `latest`, which a backfill of an older date leaves where it was)."""
-    as_of = read_as_of(settings.duckdb_path, settings.as_of)
+    as_of = warehouse_as_of(settings)  # DuckDB or Postgres (reports/warehouse.py)
     for edition in list_editions(settings.reports_dir):
         if edition.as_of == as_of:
             return edition

@@ -11,32 +11,41 @@ marts whatever Excel recalculates.
 A "Summary" sheet comes first: the title, the as-of date, the reporting currency, when it was
 generated, and one row per worklist with its sheet, row count and totals.
 
+The package (styles, workbook, document properties, the Summary sheet, each sheet's columns,
+frozen pane and autofilter) is written by XlsxWriter; the cells of the worklist sheets, which grow
+with the company, are serialised here straight to SpreadsheetML rows and spliced into those
+sheets. Measured on the 159k cells of a 100k-lead edition (median of 3, CPU seconds on a busy
+2-core machine): openpyxl, which builds a styled cell object per value, took 5.2 s; XlsxWriter's
+own per-cell writers alone take 2.0 s (only 2.6x faster); this module takes 0.5 s
+(0.2 s the rows, 0.15 s the column widths, 0.15 s compressing). Text is only ever
+written as text (an inline string, and XlsxWriter's strings-to-formulas/URLs/numbers conversions
+off): a customer named "=HYPERLINK(...)" stays a name, never a formula.
+
 The file is written atomically (a temporary file in the target folder, then `os.replace`) and is
 deterministic: the same worklists and `generated_at` give the same bytes (the document properties
 and every zip entry's timestamp are `generated_at`, not the time of writing). The workbook holds
-nothing beyond what the worklists carry: no author, no personal data.
+nothing beyond what the worklists carry: no author (the creator is empty), no personal data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import math
 import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.hyperlink import Hyperlink
-from openpyxl.worksheet.worksheet import Worksheet
-from openpyxl.writer.excel import ExcelWriter
+from xlsxwriter import Workbook
+from xlsxwriter.format import Format
+from xlsxwriter.utility import xl_col_to_name
+from xlsxwriter.worksheet import Worksheet
 
 from reports.formatting import fmt_cell
 from reports.worklist import Column, Worklist
@@ -45,6 +54,9 @@ SUMMARY_SHEET = "Summary"
 MAX_SHEET_NAME = 31  # Excel's limit
 # Characters Excel refuses in a sheet name; a name may also not start or end with an apostrophe.
 _INVALID_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
+# Control characters XML 1.0 cannot carry (openpyxl's ILLEGAL_CHARACTERS_RE); they carry nothing
+# a reader needs, so they are dropped from every string.
+_ILLEGAL_CHARACTERS = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 # "History" is reserved by Excel (change tracking); the summary's name is taken by the summary.
 _RESERVED_SHEET_NAMES = {"history", SUMMARY_SHEET.lower()}
 
@@ -57,9 +69,9 @@ DAYS_FORMAT = "0"
 DAYS_FRACTION_FORMAT = "0.0"
 
 _MIN_WIDTH, _MAX_WIDTH = 8, 60  # column widths, in characters
-_BOLD = Font(bold=True)
-_TITLE = Font(bold=True, size=14)
-_HEADER_ALIGNMENT = Alignment(wrap_text=False, vertical="bottom")
+_PIXELS_PER_CHARACTER = 7  # the default font's digit width: how XlsxWriter turns pixels into widths
+_EXCEL_EPOCH = dt.datetime(1899, 12, 30)  # day 0 of Excel's (1900) date system
+_NUMERIC = (Decimal, int, float, dt.date)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,7 +84,7 @@ def sheet_names(titles: Sequence[str]) -> list[str]:
     taken = set(_RESERVED_SHEET_NAMES)
     out = []
     for title in titles:
-        base = _INVALID_SHEET_CHARS.sub("-", ILLEGAL_CHARACTERS_RE.sub("", title))
+        base = _INVALID_SHEET_CHARS.sub("-", _ILLEGAL_CHARACTERS.sub("", title))
         base = " ".join(base.split()).strip("'").strip() or "Sheet"
         name, n = base[:MAX_SHEET_NAME].rstrip().rstrip("'"), 1
         while name.lower() in taken:
@@ -85,12 +97,11 @@ def sheet_names(titles: Sequence[str]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# cells
+# values
 
 
 def _text(value: Any) -> str:
-    # openpyxl refuses control characters in strings; they carry nothing a reader needs
-    return ILLEGAL_CHARACTERS_RE.sub("", str(value))
+    return _ILLEGAL_CHARACTERS.sub("", str(value))
 
 
 def _excel_datetime(value: dt.datetime) -> dt.datetime:
@@ -115,161 +126,330 @@ def _number_format(kind: str, value: Any) -> str | None:
     return None
 
 
-def write_cell(sheet: Worksheet, row: int, col: int, value: Any, kind: str) -> None:
-    """One value with its real Excel type and number format (None leaves the cell empty)."""
-    if value is None:
-        return
-    cell = sheet.cell(row=row, column=col)
-    if kind == "text" or isinstance(value, str):
-        cell.value = _text(value)
-        cell.data_type = "s"  # a name starting with "=" stays text, never becomes a formula
-        return
-    if isinstance(value, dt.datetime):
-        cell.value = _excel_datetime(value)
-    elif isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"cannot write {value} to {cell.coordinate}: not a finite number")
-        # openpyxl writes a Decimal through "%.16g", i.e. through a float (9876543210.12 becomes
-        # 9876543210.120001); a numeric cell holding the Decimal's own digits is written verbatim
-        cell.value = format(value, "f")
-        cell.data_type = "n"
-    elif isinstance(value, (dt.date, int, float)):
-        cell.value = value
-    else:
-        cell.value = _text(value)
-        cell.data_type = "s"
-        return
-    number_format = _number_format(kind, value)
-    if number_format:
-        cell.number_format = number_format
+def _is_text(value: Any, kind: str) -> bool:
+    """Whether a value is written as a string: every value of a text column, and anything that is
+    neither a number nor a date (a bool is an int to Python, a TRUE/FALSE cell to Excel)."""
+    return kind == "text" or not isinstance(value, _NUMERIC)
+
+
+def _finite(value: Decimal | float, where: str) -> None:
+    if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
+        raise ValueError(f"cannot write {value} to {where}: not a finite number")
+
+
+def _excel_serial(value: dt.date) -> str:
+    """A date (or datetime) as Excel's serial day number, as written in a cell's <v>: whole days
+    since 1899-12-30, with Excel's phantom 1900-02-29 (serials up to 60 are one day less)."""
+    moment = _excel_datetime(value) if isinstance(value, dt.datetime) else dt.datetime.combine(value, dt.time())
+    delta = moment - _EXCEL_EPOCH
+    days = delta.days - 1 if 0 < delta.days <= 60 else delta.days
+    if not (delta.seconds or delta.microseconds):
+        return str(days)
+    return repr(days + (delta.seconds + delta.microseconds / 1e6) / 86400)
+
+
+def _number_text(value: Decimal | int | float, where: str) -> str:
+    """The exact digits of a number: a Decimal's own (9876543210.12 stays "9876543210.12", never
+    passing through a float), an int's, a float's shortest round trip."""
+    if isinstance(value, Decimal):
+        _finite(value, where)
+        return format(value, "f")
+    if isinstance(value, int):
+        return str(value)
+    _finite(value, where)
+    return repr(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# styles
+
+
+class _Styles:
+    """One XlsxWriter format per (number format, bold, size), made on first use: cells share
+    them, as Excel stores them (a few styles, not one per cell). `attr` is the style attribute of
+    a cell written here, ' s="N"' with XlsxWriter's index of that format ("" for the default)."""
+
+    def __init__(self, book: Workbook) -> None:
+        self._book = book
+        self._formats: dict[tuple[str | None, bool, int | None], Format | None] = {(None, False, None): None}
+        self._attrs: dict[tuple[str | None, bool], str] = {(None, False): ""}
+
+    def format(self, number_format: str | None = None, *, bold: bool = False,
+               size: int | None = None) -> Format | None:
+        key = (number_format, bold, size)
+        if key not in self._formats:
+            properties: dict[str, Any] = {"num_format": number_format, "bold": bold, "font_size": size}
+            self._formats[key] = self._book.add_format({k: v for k, v in properties.items() if v})
+        return self._formats[key]
+
+    def attr(self, number_format: str | None, bold: bool = False) -> str:
+        key = (number_format, bold)
+        if key not in self._attrs:
+            # the index XlsxWriter gives the format (and exports it under) in styles.xml
+            self._attrs[key] = f' s="{self.format(number_format, bold=bold)._get_xf_index()}"'
+        return self._attrs[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# worklist rows, serialised here (the bulk of the workbook)
+
+
+def _escape(text: str) -> str:
+    # a bare carriage return would read back as a line feed (XML normalises line ends)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+
+
+def _cell_xml(ref: str, value: Any, kind: str, styles: _Styles, bold: bool = False) -> str:
+    """One <c> element with the value's real type and number format ("" for an empty cell)."""
+    if _is_text(value, kind):
+        text = _text(value)
+        if not text:  # an empty string is an empty cell
+            return ""
+        space = ' xml:space="preserve"' if text != text.strip() else ""
+        # an inline string: text, never a formula (a name starting with "=" stays a name)
+        return f'<c r="{ref}"{styles.attr(None, bold)} t="inlineStr"><is><t{space}>{_escape(text)}</t></is></c>'
+    if isinstance(value, bool):
+        return f'<c r="{ref}"{styles.attr(None, bold)} t="b"><v>{int(value)}</v></c>'
+    number = _excel_serial(value) if isinstance(value, dt.date) else _number_text(value, ref)
+    return f'<c r="{ref}"{styles.attr(_number_format(kind, value), bold)}><v>{number}</v></c>'
+
+
+def _row_xml(r: int, cells: Sequence[tuple[str, Any, str]], styles: _Styles, bold: bool = False) -> str:
+    """Row `r` (1-based) of (column letter, value, kind) cells; "" when every cell is empty."""
+    xml = "".join(_cell_xml(f"{letter}{r}", value, kind, styles, bold)
+                  for letter, value, kind in cells if value is not None)
+    return f'<row r="{r}">{xml}</row>' if xml else ""
+
+
+# A string that can go into <t> as it is: no control character, nothing to escape, no leading or
+# trailing whitespace to preserve.
+_PLAIN_TEXT = re.compile(r"[^\000-\037&<>\s](?:[^\000-\010\013-\037&<>]*[^\000-\037&<>\s])?")
+_SERIAL_ORDINAL = _EXCEL_EPOCH.toordinal()
+
+_Encoder = Callable[[str, Any], str]
+
+
+def _column_encoder(letter: str, kind: str, styles: _Styles) -> _Encoder:
+    """`encode(row_number, value)`: the <c> of a non-empty value in this column, as `_cell_xml`
+    writes it. The values of a column are nearly always of the column's own type (a str in a text
+    column, a Decimal or int in a number column, a date in a date column); those take a short
+    path with the column's style worked out once, anything else goes through `_cell_xml`. The
+    159k cells of a 100k-lead edition take 0.43 CPU seconds through `_cell_xml` alone, 0.2 so."""
+    prefix = f'<c r="{letter}'
+
+    def other(row: str, value: Any) -> str:
+        return _cell_xml(letter + row, value, kind, styles)
+
+    if kind == "text":
+        plain = _PLAIN_TEXT.fullmatch
+        style = styles.attr(None)
+
+        def text(row: str, value: Any) -> str:
+            if value.__class__ is str and plain(value):
+                return f'{prefix}{row}"{style} t="inlineStr"><is><t>{value}</t></is></c>'
+            return other(row, value)
+        return text
+
+    if kind == "date":
+        date_style = styles.attr(DATE_FORMAT)
+
+        def date(row: str, value: Any) -> str:
+            if value.__class__ is dt.date and (serial := value.toordinal() - _SERIAL_ORDINAL) > 60:
+                return f'{prefix}{row}"{date_style}><v>{serial}</v></c>'
+            return other(row, value)
+        return date
+
+    decimal_style, int_style = styles.attr(_number_format(kind, Decimal(0))), styles.attr(_number_format(kind, 0))
+
+    def number(row: str, value: Any) -> str:
+        cls = value.__class__
+        if cls is Decimal and value.is_finite():
+            return f'{prefix}{row}"{decimal_style}><v>{value:f}</v></c>'
+        if cls is int:
+            return f'{prefix}{row}"{int_style}><v>{value}</v></c>'
+        return other(row, value)
+    return number
+
+
+def _sheet_data(worklist: Worklist, totals: dict[str, Decimal | int], styles: _Styles) -> tuple[str, str]:
+    """The header (bold), the rows and the totals row (bold, right under the rows) of a worklist
+    sheet as a <sheetData> element, and the sheet's dimension (the range they cover)."""
+    columns = worklist.columns
+    letters = [xl_col_to_name(c) for c in range(len(columns))]
+    parts = [_row_xml(1, [(letter, column.label, "text") for letter, column in zip(letters, columns)],
+                      styles, bold=True)]
+    encoders = [_column_encoder(letter, column.kind, styles) for letter, column in zip(letters, columns)]
+    for r, row in enumerate(worklist.rows, start=2):
+        number = str(r)
+        cells = "".join([encode(number, value) for encode, value in zip(encoders, row) if value is not None])
+        if cells:
+            parts.append(f'<row r="{number}">{cells}</row>')
+    last_row = 1 + len(worklist.rows)
+    if totals:
+        last_row += 1
+        label_col = next((c for c, col in enumerate(columns) if not col.total), None)
+        cells = [(letter, "Total", "text") if c == label_col else (letter, totals.get(column.key), column.kind)
+                 for c, (letter, column) in enumerate(zip(letters, columns))]
+        parts.append(_row_xml(last_row, cells, styles, bold=True))
+    return f"<sheetData>{''.join(parts)}</sheetData>", f"A1:{letters[-1] if letters else 'A'}{last_row}"
 
 
 def _width(column: Column, values: Sequence[Any], totals: dict[str, Decimal | int]) -> float:
     """A column width that fits the header and the longest formatted value, within bounds."""
     longest = len(column.label) + 2  # room for the autofilter's drop-down button
-    for value in values:
-        if value is not None:
-            longest = max(longest, len(fmt_cell(value, column.kind)))
+    present = [value for value in values if value is not None]
+    longest = max(longest, max(map(len, map(fmt_cell, present, repeat(column.kind))), default=0))
     if column.key in totals:
         longest = max(longest, len(fmt_cell(totals[column.key], column.kind)))
     return float(min(max(longest + 1, _MIN_WIDTH), _MAX_WIDTH))
 
 
-# ---------------------------------------------------------------------------------------------
-# sheets
+def _set_width(sheet: Worksheet, col: int, width: float) -> None:
+    # Set in pixels: XlsxWriter's set_column(width=w) stores w plus the cell padding (41 becomes
+    # 41.7109375); in pixels the stored width is exactly `width`, as openpyxl stored it
+    sheet.set_column_pixels(col, col, round(width * _PIXELS_PER_CHARACTER))
 
 
-def _worklist_sheet(sheet: Worksheet, worklist: Worklist) -> None:
-    """Header (row 1, bold, frozen, filtered), the rows, then the totals row right under them."""
+def _worklist_sheet(sheet: Worksheet, worklist: Worklist, totals: dict[str, Decimal | int],
+                    styles: _Styles) -> tuple[str, str]:
+    """The sheet's frame in XlsxWriter (frozen header, autofilter over header and rows, widths);
+    returns its <sheetData> and dimension, spliced in by `_package`."""
     columns = worklist.columns
-    for c, column in enumerate(columns, start=1):
-        cell = sheet.cell(row=1, column=c, value=_text(column.label))
-        cell.data_type = "s"
-        cell.font = _BOLD
-        cell.alignment = _HEADER_ALIGNMENT
-    for r, row in enumerate(worklist.rows, start=2):
-        for c, (column, value) in enumerate(zip(columns, row), start=1):
-            write_cell(sheet, r, c, value, column.kind)
-
-    last_col = get_column_letter(max(len(columns), 1))
-    last_data_row = 1 + len(worklist.rows)
-    sheet.freeze_panes = "A2"
-    sheet.auto_filter.ref = f"A1:{last_col}{last_data_row}"
-
-    totals = worklist.totals()
-    if totals:
-        totals_row = last_data_row + 1
-        label_col = next((c for c, col in enumerate(columns, start=1) if not col.total), None)
-        if label_col is not None:
-            cell = sheet.cell(row=totals_row, column=label_col, value="Total")
-            cell.font = _BOLD
-        for c, column in enumerate(columns, start=1):
-            if column.key in totals:
-                write_cell(sheet, totals_row, c, totals[column.key], column.kind)
-                sheet.cell(row=totals_row, column=c).font = _BOLD
-
-    for c, column in enumerate(columns, start=1):
-        values = [row[c - 1] for row in worklist.rows]
-        sheet.column_dimensions[get_column_letter(c)].width = _width(column, values, totals)
+    sheet_data = _sheet_data(worklist, totals, styles)  # first: it refuses a NaN or an infinity
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, len(worklist.rows), max(len(columns), 1) - 1)  # the totals row stays out
+    for c, column in enumerate(columns):
+        _set_width(sheet, c, _width(column, [row[c] for row in worklist.rows], totals))
+    return sheet_data
 
 
-def _summary_sheet(sheet: Worksheet, worklists: Sequence[Worklist], names: Sequence[str], *,
-                   title: str, as_of: dt.date, currency: str, generated_at: dt.datetime) -> None:
-    sheet.cell(row=1, column=1, value=_text(title)).font = _TITLE
+# ---------------------------------------------------------------------------------------------
+# the summary, written by XlsxWriter (a few dozen cells)
+
+
+def write_cell(sheet: Worksheet, row: int, col: int, value: Any, kind: str, styles: _Styles, *,
+               bold: bool = False) -> None:
+    """One value through XlsxWriter, typed as `_cell_xml` types it (None leaves the cell empty);
+    `row` and `col` count from 0, as in XlsxWriter."""
+    if value is None:
+        return
+    where = f"{sheet.name}!{xl_col_to_name(col)}{row + 1}"
+    if _is_text(value, kind):
+        if text := _text(value):
+            status = sheet.write_string(row, col, text, styles.format(bold=bold))  # never a formula
+        else:
+            return
+    elif isinstance(value, bool):
+        status = sheet.write_boolean(row, col, value, styles.format(bold=bold))
+    elif isinstance(value, dt.date):
+        status = sheet.write_datetime(row, col, _excel_datetime(value) if isinstance(value, dt.datetime) else value,
+                                      styles.format(_number_format(kind, value), bold=bold))
+    else:
+        _number_text(value, where)  # refuses a NaN or an infinity
+        # XlsxWriter writes f"{number:.16G}": a Decimal's own digits up to 16 of them
+        status = sheet.write_number(row, col, value, styles.format(_number_format(kind, value), bold=bold))
+    if status == -1:
+        raise ValueError(f"cannot write {where}: outside the sheet")
+
+
+def _summary_sheet(sheet: Worksheet, worklists: Sequence[Worklist], names: Sequence[str],
+                   totals: Sequence[dict[str, Decimal | int]], styles: _Styles, *, title: str,
+                   as_of: dt.date, currency: str, generated_at: dt.datetime) -> None:
+    sheet.write_string(0, 0, _text(title), styles.format(bold=True, size=14))
     facts: tuple[tuple[str, Any, str], ...] = (
         ("As of", as_of, "date"),
         ("Reporting currency", currency, "text"),
         ("Generated at (UTC)" if generated_at.tzinfo else "Generated at", generated_at, "date"),
     )
-    for r, (label, value, kind) in enumerate(facts, start=3):
-        sheet.cell(row=r, column=1, value=label).font = _BOLD
-        write_cell(sheet, r, 2, value, kind)
+    for r, (label, value, kind) in enumerate(facts, start=2):
+        write_cell(sheet, r, 0, label, "text", styles, bold=True)
+        write_cell(sheet, r, 1, value, kind, styles)
 
-    header_row = 3 + len(facts) + 1
-    width = max((len(w.totals()) for w in worklists), default=0)
+    header_row = 2 + len(facts) + 1
+    width = max((len(t) for t in totals), default=0)
     header = ["Sheet", "Worklist", "Source", "Rows"] + ["Total", "Value"] * width
-    for c, label in enumerate(header, start=1):
-        sheet.cell(row=header_row, column=c, value=label).font = _BOLD
-    for r, (worklist, name) in enumerate(zip(worklists, names), start=header_row + 1):
-        write_cell(sheet, r, 1, name, "text")
-        link = sheet.cell(row=r, column=1)
-        # an internal link (a location, not a URL); an apostrophe in the name is doubled
-        link.hyperlink = Hyperlink(ref=link.coordinate, location="'{}'!A1".format(name.replace("'", "''")))
-        link.style = "Hyperlink"
-        write_cell(sheet, r, 2, worklist.title, "text")
-        write_cell(sheet, r, 3, worklist.source, "text")
-        write_cell(sheet, r, 4, len(worklist.rows), "int")
+    for c, label in enumerate(header):
+        write_cell(sheet, header_row, c, label, "text", styles, bold=True)
+    for r, (worklist, name, sums) in enumerate(zip(worklists, names, totals), start=header_row + 1):
+        # an internal link (a location, not a URL) in Excel's "Hyperlink" style; an apostrophe
+        # in the name is doubled
+        sheet.write_url(r, 0, "internal:'{}'!A1".format(name.replace("'", "''")), string=name)
+        write_cell(sheet, r, 1, worklist.title, "text", styles)
+        write_cell(sheet, r, 2, worklist.source, "text", styles)
+        write_cell(sheet, r, 3, len(worklist.rows), "int", styles)
         labels = {column.key: column for column in worklist.columns}
-        for i, (key, total) in enumerate(worklist.totals().items()):
-            write_cell(sheet, r, 5 + 2 * i, labels[key].label, "text")
-            write_cell(sheet, r, 6 + 2 * i, total, labels[key].kind)
+        for i, (key, total) in enumerate(sums.items()):
+            write_cell(sheet, r, 4 + 2 * i, labels[key].label, "text", styles)
+            write_cell(sheet, r, 5 + 2 * i, total, labels[key].kind, styles)
     widths = [max(len(n) for n in names) if names else 10, 40, 34, 8] + [28, 18] * width
-    for c, w in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(c)].width = float(min(max(w + 2, _MIN_WIDTH), _MAX_WIDTH))
-    sheet.column_dimensions["A"].width = max(sheet.column_dimensions["A"].width, 22.0)
-
-
-def build_workbook(worklists: Sequence[Worklist], *, title: str, as_of: dt.date, currency: str,
-                   generated_at: dt.datetime) -> Workbook:
-    """The workbook in memory: the Summary sheet, then one sheet per worklist, in order."""
-    book = Workbook()
-    summary = book.active
-    summary.title = SUMMARY_SHEET
-    names = sheet_names([w.title for w in worklists])
-    _summary_sheet(summary, worklists, names, title=title, as_of=as_of, currency=currency,
-                   generated_at=generated_at)
-    for worklist, name in zip(worklists, names):
-        _worklist_sheet(book.create_sheet(name), worklist)
-
-    # document properties: the title and the generation time only (openpyxl would otherwise stamp
-    # "openpyxl" as the creator and the wall-clock time as created/modified)
-    stamp = _excel_datetime(generated_at)
-    book.properties.title = _text(title)
-    book.properties.creator = None
-    book.properties.created = stamp
-    book.properties.modified = stamp
-    return book
+    for c, w in enumerate(widths):
+        fitted = float(min(max(w + 2, _MIN_WIDTH), _MAX_WIDTH))
+        _set_width(sheet, c, max(fitted, 22.0) if c == 0 else fitted)
 
 
 # ---------------------------------------------------------------------------------------------
 # writing
 
 
-def _workbook_bytes(book: Workbook, stamp: dt.datetime) -> bytes:
-    """The .xlsx bytes, with every zip entry dated `stamp` so equal input gives equal bytes."""
-    raw = io.BytesIO()
-    # ExcelWriter rather than Workbook.save, which would reset the "modified" property to now
-    with zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        ExcelWriter(book, archive).save()
+_EMPTY_SHEET_DATA = "<sheetData/>"
+_DIMENSION = re.compile(r'<dimension ref="[^"]*"/>')
+
+
+def _splice(xml: str, sheet_data: str, dimension: str) -> str:
+    """A worklist sheet as XlsxWriter wrote it (no cells), with its rows and dimension put in."""
+    if xml.count(_EMPTY_SHEET_DATA) != 1 or len(_DIMENSION.findall(xml)) != 1:
+        raise RuntimeError("unexpected worksheet XML from XlsxWriter: cannot place the rows")
+    xml = _DIMENSION.sub(f'<dimension ref="{dimension}"/>', xml)
+    return xml.replace(_EMPTY_SHEET_DATA, sheet_data)
+
+
+def _package(skeleton: bytes, sheet_data: dict[str, tuple[str, str]], stamp: dt.datetime) -> bytes:
+    """XlsxWriter's package with the worklist rows spliced into their sheets, every zip entry
+    dated `stamp` (XlsxWriter dates them 1980-01-01) so equal input gives equal bytes."""
     date_time = (max(stamp.year, 1980), stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
     out = io.BytesIO()
-    with zipfile.ZipFile(raw) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+    with zipfile.ZipFile(io.BytesIO(skeleton)) as source, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename in sheet_data:
+                data = _splice(data.decode("utf-8"), *sheet_data.pop(info.filename)).encode("utf-8")
             entry = zipfile.ZipInfo(info.filename, date_time=date_time)
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o644 << 16
-            target.writestr(entry, source.read(info.filename))
+            target.writestr(entry, data)
+    if sheet_data:
+        raise RuntimeError(f"no worksheet {sorted(sheet_data)} in XlsxWriter's package")
     return out.getvalue()
+
+
+def workbook_bytes(worklists: Sequence[Worklist], *, title: str, as_of: dt.date, currency: str,
+                   generated_at: dt.datetime) -> bytes:
+    """The .xlsx bytes: the Summary sheet, then one sheet per worklist, in order."""
+    skeleton = io.BytesIO()
+    book = Workbook(skeleton, {
+        "in_memory": True,  # the package without the rows is small: no temporary files
+        # text is text: no "=..." string turned into a formula, no URL into a link, no "12" into
+        # a number (write_string does none of these either; this guards any other write)
+        "strings_to_formulas": False,
+        "strings_to_urls": False,
+        "strings_to_numbers": False,
+    })
+    styles = _Styles(book)
+    names = sheet_names([w.title for w in worklists])
+    totals = [w.totals() for w in worklists]
+    _summary_sheet(book.add_worksheet(SUMMARY_SHEET), worklists, names, totals, styles, title=title,
+                   as_of=as_of, currency=currency, generated_at=generated_at)
+    sheet_data = {}
+    for index, (worklist, name, sums) in enumerate(zip(worklists, names, totals), start=2):
+        # XlsxWriter names the parts in the order the sheets are added: the Summary is sheet1
+        sheet = book.add_worksheet(name)
+        sheet_data[f"xl/worksheets/sheet{index}.xml"] = _worklist_sheet(sheet, worklist, sums, styles)
+    # document properties: the title and the generation time only; the creator stays empty
+    stamp = _excel_datetime(generated_at)
+    book.set_properties({"title": _text(title), "created": stamp})
+    book.close()
+    return _package(skeleton.getvalue(), sheet_data, stamp)
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -288,7 +468,7 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
 def write_workbook(path: Path, worklists: Sequence[Worklist], *, title: str, as_of: dt.date,
                    currency: str, generated_at: dt.datetime) -> Path:
     """Write the finance workbook of `worklists` to `path` (atomically); returns `path`."""
-    book = build_workbook(worklists, title=title, as_of=as_of, currency=currency,
+    data = workbook_bytes(worklists, title=title, as_of=as_of, currency=currency,
                           generated_at=generated_at)
-    _write_bytes_atomic(path, _workbook_bytes(book, _excel_datetime(generated_at)))
+    _write_bytes_atomic(path, data)
     return path

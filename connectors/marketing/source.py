@@ -9,9 +9,11 @@ Files already landed (same sha256, tracked in the resource state in the warehous
 A file that cannot be read lands one `quarantined_files` row; a row that cannot be read lands one
 `quarantined_rows` row (file, line, reason, raw cells) while the good rows of its file still land.
 
-The marketing API (`LTC_MARKETING_API_URL` + `LTC_MARKETING_API_TOKEN`) is read through dlt's
-`rest_api` source (`connectors.marketing.hubspot`): `hubspot_campaigns`, `hubspot_contacts` (with
-`hubspot_contacts__lifecyclestage_history`), `hubspot_forms` and `hubspot_form_submissions`.
+The marketing API (`LTC_MARKETING_API_URL` + `LTC_MARKETING_API_TOKEN`) is paged by
+`connectors.marketing.hubspot` and lands as Arrow tables: `hubspot_campaigns`, `hubspot_contacts`
+(with `hubspot_contacts__lifecyclestage_history`), `hubspot_forms` and `hubspot_form_submissions`.
+The ad-spend rows stay dicts through dlt's normaliser: one row per campaign-day, ~1.4k at any
+scale of the sandbox (campaigns do not grow with leads), well under a second.
 """
 
 from __future__ import annotations
@@ -94,9 +96,10 @@ def adspend_scan(folder: Path) -> DropScan:
 
 
 @dlt.source(name="marketing", max_table_nesting=1)
-def marketing_source(folder: Path | None, notes: list[str] | None = None, api=None):
+def marketing_source(folder: Path | None, notes: list[str] | None = None, api=None, first_loads=()):
     """`folder`: the ad-spend drop (None: no ad-spend resources). `api`: a
-    `connectors.marketing.hubspot.HubSpotApi` (None: no API resources)."""
+    `connectors.marketing.hubspot.HubSpotApi` (None: no API resources); `first_loads`: API tables
+    that are empty (see `connectors.marketing.hubspot.prepare_landing`)."""
     notes = notes if notes is not None else []
     resources = []
     if folder is not None:
@@ -104,7 +107,7 @@ def marketing_source(folder: Path | None, notes: list[str] | None = None, api=No
     if api is not None:
         from connectors.marketing.hubspot import hubspot_resources
 
-        resources += hubspot_resources(api, notes)
+        resources += hubspot_resources(api, notes, first_loads)
     return resources
 
 

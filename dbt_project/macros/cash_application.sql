@@ -9,13 +9,11 @@
 -- dropped. "inv 2025 000123", "INV-2025-123" and "Inv2025-0123" all give 'INV-2025-123'.
 -- Null for a null reference.
 {% macro normalize_invoice_reference(column) -%}
-    regexp_replace(
-        regexp_replace(
-            regexp_replace(
-                regexp_replace(upper({{ column }}), '[^A-Z0-9]+', '-', 'g'),
-                '([A-Z])([0-9])', '\1-\2', 'g'),
-            '([0-9])([A-Z])', '\1-\2', 'g'),
-        '(^|-)0+([0-9])', '\1\2', 'g')
+    {#- regexp_replace_all: the 'g' flag here, Spark's own form there (macros/spark_dialect.sql) -#}
+    {%- set s = ltc.regexp_replace_all('upper(' ~ column ~ ')', '[^A-Z0-9]+', '-') -%}
+    {%- set s = ltc.regexp_replace_all(s, '([A-Z])([0-9])', '\\1-\\2') -%}
+    {%- set s = ltc.regexp_replace_all(s, '([0-9])([A-Z])', '\\1-\\2') -%}
+    {{ ltc.regexp_replace_all(s, '(^|-)0+([0-9])', '\\1\\2') }}
 {%- endmacro %}
 
 -- The largest shortfall written off when a payment settles an invoice (rule 4, tolerance): at most

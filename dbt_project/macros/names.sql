@@ -17,10 +17,10 @@
 -- Null for a null or blank name.
 {% macro normalize_company_name(column) -%}
     {%- set cleaned -%}
-        trim(regexp_replace(regexp_replace(lower({{ column }}), '[.,''`]', '', 'g'), '[^a-z0-9]+', ' ', 'g'))
+        trim({{ ltc.regexp_replace_all(ltc.regexp_replace_all('lower(' ~ column ~ ')', "[.,'`]", ''), '[^a-z0-9]+', ' ') }})
     {%- endset -%}
     {%- set stripped -%}
-        trim(regexp_replace(' ' || {{ cleaned }}, '( ({{ legal_suffixes() | join("|") }}))+$', '', 'g'))
+        trim({{ ltc.regexp_replace_all("' ' || " ~ cleaned, '( (' ~ legal_suffixes() | join('|') ~ '))+$', '') }})
     {%- endset -%}
     nullif(coalesce(nullif({{ stripped }}, ''), {{ cleaned }}), '')
 {%- endmacro %}

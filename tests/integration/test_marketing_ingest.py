@@ -1,5 +1,5 @@
 """`run_ingest("marketing")` end to end into DuckDB: the four ad-spend shapes, quarantine, the
-HubSpot-style API through dlt's rest_api source, idempotence and incremental runs."""
+HubSpot-style API landed as Arrow tables, idempotence and incremental runs."""
 
 from __future__ import annotations
 
@@ -175,6 +175,120 @@ def test_incremental_run_lands_only_the_changed_contact(env, hubspot):
     assert _sql("select count(*) from raw_marketing.hubspot_contacts")[0][0] == len(hubspot.data.contacts)
 
 
+API_TYPES = {  # the Arrow schemas of connectors/marketing/hubspot.py, as DuckDB sees them
+    ("hubspot_contacts", "id"): "VARCHAR", ("hubspot_contacts", "updated_at"): "TIMESTAMP WITH TIME ZONE",
+    ("hubspot_contacts", "hs_v2_date_entered_customer"): "TIMESTAMP WITH TIME ZONE",
+    ("hubspot_contacts", "archived"): "BOOLEAN", ("hubspot_contacts", "email"): "VARCHAR",
+    ("hubspot_campaigns", "hs_budget_items_sum_amount"): "DECIMAL(18,2)", ("hubspot_campaigns", "hs_start_date"): "DATE",
+    ("hubspot_forms", "form_type"): "VARCHAR", ("hubspot_form_submissions", "form_id"): "VARCHAR",
+    ("hubspot_form_submissions", "sfcampaignid"): "VARCHAR",
+}
+HISTORY_COLUMNS = [("contact_id", "VARCHAR", "NO"), ("history_index", "BIGINT", "NO"), ("value", "VARCHAR", "YES"),
+                   ("timestamp", "TIMESTAMP WITH TIME ZONE", "YES"), ("source_type", "VARCHAR", "YES"),
+                   ("_dlt_id", "VARCHAR", "NO"), ("_dlt_load_id", "VARCHAR", "NO"),
+                   ("_loaded_at", "TIMESTAMP WITH TIME ZONE", "NO")]
+
+
+def _history(contact_id: str) -> list[tuple]:
+    return _sql("select history_index, value, timestamp, source_type from "
+                f"raw_marketing.hubspot_contacts__lifecyclestage_history where contact_id = '{contact_id}' order by 1")
+
+
+def _key_duplicates() -> dict[str, int]:
+    keys = {"hubspot_contacts": "id", "hubspot_campaigns": "id", "hubspot_forms": "id",
+            "hubspot_form_submissions": "conversion_id",
+            "hubspot_contacts__lifecyclestage_history": "contact_id, history_index"}
+    return {t: _sql(f"select count(*) - count(distinct ({k})) from raw_marketing.{t}")[0][0] for t, k in keys.items()}
+
+
+def test_api_tables_land_as_arrow_with_exact_types(env, hubspot):
+    result = run_ingest("marketing", objects=["hubspot_campaigns", "hubspot_contacts", "hubspot_forms",
+                                              "hubspot_form_submissions"])
+    types = {(t, c): d for t, c, d in _sql("select table_name, column_name, data_type from information_schema.columns "
+                                            "where table_schema='raw_marketing'")}
+    assert {k: types.get(k) for k in API_TYPES} == API_TYPES
+    assert not [k for k in types if "__v_" in k[1]]  # no variant columns
+    history = _sql("select column_name, data_type, is_nullable from information_schema.columns where "
+                   "table_schema='raw_marketing' and table_name='hubspot_contacts__lifecyclestage_history'")
+    assert sorted(history) == sorted(HISTORY_COLUMNS)
+    contact = hubspot.data.contacts[0]
+    expected = [(i, h["value"], sfs.parse_datetime(h["timestamp"]), h["sourceType"])
+                for i, h in enumerate(contact["propertiesWithHistory"]["lifecyclestage"])]
+    assert _history(contact["id"]) == expected
+    assert result.rows_loaded["hubspot_contacts__lifecyclestage_history"] == sum(
+        len(c["propertiesWithHistory"]["lifecyclestage"]) for c in hubspot.data.contacts)
+    budgets = _sql("select hs_budget_items_sum_amount from raw_marketing.hubspot_campaigns "
+                   "where hs_budget_items_sum_amount is not null")
+    assert budgets and all(isinstance(b, Decimal) for (b,) in budgets)
+
+
+def test_a_changed_contact_replaces_its_history_and_nothing_duplicates(env, hubspot):
+    run_ingest("marketing")
+    before = _sql("select count(*) from raw_marketing.hubspot_contacts__lifecyclestage_history")[0][0]
+    # a contact with more than two entries, so that keeping its old rows would show
+    changed = next(c for c in hubspot.data.contacts if len(c["propertiesWithHistory"]["lifecyclestage"]) > 2)
+    other = next(c for c in hubspot.data.contacts if c is not changed)
+    other_history = _history(other["id"])
+    # the contact moved on and its history was rewritten (HubSpot lists the newest entry first)
+    history = changed["propertiesWithHistory"]["lifecyclestage"]
+    old_length = len(history)
+    history[:] = [{"value": "customer", "timestamp": "2030-01-01T00:00:00.000Z", "sourceType": "INTEGRATION",
+                   "sourceId": None}, *history[-1:]]
+    hubspot.update_contact(changed["id"], lifecyclestage="customer")
+    result = run_ingest("marketing")
+    assert result.rows_loaded.get("hubspot_contacts") == 1
+    assert result.rows_loaded.get("hubspot_contacts__lifecyclestage_history") == 2
+    assert [(i, v, s) for i, v, _, s in _history(changed["id"])] == [(0, "customer", "INTEGRATION"),
+                                                                     (1, history[-1]["value"], history[-1]["sourceType"])]
+    assert _history(other["id"]) == other_history
+    assert _sql("select count(*) from raw_marketing.hubspot_contacts__lifecyclestage_history")[0][0] == \
+        before - old_length + 2
+    once = _snapshot()
+    assert run_ingest("marketing").rows_loaded == {}
+    assert _snapshot() == once
+    assert _key_duplicates() == dict.fromkeys(_key_duplicates(), 0)
+
+
+def test_a_new_submission_on_an_unchanged_form_lands(env, hubspot):
+    run_ingest("marketing", objects=["hubspot_forms", "hubspot_form_submissions"])
+    form_id, subs = next((f, s) for f, s in hubspot.data.submissions.items() if s)
+    newest = max(s["submittedAt"] for v in hubspot.data.submissions.values() for s in v)
+    subs.append({"conversionId": "new-conversion", "submittedAt": newest + 1000, "pageUrl": "https://x/new",
+                 "values": [{"name": "email", "value": "new@example.com"}]})
+    result = run_ingest("marketing", objects=["hubspot_forms", "hubspot_form_submissions"])
+    assert result.rows_loaded == {"hubspot_form_submissions": 1}  # the form itself did not change
+    assert _sql("select form_id, email from raw_marketing.hubspot_form_submissions "
+                "where conversion_id = 'new-conversion'") == [(form_id, "new@example.com")]
+
+
+def test_a_warehouse_with_the_nested_history_upgrades_in_place(env, hubspot):
+    """The history landed by the previous connector (dlt's rest_api source): a dlt nested table."""
+    from connectors.landing import make_pipeline, stamp_loaded_at, utc_now
+
+    old_rows = [{"id": c["id"], "email": c["properties"]["email"], "updatedAt": c["updatedAt"],
+                 "lifecyclestage_history": [{"value": h["value"], "timestamp": h["timestamp"], "source_type": h["sourceType"]}
+                                            for h in c["propertiesWithHistory"]["lifecyclestage"]]}
+                for c in hubspot.data.contacts[:20]]
+
+    @dlt.source(name="marketing", max_table_nesting=1)
+    def old():
+        return dlt.resource(old_rows, name="hubspot_contacts", write_disposition="merge", primary_key="id")
+
+    make_pipeline("marketing", Settings.from_env()).run(stamp_loaded_at(old(), utc_now()), loader_file_format="parquet")
+    assert ("_dlt_parent_id",) in _sql("select column_name from information_schema.columns where table_name = "
+                                       "'hubspot_contacts__lifecyclestage_history'")
+    result = run_ingest("marketing")
+    assert any("was a dlt nested table" in n for n in result.notes)
+    history = _sql("select column_name, data_type, is_nullable from information_schema.columns where "
+                   "table_schema='raw_marketing' and table_name='hubspot_contacts__lifecyclestage_history'")
+    assert sorted(history) == sorted(HISTORY_COLUMNS)
+    assert _sql("select count(*) from raw_marketing.hubspot_contacts")[0][0] == len(hubspot.data.contacts)
+    assert _sql("select count(*) from raw_marketing.hubspot_contacts__lifecyclestage_history")[0][0] == sum(
+        len(c["propertiesWithHistory"]["lifecyclestage"]) for c in hubspot.data.contacts)
+    second = run_ingest("marketing")
+    assert not any("nested table" in n for n in second.notes) and second.rows_loaded == {}
+
+
 def test_api_without_token_says_what_to_set(env, monkeypatch):
     monkeypatch.setenv("LTC_MARKETING_API_URL", "http://127.0.0.1:9")
     with pytest.raises(IngestError, match="LTC_MARKETING_API_TOKEN"):
@@ -228,3 +342,39 @@ def test_a_warehouse_from_before_platforms_upgrades_in_place(env):
 def test_nothing_configured_says_what_to_set(ltc_home):
     with pytest.raises(IngestError, match="neither LTC_ADSPEND_DROP .* nor LTC_MARKETING_API_URL"):
         run_ingest("marketing")
+
+
+def test_api_tables_land_in_postgres_typed_and_the_history_is_replaced(env, hubspot, monkeypatch, require_service):
+    """LTC_WAREHOUSE=postgres: dlt loads the Arrow tables through INSERTs; the same types (money
+    numeric(18,2), timestamptz) and the same delete-insert of a changed contact's history."""
+    import psycopg2
+    from postgres_db import dsn, fresh_database
+
+    api = ["hubspot_campaigns", "hubspot_contacts", "hubspot_forms", "hubspot_form_submissions"]
+    with fresh_database(require_service, "ltc_marketing") as db:
+        monkeypatch.setenv("LTC_WAREHOUSE", "postgres")
+        # dlt wants a password; the local server trusts every connection, so any will do
+        monkeypatch.setenv("LTC_PG_DSN", f"postgresql://postgres:trust@127.0.0.1:5432/{db}")
+        run_ingest("marketing", objects=api)
+        changed = next(c for c in hubspot.data.contacts if len(c["propertiesWithHistory"]["lifecyclestage"]) > 2)
+        changed["propertiesWithHistory"]["lifecyclestage"][:] = [
+            {"value": "customer", "timestamp": "2030-01-01T00:00:00.000Z", "sourceType": "INTEGRATION", "sourceId": None}]
+        hubspot.update_contact(changed["id"], lifecyclestage="customer")
+        second = run_ingest("marketing", objects=api)
+        assert second.rows_loaded == {"hubspot_contacts": 1, "hubspot_contacts__lifecyclestage_history": 1}
+        with psycopg2.connect(dsn(db)) as con, con.cursor() as cur:
+            cur.execute("select table_name, column_name, data_type, numeric_precision, numeric_scale "
+                        "from information_schema.columns where table_schema = 'raw_marketing'")
+            types = {(t, c): (d, p, s) for t, c, d, p, s in cur.fetchall()}
+            cur.execute("select history_index, value from raw_marketing.hubspot_contacts__lifecyclestage_history "
+                        "where contact_id = %s", (changed["id"],))
+            history = cur.fetchall()
+            cur.execute("select count(*), count(distinct (contact_id, history_index)) "
+                        "from raw_marketing.hubspot_contacts__lifecyclestage_history")
+            rows, keys = cur.fetchone()
+    assert types[("hubspot_campaigns", "hs_budget_items_sum_amount")] == ("numeric", 18, 2)
+    assert types[("hubspot_contacts", "updated_at")][0] == "timestamp with time zone"
+    assert types[("hubspot_contacts__lifecyclestage_history", "timestamp")][0] == "timestamp with time zone"
+    assert types[("hubspot_contacts__lifecyclestage_history", "history_index")][0] == "bigint"
+    assert history == [(0, "customer")]
+    assert rows == keys == sum(len(c["propertiesWithHistory"]["lifecyclestage"]) for c in hubspot.data.contacts)

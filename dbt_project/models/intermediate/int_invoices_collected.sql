@@ -73,7 +73,9 @@ final as (
         sales_orders.opportunity_id,
         sales_orders.contract_id,
         invoices.status,
-        invoices.status = 'cancelled' as is_cancelled,
+        -- never null: an invoice without a status is live (the cash-application cascade's reading);
+        -- a null here dropped it from open AR while it still received cash
+        coalesce(invoices.status = 'cancelled', false) as is_cancelled,
         invoices.is_deleted,
         invoices.currency,
         invoices.net_amount,

@@ -14,10 +14,12 @@
 -- * Money: amount in the opportunity's currency; reporting amount at the rate of the latest rate date
 --   on or before the close date, or the snapshot date if that comes first (a snapshot never uses a
 --   rate that was not published yet; a closed deal keeps its close-date rate, as fct_opportunities).
+{#- On Spark, append: its Parquet tables take no delete+insert, and the rows are the same, as a run
+    only adds days after the last one captured (the delete would match nothing). -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=('append' if target.type == 'spark' else 'delete+insert'),
         unique_key=['opportunity_id', 'snapshot_date'],
         on_schema_change='append_new_columns'
     )

@@ -20,7 +20,7 @@ with
 {% for table in tables %}
 {{ source_name }}__{{ table }} as (
 
-    {{ landed_columns(source_name, table, [('_loaded_at', 'timestamp with time zone')]) }}
+    {{ landed_columns(source_name, table, [('_loaded_at', ltc.type_timestamp_tz())]) }}
 
 ),
 

@@ -45,14 +45,13 @@ def _severity(summary) -> dg.AssetCheckSeverity:
 
 
 def evaluate_raw_check(system: str, table: str, settings: Settings) -> dg.AssetCheckResult:
-    """Run the table's suite against the warehouse and turn the summary into a check result. The
-    row counts of passing validations are kept under `$LTC_HOME/quality`, which bounds how much a
-    table may shrink from one load to the next."""
-    from expectations.runner import validate_table
+    """Run the table's suite against the warehouse (the DuckDB file, or on Postgres a DuckDB copy
+    of the checked columns: expectations/warehouse.py) and turn the summary into a check result.
+    The row counts of passing validations are kept under `$LTC_HOME/quality`, which bounds how much
+    a table may shrink from one load to the next."""
+    from expectations.warehouse import validate_raw_table
 
-    spec = SUITES_BY_SYSTEM[system][table]
-    summary = validate_table(settings.duckdb_path, f"raw_{system}.{table}", spec.suite(), spec.key,
-                             state_dir=settings.home / "quality")
+    summary = validate_raw_table(settings, system, table, state_dir=settings.home / "quality")
     return check_result(_raw_key(system, table), summary)
 
 

@@ -1,5 +1,6 @@
-"""BENCHMARKS.md is generated from the results files: the scale tables, the fixed-cost estimate
-and the list of every other benchmark come out of the JSON, whatever its numbers."""
+"""BENCHMARKS.md is generated from the results files: the scale tables (one column pair per
+warehouse), the fixed-cost estimate (DuckDB's) and the list of every other benchmark come out of
+the JSON, whatever its numbers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from pathlib import Path
 
 from benchmarks.markdown import fixed_cost, render
-from benchmarks.scale import PHASES, summarise
+from benchmarks.scale import PHASES, POSTGRES_NOTES, results_path, summarise
 
 
 def _runs(total_by_phase: dict[str, float], rss: float) -> dict[str, dict]:
@@ -16,14 +17,26 @@ def _runs(total_by_phase: dict[str, float], rss: float) -> dict[str, dict]:
     return runs
 
 
-def _result(scale: int, per_phase: float, repeats: int = 3) -> dict:
+def _result(scale: int, per_phase: float, repeats: int = 3, warehouse: str = "duckdb", rss: float = 300.0) -> dict:
     # phase times grow with scale plus a fixed 2 s per phase; repeats differ so the median matters
-    runs = [_runs({p: 2.0 + per_phase * scale / 1000 + r for p in PHASES}, 300.0 + r) for r in range(repeats)]
-    result = summarise(scale, runs)
+    runs = [_runs({p: 2.0 + per_phase * scale / 1000 + r for p in PHASES}, rss + r) for r in range(repeats)]
+    result = summarise(scale, runs, warehouse)
     result.update(command=f"python -m benchmarks.scale --scales {scale}", when="2026-11-27T00:00:00+00:00",
                   machine={"cores": 2, "memory_gib": 23.5, "python": "3.11.7", "duckdb": "2.0.1",
                            "cpu_calibration_s": 0.075, "load_average_1m": 1.0})
+    if warehouse == "postgres":
+        result["machine"]["postgres"] = "15.20"
+        result["notes"] = list(POSTGRES_NOTES)
     return result
+
+
+def _write(folder: Path, *results: dict) -> None:
+    for data in results:
+        if data.get("benchmark") == "scale":
+            path = results_path(folder, data["scale"], data["warehouse"])
+        else:
+            path = folder / f"{data['benchmark']}.json"
+        path.write_text(json.dumps(data))
 
 
 def test_the_median_of_the_repeats_and_the_total_exclude_generation():
@@ -32,6 +45,12 @@ def test_the_median_of_the_repeats_and_the_total_exclude_generation():
     assert result["median_seconds"]["generate"] == 2.0 + 1.0 + 1.0
     assert result["median_seconds"]["total"] == (len(PHASES) - 1) * 4.0
     assert result["median_peak_rss_mb"]["total"] == 301.0
+    assert result["warehouse"] == "duckdb"
+
+
+def test_a_postgres_result_has_its_own_file_beside_duckdbs(tmp_path: Path):
+    assert results_path(tmp_path, 100_000, "duckdb") == tmp_path / "scale_100000.json"
+    assert results_path(tmp_path, 100_000, "postgres") == tmp_path / "scale_100000_postgres.json"
 
 
 def test_the_fixed_cost_is_the_intercept_through_the_two_smallest_scales(tmp_path: Path):
@@ -40,14 +59,52 @@ def test_the_fixed_cost_is_the_intercept_through_the_two_smallest_scales(tmp_pat
     assert abs(fixed_cost([small, large]) - (len(PHASES) - 1) * 3.0) < 1e-9
     assert fixed_cost([small]) is None
 
-    for data in (small, large, {"benchmark": "event_log", "command": "python -m benchmarks.event_log",
-                                "when": "2026-11-26"}):
-        name = f"scale_{data['scale']}.json" if "scale" in data else "event_log.json"
-        (tmp_path / name).write_text(json.dumps(data))
+    _write(tmp_path, small, large, {"benchmark": "event_log", "command": "python -m benchmarks.event_log",
+                                    "when": "2026-11-26"})
     text = render(tmp_path)
     assert "### 10,000 leads" in text and "### 100,000 leads" in text
     assert text.index("### 10,000 leads") < text.index("### 100,000 leads")
+    assert "| phase | DuckDB seconds | DuckDB peak RSS (MB) |" in text
     assert f"| **total** (ingest through reports) | {small['median_seconds']['total']:.2f} | 301.0 |" in text
     assert "2 cores, 23.5 GiB" in text and "duckdb 2.0.1" in text
     assert "`event_log.json` | `python -m benchmarks.event_log`" in text
     assert f"Fixed cost: {(len(PHASES) - 1) * 3.0:.1f} s" in text
+    assert "Postgres" not in text
+
+
+def test_postgres_is_shown_beside_duckdb_and_leaves_the_fixed_cost_to_duckdb(tmp_path: Path):
+    small, large = _result(10_000, 0.1), _result(100_000, 0.1)
+    # Postgres: 3x the per-lead cost, and at 100k leads only; more memory per phase
+    pg = _result(100_000, 0.3, repeats=1, warehouse="postgres", rss=500.0)
+    _write(tmp_path, small, large, pg)
+    text = render(tmp_path)
+
+    # one table for 100k: DuckDB's pair of columns, then Postgres's, on the same rows
+    section = text[text.index("### 100,000 leads"):]
+    assert "| phase | DuckDB seconds | DuckDB peak RSS (MB) | Postgres seconds | Postgres peak RSS (MB) |" in section
+    assert section.count("| phase |") == 1
+    duck_total, pg_total = large["median_seconds"]["total"], pg["median_seconds"]["total"]
+    assert f"| **total** (ingest through reports) | {duck_total:.2f} | 301.0 | {pg_total:.2f} | 500.0 |" in section
+    dbt = f"| dbt | {large['median_seconds']['dbt']:.2f} | 301.0 | {pg['median_seconds']['dbt']:.2f} | 500.0 |"
+    assert dbt in section
+    assert f"Postgres total / DuckDB total: {pg_total / duck_total:.2f}x." in section
+    assert "Postgres: `python -m benchmarks.scale --scales 100000`" in section and "postgres 15.20" in section
+    assert all(f"- {note}" in section for note in POSTGRES_NOTES)
+
+    # 10k has no Postgres result: DuckDB's columns only
+    ten_k = text[text.index("### 10,000 leads"):text.index("### 100,000 leads")]
+    assert "Postgres" not in ten_k
+
+    # the fixed cost is DuckDB's: the Postgres result changes neither the estimate nor its share
+    fixed = (len(PHASES) - 1) * 3.0
+    assert f"Fixed cost: {fixed:.1f} s, the intercept of the line through the DuckDB totals" in text
+    assert f"{fixed:.1f} s, {100 * fixed / duck_total:.0f} % of the DuckDB total." in section
+
+
+def test_a_results_file_from_before_the_warehouse_option_counts_as_duckdb(tmp_path: Path):
+    old = _result(10_000, 0.1)
+    del old["warehouse"]
+    (tmp_path / "scale_10000.json").write_text(json.dumps(old))
+    text = render(tmp_path)
+    assert "| phase | DuckDB seconds | DuckDB peak RSS (MB) |" in text
+    assert f"| **total** (ingest through reports) | {old['median_seconds']['total']:.2f} | 301.0 |" in text

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from connectors.marketing.hubspot import HubSpotApi, rest_api_config
 from connectors.sandbox import sf_schema as sfs
 from connectors.sandbox.fake_hubspot import FakeHubSpot
 from connectors.sandbox.marketing_data import STAGES, derive, write_hubspot
@@ -143,12 +142,3 @@ def test_update_contact_bumps_updated_at(fake):
     before = _get(fake, "/crm/v3/objects/contacts", limit=1).json()["results"][0]
     after = fake.update_contact(before["id"], lifecyclestage="customer")
     assert after["updatedAt"] > before["updatedAt"] and after["properties"]["lifecyclestage"] == "customer"
-
-
-def test_rest_api_config_is_cursor_paged_with_bearer_auth():
-    config = rest_api_config(HubSpotApi("http://127.0.0.1:1", "t"))
-    assert config["client"]["auth"] == {"type": "bearer", "token": "t"}
-    paginator = config["resource_defaults"]["endpoint"]["paginator"]
-    assert paginator == {"type": "cursor", "cursor_path": "paging.next.after", "cursor_param": "after"}
-    incremental = {r["name"]: r["endpoint"].get("incremental", {}).get("cursor_path") for r in config["resources"]}
-    assert incremental["hubspot_contacts"] == "updatedAt" and incremental["hubspot_campaigns"] == "updatedAt"

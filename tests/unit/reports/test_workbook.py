@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import zipfile
 from decimal import Decimal
 from pathlib import Path
@@ -224,7 +225,9 @@ def test_the_workbook_is_deterministic_and_carries_no_author(tmp_path: Path):
         core = archive.read("docProps/core.xml").decode()
         # every entry dated generated_at (zip times have 2-second steps: 15 s reads back as 14 s)
         assert {info.date_time for info in archive.infolist()} == {(2026, 7, 1, 6, 30, 14)}
-    assert "2026-07-01T06:30:15Z" in core and "creator" not in core and "openpyxl" not in core
+    assert "2026-07-01T06:30:15Z" in core and "openpyxl" not in core
+    # no author: the creator and last-modified-by elements, where written, are empty
+    assert not re.search(r"<dc:creator>[^<]|<cp:lastModifiedBy>[^<]", core), core
     assert load_workbook(first).properties.title == "Finance worklists"
 
 
@@ -240,3 +243,62 @@ def test_the_workbook_is_written_atomically(tmp_path: Path, monkeypatch):
         _write(tmp_path, generated_at=GENERATED_AT + dt.timedelta(days=1))
     assert path.read_bytes() == before  # the last good workbook is untouched
     assert sorted(os.listdir(tmp_path)) == ["finance.xlsx"]  # no temporary file left behind
+
+
+# Values off the common path: each column's usual type is written by a short path, anything else
+# by the general one; both must read back as the same typed cells.
+INJECTIONS = ("=1+1", "+1", "-1", "@SUM(A1:A2)", "=cmd|' /C calc'!A0", "http://example.com")
+ODD = Worklist(
+    key="odd", title="=Odd values", description="Values off each column's usual type.",
+    columns=(Column("name", "Name"), Column("on", "On", "date"), Column("amount", "Amount", "money"),
+             Column("count", "Count", "int", total=True), Column("days", "Days", "days")),
+    rows=(
+        ("  padded & <tagged> ", dt.datetime(2026, 6, 30, 18, 45, 30), 12.5, 3, 4),
+        ("bell\x07 and\r\nbreak", dt.date(1900, 1, 1), 7, True, Decimal("2.25")),
+        (42, dt.date(1900, 2, 28), Decimal("0.001"), 0, None),
+        (dt.date(2026, 1, 2), dt.date(1900, 3, 1), Decimal("-1E+3"), -5, 0),
+        *((text, None, None, None, None) for text in INJECTIONS),
+        ("", None, None, None, None),
+    ),
+    source="the test",
+)
+
+
+def test_values_off_the_usual_path_keep_their_type_and_format(tmp_path: Path):
+    book = load_workbook(write_workbook(tmp_path / "odd.xlsx", [ODD], title="=Odd", as_of=AS_OF,
+                                        currency="USD", generated_at=GENERATED_AT))
+    assert book.sheetnames == ["Summary", "=Odd values"]
+    sheet = book["=Odd values"]
+    column = {c: [sheet.cell(row=r, column=c) for r in range(2, 2 + len(ODD.rows))] for c in range(1, 6)}
+    names = [cell.value for cell in column[1]]
+    # control characters dropped, whitespace, "&" and "<>" kept as written, a non-text value as its text
+    assert names[:4] == ["  padded & <tagged> ", "bell and\r\nbreak", "42", "2026-01-02"]
+    assert names[4:-1] == list(INJECTIONS) and names[-1] is None  # an empty string is an empty cell
+    assert all(cell.data_type == "s" for cell in column[1][:-1])
+    on = [cell.value for cell in column[2][:4]]
+    # a datetime with its time, and the dates around Excel's phantom 1900-02-29
+    assert on == [dt.datetime(2026, 6, 30, 18, 45, 30), dt.datetime(1900, 1, 1),
+                  dt.datetime(1900, 2, 28), dt.datetime(1900, 3, 1)]
+    assert [cell.number_format for cell in column[2][:4]] == ["yyyy-mm-dd hh:mm:ss"] + ["yyyy-mm-dd"] * 3
+    assert [cell.value for cell in column[3][:4]] == [12.5, 7, 0.001, -1000]
+    assert {cell.number_format for cell in column[3][:4]} == {"#,##0.00"}
+    assert [cell.value for cell in column[4][:4]] == [3, True, 0, -5] and column[4][1].data_type == "b"
+    assert [cell.value for cell in column[5][:4]] == [4, 2.25, None, 0]
+    assert [column[5][i].number_format for i in (0, 1, 3)] == ["0", "0.0", "0"]
+    totals = [sheet.cell(row=2 + len(ODD.rows), column=c).value for c in range(1, 6)]
+    assert totals == ["Total", None, None, 3 + 1 + 0 - 5, None]  # True sums as 1, as in Worklist.totals()
+    # the title and the worklist's title in the Summary are text too, and nothing is a formula
+    assert book["Summary"]["A1"].value == "=Odd" and book["Summary"]["A1"].data_type == "s"
+    with zipfile.ZipFile(tmp_path / "odd.xlsx") as archive:
+        assert not [n for n in archive.namelist() if n.startswith("xl/worksheets/")
+                    and re.search(r"<f[ >]", archive.read(n).decode())]
+
+
+@pytest.mark.parametrize("bad", [Decimal("NaN"), Decimal("Infinity"), float("inf"), float("nan")])
+def test_a_number_that_is_not_finite_is_refused(tmp_path: Path, bad):
+    worklist = Worklist(key="bad", title="Bad", description="", columns=(Column("x", "X", "money"),),
+                        rows=((Decimal("1.00"),), (bad,)), source="the test")
+    with pytest.raises(ValueError, match="not a finite number"):
+        write_workbook(tmp_path / "bad.xlsx", [worklist], title="Bad", as_of=AS_OF, currency="USD",
+                       generated_at=GENERATED_AT)
+    assert not list(tmp_path.iterdir())  # nothing written
