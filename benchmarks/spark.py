@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import decimal
 import json
 import os
 import shutil
@@ -154,7 +153,9 @@ def _dbt_failures(stdout: str) -> str:
 
 
 # `run`: the seeds and models only, all the marts need, in one invocation; `build`: also every data
-# and unit test, on Spark (hundreds more Spark jobs: much slower).
+# and unit test, on Spark (hundreds more Spark jobs: much slower). Not clean yet: on pyspark 4.3 the
+# unit test fct_orders::test_fct_orders_delivered_and_invoiced_rollups failed inside Spark
+# (ClassCastException deserialising a UnionExec of its fixture rows) and dbt then hung.
 DBT_STEPS = {"run": ["build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"],
              "build": ["build"]}
 
@@ -282,7 +283,6 @@ def compare_marts(duckdb_side: dict, spark_side: dict) -> list[str]:
 
 def run_equality_check(work: Path, scale: int, seed: int = SEED, command: str = "run") -> dict:
     """Generate, land twice, build twice, compare; the timings, row counts and problems found."""
-    decimal.getcontext().prec = 60
     timings: dict[str, float] = {}
     duck_home, spark_home = work / "duckdb_home", work / "spark_home"
     duck_home.mkdir(parents=True, exist_ok=True)

@@ -61,14 +61,14 @@ def _assert_the_edition_holds_every_report(settings: Settings) -> None:
 def _assert_the_next_dbt_call_parses_partially(scratch: Path) -> None:
     """The run handed its partial-parse state back to the project's target/: a dbt call with the
     run's environment, vars and target now re-parses nothing (each run used to parse it all)."""
-    from orchestration.defs.transform.dbt import DBT_PROJECT_DIR, dbt_build_args, dbt_target
+    from orchestration.defs.transform.dbt import DBT_PROJECT_DIR, dbt_target, dbt_vars_args
     from orchestration.prepare import dbt_executable
     from reports.docs_site import dbt_target_dir
 
     scratch.mkdir()
     shutil.copy(dbt_target_dir() / "partial_parse.msgpack", scratch)  # dbt parse rewrites target/
     settings = Settings.from_env()  # as the run read it: the sandbox's as-of date included
-    vars_args = dbt_build_args(settings)[1:]  # "build" dropped: --vars, when the as-of is fixed
+    vars_args = dbt_vars_args(settings)  # --vars, when the as-of is fixed
     proc = subprocess.run([dbt_executable(), "parse", *vars_args, "--target", dbt_target(settings)],
                           cwd=DBT_PROJECT_DIR, capture_output=True, text=True,
                           env={**os.environ, "DBT_TARGET_PATH": str(scratch),

@@ -44,10 +44,15 @@ def dbt_build_args(settings: Settings) -> list[str]:
     Unit tests are left out: they test the models' code on fixed inputs, not the data, so they
     belong to CI (tests/dbt/test_dbt_build.py runs the whole `dbt build`, unit tests included), not
     to every run. There are 36, about 1.3 s of a thread each: 20 s of a 2-core run at any scale."""
-    args = ["build", "--exclude-resource-type", "unit_test"]
-    if settings.as_of is not None:
-        args += ["--vars", json.dumps({"as_of": settings.as_of.isoformat()})]
-    return args
+    return ["build", "--exclude-resource-type", "unit_test", *dbt_vars_args(settings)]
+
+
+def dbt_vars_args(settings: Settings) -> list[str]:
+    """`--vars` with the as-of date when it is fixed, else nothing: what every dbt call of a run
+    (build, parse, docs) must agree on for dbt to reuse its partial parse."""
+    if settings.as_of is None:
+        return []
+    return ["--vars", json.dumps({"as_of": settings.as_of.isoformat()})]
 
 
 def _layer(dbt_resource_props: Mapping[str, Any]) -> str:
