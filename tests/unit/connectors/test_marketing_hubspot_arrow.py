@@ -178,3 +178,35 @@ def test_prefetched_raises_what_a_worker_met(fake):
             ("nope", hs.SUBMISSIONS_PATH.format(form_id="nope"), None, None)]
     with pytest.raises(hs.HubSpotApiError, match="HTTP 404: form nope does not exist"):
         list(client.prefetched(jobs, workers=2))
+
+
+@pytest.mark.parametrize("status, transient", [(503, True), (429, True), (401, False)])
+def test_the_retry_policy_reads_the_clients_failures(fake, status, transient):
+    """Dagster retries a marketing run that failed on a 5xx/429 (after the client's own retries)
+    or an unreachable API, not one refused for its token (orchestration/defs/automation/retries.py)."""
+    from connectors.ingest import IngestError
+    from orchestration.defs.automation.retries import classify_failure
+
+    fake.fail_next(3, status)
+    client = hs.HubSpotClient(hs.HubSpotApi(fake.url, fake.access_token), retries=2)
+    with pytest.raises(hs.HubSpotApiError) as failed:
+        list(client.pages(hs.CONTACTS_PATH))
+    assert failed.value.status == status
+    try:
+        raise IngestError("marketing ingest failed") from failed.value
+    except IngestError as outer:
+        assert classify_failure(outer).transient is transient
+
+
+def test_an_unreachable_api_is_a_transient_failure():
+    import socket
+
+    from orchestration.defs.automation.retries import classify_failure
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = hs.HubSpotClient(hs.HubSpotApi(f"http://127.0.0.1:{port}", "t"), retries=1)
+    with pytest.raises(Exception) as failed:
+        list(client.pages(hs.CONTACTS_PATH))
+    assert classify_failure(failed.value).transient
