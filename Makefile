@@ -7,7 +7,7 @@ STAMP := $(VENV)/.ltc-installed
 UV_VERSION := $(shell sed -n 's/^uv==//p' constraints.txt)
 export LTC_HOME ?= $(CURDIR)/.ltc
 
-.PHONY: demo test test-extended test-spark test-all dev dbt-parse lint clean setup bench-salesforce bench-erp bench-camt \
+.PHONY: demo test test-extended test-reliability test-spark test-all dev dbt-parse lint clean setup bench-salesforce bench-erp bench-camt \
 	bench-orchestration bench-event-log bench-scale bench-scale-postgres bench-markdown
 
 setup: $(STAMP)
@@ -27,13 +27,18 @@ demo: $(STAMP)
 	$(BIN)/ltc demo
 
 test: $(STAMP) dbt-parse
-	$(BIN)/python -m pytest -q -m "not extended and not spark"
+	$(BIN)/python -m pytest -q -m "not extended and not spark and not reliability"
 
 # The extended suite: the sandbox company landed through the connectors and built end to end per
 # model family, and the external-dataset validations (Olist, IBM AR). Minutes of dbt each; CI runs
 # it after `make test` (.ci/run).
 test-extended: $(STAMP) dbt-parse
 	$(BIN)/python -m pytest -q -m extended
+
+# The fault-injection and security suite (tests/reliability): crashes, API faults, the bad-input
+# corpus, late data, concurrency, secrets and exposure. CI runs it after the extended suite.
+test-reliability: $(STAMP) dbt-parse
+	$(BIN)/python -m pytest -q -m reliability tests/reliability
 
 # dbt on Spark in local mode against the DuckDB marts (tests/spark; needs Java 17). The `spark`
 # extra (pyspark: 478 MB installed) is installed here only, not by `make setup`.
