@@ -50,7 +50,7 @@ def _utc_date(value: dt.datetime) -> dt.date:
 class Raw:
     history: list[dict]
     opportunities: dict[str, dict]
-    deleted_ids: set[str]
+    deleted_on: dict[str, dt.date | None]  # deleted opportunity -> UTC day of its deletion
     fx: dict[str, list[tuple[dt.date, Decimal]]]
 
 
@@ -59,17 +59,20 @@ def read_raw(db: Path) -> Raw:
     opportunities = {o["id"]: o for o in dict_rows(db, "select * from raw_salesforce.opportunity")}
     tables = {r["table_name"] for r in dict_rows(
         db, "select table_name from information_schema.tables where table_schema = 'raw_salesforce'")}
-    deleted_ids = set()
+    # when each deleted opportunity was deleted: getDeleted's deletedDate for a purged one, the
+    # SystemModstamp of an IsDeleted row otherwise
+    deleted_on = {i: _utc_date(o["system_modstamp"]) if o["system_modstamp"] else None
+                  for i, o in opportunities.items() if o["is_deleted"]}
     if "deleted_records" in tables:
-        deleted_ids = {r["id"] for r in dict_rows(
-            db, "select id from raw_salesforce.deleted_records where sobject = 'Opportunity'")}
+        deleted_on.update({r["id"]: _utc_date(r["deleted_date"]) if r["deleted_date"] else None for r in dict_rows(
+            db, "select id, deleted_date from raw_salesforce.deleted_records where sobject = 'Opportunity'")})
     fx = defaultdict(list)
     for r in dict_rows(db, "select * from raw_finance.fx_rates"):
         if r["reporting_currency"].upper() == REPORTING:
             fx[r["currency"].upper()].append((r["rate_date"], Decimal(r["rate"])))
     for rates in fx.values():
         rates.sort()
-    return Raw(history, opportunities, deleted_ids, dict(fx))
+    return Raw(history, opportunities, deleted_on, dict(fx))
 
 
 def _rate(raw: Raw, currency: str, on: dt.date) -> tuple[Decimal | None, dt.date | None]:
@@ -91,13 +94,14 @@ def snapshot_dates(first: dt.date, as_of: dt.date) -> list[dt.date]:
 
 def expected_states(raw: Raw, as_of: dt.date, first_day: dt.date | None = None) -> dict[tuple, dict]:
     """{(opportunity_id, snapshot_date): state}: per snapshot day, the last history row created on or
-    before the day (UTC), for every live opportunity that has one."""
-    live = {i for i, o in raw.opportunities.items() if not o["is_deleted"] and i not in raw.deleted_ids}
+    before the day (UTC), for every opportunity that has one and was not deleted by the day's end
+    (a deleted opportunity's history rows were deleted with it and still count before that day)."""
     versions = defaultdict(list)
     for h in raw.history:
         created = h["created_date"].astimezone(dt.timezone.utc) if h["created_date"].tzinfo else h["created_date"]
-        if not h["is_deleted"] and h["opportunity_id"] in live and created.date() <= as_of:
-            versions[h["opportunity_id"]].append((created, h["id"], h))
+        opp = h["opportunity_id"]
+        if opp in raw.opportunities and (not h["is_deleted"] or opp in raw.deleted_on) and created.date() <= as_of:
+            versions[opp].append((created, h["id"], h))
     for rows in versions.values():
         rows.sort(key=lambda v: (v[0], v[1]))
     first = min(rows[0][0].date() for rows in versions.values())
@@ -107,7 +111,8 @@ def expected_states(raw: Raw, as_of: dt.date, first_day: dt.date | None = None) 
             continue
         for opp, rows in versions.items():
             valid = [v for v in rows if v[0].date() <= day]
-            if not valid:
+            deleted = opp in raw.deleted_on  # unknown deletion day: left out of every day
+            if not valid or (deleted and (raw.deleted_on[opp] is None or raw.deleted_on[opp] <= day)):
                 continue
             _, hid, h = valid[-1]
             stage = h["stage_name"]
@@ -302,6 +307,12 @@ def _combined_states(b: Built) -> dict:
     return states
 
 
+def _live(states: dict, raw: Raw) -> dict:
+    """The snapshot states of opportunities not deleted now: the reports built on the snapshots
+    (waterfall, forecast accuracy) leave deleted opportunities out of every day."""
+    return {k: s for k, s in states.items() if k[0] not in raw.deleted_on}
+
+
 @pytest.mark.extended
 def test_first_build_snapshots_are_the_history_version_valid_each_day(built: Built):
     expected = expected_states(built.raw_before, built.first_as_of)
@@ -341,7 +352,7 @@ def test_waterfall_balances_and_matches_recomputation(built: Built):
         assert (r["start_amount"] + r["created_amount"] + r["pulled_in_amount"] + r["amount_change"]
                 - r["pushed_out_amount"] - r["lost_amount"] - r["won_amount"]) == r["end_amount"], r
         assert r["amount_change"] == r["amount_increase"] + r["amount_decrease"]
-    states = _combined_states(built)
+    states = _live(_combined_states(built), built.raw_after)
     for kind in ("month", "quarter"):
         expected = expected_waterfall(states, built.as_of, kind)
         got = {r["period_start"]: {k: r[k] for k in expected[next(iter(expected))]}
@@ -365,7 +376,7 @@ def _close(got, want) -> bool:
 def test_forecast_accuracy_wape_and_bias_match_recomputation(built: Built):
     rows = {(r["period_type"], r["period_start"], r["forecast_category"]): r
             for r in dict_rows(built.db, "select * from marts.rpt_forecast_accuracy")}
-    states = _combined_states(built)
+    states = _live(_combined_states(built), built.raw_after)
     checked = 0
     for kind in ("month", "quarter"):
         expected = expected_forecast(states, built.as_of, kind)

@@ -10,10 +10,9 @@ connectors' cursors and file hashes, dbt's incremental models); then land and bu
 sources into a fresh warehouse; hash every mart in both. The GE checks and the reports are left
 out of the phases: they write no mart.
 
-One mart differs, and the xfail says why (strict: it turns red once the model is fixed, so the
-mark comes off): fct_pipeline_snapshots freezes the days it captured, so an opportunity deleted
-after a snapshot day stays in that day's rows of the incremental table, while a rebuild never
-sees it. `test_pipeline_snapshots_differ_only_by_deleted_opportunities` pins that cause.
+fct_pipeline_snapshots is the hard one: it freezes the days it captured, so it equals the rebuild
+only because a deleted opportunity is kept in the days before its deletion, both when captured and
+when rebuilt (`test_deleted_opportunities_stay_in_the_days_before_their_deletion`).
 
 About 3 dbt builds and 12 ingest children: several minutes on the 2-core machine, so `extended`.
 """
@@ -31,8 +30,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.extended, pytest.mark.timeout(2400)]
 
 SCALE, FRACTION, MUTATE_SEED = 1000, 0.02, 6  # this seed's day wins a deal that is ordered and shipped
 PHASES = ("ingest:salesforce", "ingest:erp", "ingest:finance", "ingest:marketing", "dbt")
-FROZEN = {"fct_pipeline_snapshots": "frozen snapshot days keep opportunities deleted after the day was "
-                                    "captured; a rebuild never sees them"}
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +45,7 @@ def _params():
     for name in mart_names():
         if name in EXCLUDED:
             continue
-        marks = [pytest.mark.xfail(strict=True, reason=FROZEN[name])] if name in FROZEN else []
-        yield pytest.param(name, marks=marks, id=name)
+        yield pytest.param(name, id=name)
 
 
 @pytest.mark.parametrize("mart", list(_params()))
@@ -74,30 +70,22 @@ def test_every_source_changed_and_the_run_was_incremental(run):
     assert 0 < incremental < full, (incremental, full)
 
 
-def test_pipeline_snapshots_differ_only_by_deleted_opportunities(run):
-    """Every snapshot row found only in the incremental table belongs to an opportunity deleted on
-    the mutated day, on a day captured before; nothing is missing from it."""
-    diff = run["marts"]["fct_pipeline_snapshots"].get("diff")
-    if diff is None:  # the model was fixed: the parametrized test above says so (XPASS)
-        return
-    assert diff["only_rebuild"] == 0
+def test_deleted_opportunities_stay_in_the_days_before_their_deletion(run):
+    """The rule that makes frozen and rebuilt snapshots agree, seen in both warehouses: an
+    opportunity deleted by the mutation has snapshot rows, all on days before its deletion."""
     homes: Path = run["homes"]
-    con = duckdb.connect()
-    try:
-        con.execute(f"attach '{homes / 'incremental' / 'warehouse.duckdb'}' as a (read_only)")
-        con.execute(f"attach '{homes / 'rebuild' / 'warehouse.duckdb'}' as b (read_only)")
-        columns = [c for (c,) in con.execute(
-            "select column_name from information_schema.columns where table_catalog = 'a' "
-            "and table_name = 'fct_pipeline_snapshots' and column_name <> 'built_as_of_date' "
-            "order by ordinal_position").fetchall()]
-        cols = ", ".join(columns)
-        extra = con.execute(
-            f"select opportunity_id, max(snapshot_date) from (select {cols} from a.marts.fct_pipeline_snapshots "
-            f"except all select {cols} from b.marts.fct_pipeline_snapshots) group by 1").fetchall()
-        deleted = {i for (i,) in con.execute(
-            "select opportunity_id from b.staging.stg_salesforce__opportunities where is_deleted "
-            "and cast(last_modified_at as date) > cast('2025-12-31' as date)").fetchall()}
-    finally:
-        con.close()
-    assert extra and {i for i, _ in extra} <= deleted
-    assert all(str(day) < run["mutate"]["changes"]["as_of"] for _, day in extra)
+    for home in ("incremental", "rebuild"):
+        con = duckdb.connect(str(homes / home / "warehouse.duckdb"), read_only=True)
+        try:
+            rows = con.execute(
+                "select o.opportunity_id, cast(o.deleted_at as date), count(s.snapshot_date), "
+                "count(case when s.snapshot_date >= cast(o.deleted_at as date) then 1 end) "
+                "from staging.stg_salesforce__opportunities as o "
+                "left join marts.fct_pipeline_snapshots as s on s.opportunity_id = o.opportunity_id "
+                "where o.is_deleted group by 1, 2").fetchall()
+        finally:
+            con.close()
+        assert rows, f"{home}: no deleted opportunity"
+        assert all(deleted_on is not None for _, deleted_on, _, _ in rows), rows
+        assert any(kept for _, _, kept, _ in rows), f"{home}: no deleted opportunity in any snapshot"
+        assert not any(after for _, _, _, after in rows), f"{home}: rows on or after a deletion: {rows}"

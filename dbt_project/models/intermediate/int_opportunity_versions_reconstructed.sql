@@ -12,9 +12,12 @@
 --   carries the API values (BestCase, Forecast), the opportunity the labels (Best Case, Commit).
 -- * Amount is the history row's, in the opportunity's currency (OpportunityHistory has no currency
 --   of its own in the API we land; a record's currency does not change after creation).
--- * History rows created after the as-of date are not seen yet; deleted history rows and deleted
---   opportunities (IsDeleted or a getDeleted tombstone) are left out, as in
---   fct_opportunity_stage_history.
+-- * History rows created after the as-of date are not seen yet; a history row deleted on its own is
+--   left out. A deleted opportunity (IsDeleted or a getDeleted tombstone) keeps its versions, whose
+--   history rows Salesforce deleted with it, and carries opportunity_deleted_date: it existed until
+--   then, so a point-in-time reader (fct_pipeline_snapshots) shows it on the days before, exactly as
+--   a snapshot captured on those days did, while readers of the current pipeline
+--   (int_pipeline_periods_spined) filter is_opportunity_deleted.
 {%- set won_stages = var('opportunity_won_stages') %}
 {%- set lost_stages = var('opportunity_lost_stages') %}
 
@@ -45,12 +48,14 @@ history as (
         opportunity_history.probability_pct,
         opportunity_history.amount,
         opportunity_history.close_date,
-        opportunity_history.created_at
+        opportunity_history.created_at,
+        opportunities.is_deleted as is_opportunity_deleted,
+        cast(opportunities.deleted_at as date) as opportunity_deleted_date
     from opportunity_history
     inner join opportunities
         on opportunity_history.opportunity_id = opportunities.opportunity_id
-    where not opportunity_history.is_deleted
-        and not opportunities.is_deleted
+    -- a deleted opportunity's history is deleted with it: keep it; drop rows deleted on their own
+    where (not opportunity_history.is_deleted or opportunities.is_deleted)
         and cast(opportunity_history.created_at as date) <= {{ as_of_date() }}
 
 ),
@@ -99,6 +104,8 @@ final as (
         currency,
         amount,
         close_date,
+        is_opportunity_deleted,
+        opportunity_deleted_date,
         coalesce(stage_name in (
             {%- for stage in won_stages + lost_stages %}'{{ stage | replace("'", "''") }}'{{ ', ' if not loop.last }}{% endfor -%}
         ), false) as is_closed,

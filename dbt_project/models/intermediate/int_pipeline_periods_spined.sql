@@ -6,7 +6,9 @@ with
 
 versions as (
 
+    -- the current pipeline: deleted opportunities are left out of every period
     select * from {{ ref('int_opportunity_versions_reconstructed') }}
+    where not is_opportunity_deleted
 
 ),
 

@@ -11,6 +11,8 @@
 --   the as-of date of the run that wrote each row (snapshot_date = built_as_of_date: captured on the
 --   day; earlier: reconstructed). A run with an earlier as-of date adds nothing and leaves later days
 --   in place: readers filter snapshot_date <= as-of.
+-- * A deleted opportunity is in the snapshots of the days before its deletion and in none after,
+--   what a capture on each day saw; so a table frozen day by day equals one rebuilt from history.
 -- * Money: amount in the opportunity's currency; reporting amount at the rate of the latest rate date
 --   on or before the close date, or the snapshot date if that comes first (a snapshot never uses a
 --   rate that was not published yet; a closed deal keeps its close-date rate, as fct_opportunities).
@@ -112,6 +114,13 @@ states as (
     inner join versions
         on versions.valid_from_date <= snapshot_days.snapshot_date
         and (versions.valid_to_date is null or snapshot_days.snapshot_date < versions.valid_to_date)
+        -- a deleted opportunity existed until the day it was deleted: a snapshot captured on an
+        -- earlier day holds it, so a rebuild must too (frozen days and rebuilt days agree); one
+        -- deleted at an unknown moment is left out of every day, as before
+        and (
+            not versions.is_opportunity_deleted
+            or snapshot_days.snapshot_date < coalesce(versions.opportunity_deleted_date, cast('1900-01-01' as date))
+        )
 
 ),
 

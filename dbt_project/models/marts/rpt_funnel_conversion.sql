@@ -59,49 +59,18 @@ measure_types as (
 
 ),
 
-journey_slices as (
+journey_dimensions as (
 
+    -- one value per dimension per journey (NULLs named, as the labels show them)
     select
         journey_id,
-        'total' as dimension,
-        'all' as dimension_value,
-        'All journeys' as dimension_label
-    from journeys
-
-    union all
-
-    select
-        journey_id,
-        'channel' as dimension,
-        channel as dimension_value,
-        channel as dimension_label
-    from journeys
-
-    union all
-
-    select
-        journey_id,
-        'campaign' as dimension,
-        coalesce(campaign_id, '(none)') as dimension_value,
-        coalesce(campaign_name, campaign_id, 'No campaign') as dimension_label
-    from journeys
-
-    union all
-
-    select
-        journey_id,
-        'region' as dimension,
-        coalesce(region, '(none)') as dimension_value,
-        coalesce(region, 'No region') as dimension_label
-    from journeys
-
-    union all
-
-    select
-        journey_id,
-        'owner' as dimension,
-        coalesce(owner_id, '(none)') as dimension_value,
-        coalesce(owner_name, owner_id, 'No owner') as dimension_label
+        channel,
+        coalesce(campaign_id, '(none)') as campaign_value,
+        coalesce(campaign_name, campaign_id, 'No campaign') as campaign_label,
+        coalesce(region, '(none)') as region_value,
+        coalesce(region, 'No region') as region_label,
+        coalesce(owner_id, '(none)') as owner_value,
+        coalesce(owner_name, owner_id, 'No owner') as owner_label
     from journeys
 
 ),
@@ -109,11 +78,47 @@ journey_slices as (
 slices as (
 
     select
-        dimension,
-        dimension_value,
-        min(dimension_label) as dimension_label
-    from journey_slices
-    group by dimension, dimension_value
+        'total' as dimension,
+        'all' as dimension_value,
+        min('All journeys') as dimension_label
+    from journey_dimensions
+    having count(*) > 0
+
+    union all
+
+    select
+        'channel' as dimension,
+        channel as dimension_value,
+        min(channel) as dimension_label
+    from journey_dimensions
+    group by channel
+
+    union all
+
+    select
+        'campaign' as dimension,
+        campaign_value as dimension_value,
+        min(campaign_label) as dimension_label
+    from journey_dimensions
+    group by campaign_value
+
+    union all
+
+    select
+        'region' as dimension,
+        region_value as dimension_value,
+        min(region_label) as dimension_label
+    from journey_dimensions
+    group by region_value
+
+    union all
+
+    select
+        'owner' as dimension,
+        owner_value as dimension_value,
+        min(owner_label) as dimension_label
+    from journey_dimensions
+    group by owner_value
 
 ),
 
@@ -146,53 +151,95 @@ cohorts as (
 
 ),
 
-cohort_counts as (
+measured as (
 
-    select
-        'cohort' as measure_type,
-        journey_slices.dimension,
-        journey_slices.dimension_value,
-        cohorts.cohort_month as period_month,
-        stage_events.stage_code,
-        count(distinct stage_events.journey_id) as journeys
-    from cohorts
-    inner join stage_events
-        on cohorts.journey_id = stage_events.journey_id
-    inner join journey_slices
-        on cohorts.journey_id = journey_slices.journey_id
-    group by
-        journey_slices.dimension,
-        journey_slices.dimension_value,
-        cohorts.cohort_month,
-        stage_events.stage_code
+    -- each (measure, month, stage, journey) once: counting rows per slice below is then counting
+    -- distinct journeys, so the finest slices are counted once and rolled up (GROUPING SETS)
+    -- instead of joining every journey to its five slices (at 1M leads: see BENCHMARKS.md)
+    select distinct
+        measure_type,
+        period_month,
+        stage_code,
+        journey_id
+    from (
+        -- cohort: journeys whose first stage was entered in the month, at every stage they reached
+        select
+            'cohort' as measure_type,
+            cohorts.cohort_month as period_month,
+            stage_events.stage_code,
+            stage_events.journey_id
+        from cohorts
+        inner join stage_events
+            on cohorts.journey_id = stage_events.journey_id
+
+        union all
+
+        -- period: journeys that entered the stage in the month
+        select
+            'period' as measure_type,
+            entered_month as period_month,
+            stage_code,
+            journey_id
+        from stage_events
+    ) as both_measures
 
 ),
 
-period_counts as (
+finest as (
 
     select
-        'period' as measure_type,
-        journey_slices.dimension,
-        journey_slices.dimension_value,
-        stage_events.entered_month as period_month,
-        stage_events.stage_code,
-        count(distinct stage_events.journey_id) as journeys
-    from stage_events
-    inner join journey_slices
-        on stage_events.journey_id = journey_slices.journey_id
+        measured.measure_type,
+        measured.period_month,
+        measured.stage_code,
+        journey_dimensions.channel,
+        journey_dimensions.campaign_value,
+        journey_dimensions.region_value,
+        journey_dimensions.owner_value,
+        count(*) as journeys
+    from measured
+    inner join journey_dimensions
+        on measured.journey_id = journey_dimensions.journey_id
     group by
-        journey_slices.dimension,
-        journey_slices.dimension_value,
-        stage_events.entered_month,
-        stage_events.stage_code
+        measured.measure_type,
+        measured.period_month,
+        measured.stage_code,
+        journey_dimensions.channel,
+        journey_dimensions.campaign_value,
+        journey_dimensions.region_value,
+        journey_dimensions.owner_value
 
 ),
 
 counts as (
 
-    select * from cohort_counts
-    union all
-    select * from period_counts
+    -- one-column grouping() only: Spark's takes one argument (its grouping_id takes several)
+    select
+        measure_type,
+        period_month,
+        stage_code,
+        case
+            when grouping(channel) = 0 then 'channel'
+            when grouping(campaign_value) = 0 then 'campaign'
+            when grouping(region_value) = 0 then 'region'
+            when grouping(owner_value) = 0 then 'owner'
+            else 'total'
+        end as dimension,
+        case
+            when grouping(channel) = 0 then channel
+            when grouping(campaign_value) = 0 then campaign_value
+            when grouping(region_value) = 0 then region_value
+            when grouping(owner_value) = 0 then owner_value
+            else 'all'
+        end as dimension_value,
+        sum(journeys) as journeys
+    from finest
+    group by grouping sets (
+        (measure_type, period_month, stage_code),
+        (measure_type, period_month, stage_code, channel),
+        (measure_type, period_month, stage_code, campaign_value),
+        (measure_type, period_month, stage_code, region_value),
+        (measure_type, period_month, stage_code, owner_value)
+    )
 
 ),
 

@@ -12,11 +12,19 @@ tombstones as (
 
 ),
 
+purged as (
+
+    select id, max({{ to_utc_timestamp('deleted_date') }}) as deleted_at
+    from tombstones
+    group by id
+
+),
+
 renamed as (
 
     select
         -- ids
-        id as opportunity_id,
+        source.id as opportunity_id,
         account_id,
         campaign_id,
         owner_id,
@@ -30,7 +38,13 @@ renamed as (
         cast(probability as {{ ltc.type_rate() }}) as probability_pct,
         coalesce(is_closed, false) as is_closed,
         coalesce(is_won, false) as is_won,
-        (coalesce(is_deleted, false) or id in (select id from tombstones)) as is_deleted,
+        (coalesce(is_deleted, false) or purged.id is not null) as is_deleted,
+        -- when it was deleted: getDeleted's deletedDate for a purged record, else the SystemModstamp
+        -- of the IsDeleted row (a delete stamps it); null while the opportunity lives
+        case
+            when purged.id is not null then purged.deleted_at
+            when coalesce(is_deleted, false) then {{ to_utc_timestamp('system_modstamp') }}
+        end as deleted_at,
 
         -- amounts
         currency_iso_code as currency,
@@ -43,6 +57,8 @@ renamed as (
         {{ to_utc_timestamp('system_modstamp') }} as system_modstamp_at
 
     from source
+    left join purged
+        on source.id = purged.id
 
 )
 
