@@ -72,6 +72,8 @@ MONEY_TYPE = pa.decimal128(18, 2)
 TS_TYPE = pa.timestamp("us", tz="UTC")
 _ARROW = {"text": pa.string(), "currency": pa.string(), "date": pa.date32(), "timestamp": TS_TYPE,
           "money": MONEY_TYPE, "int": pa.int64(), "flag": pa.int64()}
+# a business date outside these is a placeholder or a typo (0001-01-01, 9999-12-31), not a document date
+EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2099, 12, 31)
 _TS_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S.%f",
                "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S.%f%z")
 
@@ -135,13 +137,17 @@ def _py_value(kind: str, value, max_amount: Decimal):
         return number
     if kind == "date":
         if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        try:
-            return dt.date.fromisoformat(str(value).strip()[:10]) if len(str(value).strip()) == 10 else _bad_date()
-        except ValueError:
-            raise ValueError("date not in YYYY-MM-DD form") from None
+            day = value.date()
+        elif isinstance(value, dt.date):
+            day = value
+        else:
+            try:
+                day = dt.date.fromisoformat(str(value).strip()[:10]) if len(str(value).strip()) == 10 else _bad_date()
+            except ValueError:
+                raise ValueError("date not in YYYY-MM-DD form") from None
+        if not EARLIEST_DATE <= day <= LATEST_DATE:
+            raise ValueError(f"date outside {EARLIEST_DATE}..{LATEST_DATE}")
+        return day
     if kind == "timestamp":
         if isinstance(value, dt.datetime):
             return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
@@ -184,10 +190,19 @@ def _fast(kind: str, arr: pa.ChunkedArray, max_amount: Decimal) -> pa.Array | No
             if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
                 if pc.any(pc.not_equal(pc.utf8_length(arr), 10)).as_py():
                     return None
-                return pc.cast(pc.strptime(arr, format="%Y-%m-%d", unit="s"), pa.date32())
-            if pa.types.is_timestamp(arr.type):
-                return pc.cast(arr, pa.date32())
-            return pc.cast(arr, target)
+                parsed = pc.strptime(arr, format="%Y-%m-%d", unit="s")
+                # Arrow rolls an impossible day over (2026-02-30 -> 2026-03-02): the slow path refuses it
+                if not pc.all(pc.or_kleene(pc.is_null(arr), pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), arr))).as_py():
+                    return None
+                out = pc.cast(parsed, pa.date32())
+            elif pa.types.is_timestamp(arr.type):
+                out = pc.cast(arr, pa.date32())
+            else:
+                out = pc.cast(arr, target)
+            bounds = pc.min_max(out).as_py()
+            if bounds["min"] is not None and (bounds["min"] < EARLIEST_DATE or bounds["max"] > LATEST_DATE):
+                return None
+            return out
         if kind == "timestamp":
             if pa.types.is_timestamp(arr.type):
                 out = arr if arr.type.tz else pc.assume_timezone(arr, "UTC")

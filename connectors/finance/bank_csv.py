@@ -83,6 +83,19 @@ def _amount(text: str, spec: dict) -> Decimal:
         raise ValueError("is not a number") from None
 
 
+def _records(reader, file_name: str):
+    """The reader's rows; a line the csv module cannot read (a cell over its 128 KiB field limit,
+    an unbalanced quote) refuses the file with its line, instead of a bare `csv.Error` that would
+    stop the whole run (found by tests/reliability/test_bad_input_corpus.py)."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise BankFileError(f"{file_name} line {reader.line_num}: not readable as CSV ({exc})") from None
+
+
 def parse_bank_csv(data: bytes, file_name: str = "", file_sha256: str = "", spec: dict | None = None) -> list[dict]:
     spec = spec or DEFAULT_MAP
     cols: dict[str, str] = spec["columns"]
@@ -92,8 +105,10 @@ def parse_bank_csv(data: bytes, file_name: str = "", file_sha256: str = "", spec
         raise BankFileError(f"{file_name}: not UTF-8 text ({exc})") from exc
     if not text.strip():
         raise BankFileError(f"{file_name}: empty file")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=spec["delimiter"])
-    header = [h.strip() for h in next(reader)]
+    # strict: an opening quote never closed is an error, not a cell swallowing every line after it
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=spec["delimiter"], strict=True)
+    records = _records(reader, file_name)
+    header = [h.strip() for h in next(records)]
     missing = [h for h in cols.values() if h not in header]
     if missing:
         raise BankFileError(f"{file_name} line 1: missing column(s) {missing} (header {header})")
@@ -103,7 +118,7 @@ def parse_bank_csv(data: bytes, file_name: str = "", file_sha256: str = "", spec
     index = {ours: header.index(theirs) for ours, theirs in cols.items()}
     credit, debit = set(spec["credit_values"]), set(spec["debit_values"])
     rows, where, seen = [], [], {}
-    for values in reader:
+    for values in records:
         line = reader.line_num
         if not any(v.strip() for v in values):
             continue

@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-_PARSE_ERRORS: tuple = (ET.ParseError,)
+_PARSE_ERRORS: tuple = (ET.ParseError, LookupError)  # LookupError: an unknown encoding in the XML declaration
 
 
 def _parse(data: bytes) -> ET.Element:

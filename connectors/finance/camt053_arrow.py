@@ -32,7 +32,8 @@ import pyarrow.csv as pacsv
 from lxml import etree
 
 from connectors.finance.camt053 import ZERO_DECIMAL_CURRENCIES as CAMT_ZERO_DECIMAL
-from connectors.finance.checks import DEFAULT_MAX_AMOUNT, ZERO_DECIMAL_CURRENCIES, iso4217
+from connectors.finance.checks import (DEFAULT_MAX_AMOUNT, EARLIEST_DATE, LATEST_DATE, ZERO_DECIMAL_CURRENCIES,
+                                       iso4217)
 from connectors.finance.schema import BANK_SCHEMA
 
 # Private-use characters as separators: no bank writes them, and a document that contains one is
@@ -151,6 +152,13 @@ def _lines(root: etree._Element, ns: str) -> pa.Table | None:
     if not out:
         return pa.table({f: pa.array([], pa.string()) for f in FIELDS})
     text = out.replace(_RECORD_B, b"\n").replace(_FIELD_B, b"\x1f")
+    try:
+        return _read_lines(text)
+    except pa.ArrowInvalid:  # a value longer than pyarrow's 1 MB block (a 10 MB remittance): the exact reader
+        return None
+
+
+def _read_lines(text: bytes) -> pa.Table:
     return pacsv.read_csv(
         io.BytesIO(text),
         read_options=pacsv.ReadOptions(column_names=list(FIELDS)),
@@ -186,7 +194,14 @@ def _dates(arr: pa.ChunkedArray) -> pa.ChunkedArray | None:
     parsed = pc.strptime(arr, format="%Y-%m-%d", unit="s", error_is_null=True)
     if parsed.null_count != arr.null_count:
         return None
-    return pc.cast(parsed, pa.date32())
+    dates = pc.cast(parsed, pa.date32())
+    # Arrow's strptime rolls an impossible day over (2026-02-30 -> 2026-03-02): the exact reader refuses it
+    if not pc.all(pc.or_kleene(pc.invert(present), pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), arr))).as_py():
+        return None
+    bounds = pc.min_max(dates).as_py()
+    if bounds["min"] is not None and (bounds["min"] < EARLIEST_DATE or bounds["max"] > LATEST_DATE):
+        return None
+    return dates
 
 
 def _transaction_ids(c: dict) -> pa.ChunkedArray:

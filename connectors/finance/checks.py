@@ -9,12 +9,16 @@ entry), more decimals than the currency has, and a missing booking date.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from decimal import Decimal
 
 CENT = Decimal("0.01")
 ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "ISK", "CLP", "VND", "XOF", "XAF", "UGX", "PYG", "RWF"})
 DEFAULT_MAX_AMOUNT = Decimal("1000000000")
+# A booking or value date outside these is a misread (year 0001, 9999 as "no date"), not a bank day;
+# MT940's two-digit years cannot leave them anyway
+EARLIEST_DATE, LATEST_DATE = dt.date(1900, 1, 1), dt.date(2099, 12, 31)
 
 
 class BankFileError(ValueError):
@@ -55,6 +59,10 @@ def check_rows(rows: list[dict], file_name: str, where, max_amount: Decimal = DE
             problem = "no booking or value date"
         elif row.get("credit_debit") not in ("CRDT", "DBIT"):
             problem = f"credit/debit {row.get('credit_debit')!r} is not CRDT or DBIT"
+        elif any(d is not None and not EARLIEST_DATE <= d <= LATEST_DATE
+                 for d in (row.get("booking_date"), row.get("value_date"))):
+            problem = (f"date {row.get('booking_date')} / {row.get('value_date')} (booking / value) is outside "
+                       f"{EARLIEST_DATE}..{LATEST_DATE}")
         if problem:
             at = where(i) if callable(where) else where[i]
             raise BankFileError(f"{file_name} {at}: {problem}")

@@ -116,7 +116,9 @@ def _keep_raw_details(transactions, tag, tag_dict, result):
 
 
 def _one_transaction_per_61(transactions, tag, tag_dict):
-    """Before each `:61:`: open a fresh transaction once the current one has its `:61:`, and count the line."""
+    """Before each `:61:`: open a fresh transaction once the current one has its `:61:`, and count the line.
+    Also keeps the amount as written (`amount_text`) for `_check_amount`."""
+    tag_dict["amount_text"] = tag_dict.get("amount")
     done = transactions.transactions
     if done and "amount" in done[-1].data:
         done.append(mt940.models.Transaction(transactions))
@@ -340,6 +342,12 @@ def _check_amount(d: dict, at: str) -> None:
     if d.get("id") is None and rest.startswith("."):  # the amount stopped at a '.': `43985.66` read as 43985
         raise BankFileError(f"{at}: amount {d['amount'].amount} is followed by {rest[:4]!r}, a '.' decimal "
                             "separator (MT940 uses ','); refused rather than misread")
+    # the amount stopped early at a stray character (`2O,5O` read as 2): no decimal comma and no
+    # transaction type code after it. A bank that omits the comma still writes the code (Knab: `C500NTRF`).
+    text = str(d.get("amount_text") or "")
+    if d.get("id") is None and "," not in text:
+        raise BankFileError(f"{at}: amount {text!r} has no decimal comma and no transaction type code follows "
+                            "it: garbled or cut short; refused rather than misread")
 
 
 def _row(d: dict, account: str | None, file_name: str, file_sha256: str) -> dict:

@@ -58,6 +58,7 @@ PLATFORMS = (GENERIC, GOOGLE_ADS, META, LINKEDIN)
 # spend: the largest sandbox day is a few hundred, real B2B campaigns rarely reach 5 figures a day.
 MAX_DAILY_SPEND = Decimal("1000000.00")
 MAX_DAILY_COUNT = 10**10
+EARLIEST_DAY, LATEST_DAY = dt.date(2000, 1, 1), dt.date(2099, 12, 31)  # no ad platform before 2000
 HEADER_SEARCH_LINES = 12  # report titles above the header: Google Ads 2, LinkedIn up to 6
 
 
@@ -112,9 +113,12 @@ def date_in(fmt: str, example: str) -> Callable[[str], dt.date]:
 
     def convert(text: str) -> dt.date:
         try:
-            return dt.datetime.strptime(text, fmt).date()
+            day = dt.datetime.strptime(text, fmt).date()
         except ValueError:
             raise ValueError(f"not a date in the form {example}") from None
+        if not EARLIEST_DAY <= day <= LATEST_DAY:  # year 0001 / 9999: a placeholder, not a campaign day
+            raise ValueError(f"date {day} is outside {EARLIEST_DAY}..{LATEST_DAY}")
+        return day
 
     return convert
 
@@ -204,7 +208,7 @@ def parse_adspend(path: Path, *, file_name: str | None = None) -> ParsedFile:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FileFormatError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    lines = list(csv.reader(text.splitlines()))
+    lines = _csv_lines(text)
     if not any(any(c.strip() for c in cells) for cells in lines):
         raise FileFormatError(f"{name}: empty file")
     at, shape, header = _detect(lines, name)
@@ -233,6 +237,9 @@ def parse_adspend(path: Path, *, file_name: str | None = None) -> ParsedFile:
     data_lines = lines[at + 1:]
     for offset, cells in enumerate(data_lines, start=1):
         line_no = line_base + offset
+        if isinstance(cells, _Unreadable):
+            bad.append({"line": line_no, "reason": f"{name} line {line_no}: {cells.reason}", "raw": []})
+            continue
         if not any(c.strip() for c in cells):
             continue  # blank line (platform exports end with one)
         if cells[0].strip().lower().startswith("total"):
@@ -250,6 +257,27 @@ def parse_adspend(path: Path, *, file_name: str | None = None) -> ParsedFile:
 
 class _CellError(ValueError):
     pass
+
+
+class _Unreadable(list):
+    """A line the csv module refused (a cell over its 128 KiB field limit): no cells, and the reason."""
+
+    def __init__(self, reason: str):
+        super().__init__()
+        self.reason = reason
+
+
+def _csv_lines(text: str) -> list[list[str]]:
+    """The cells of every line; a line the csv module cannot read stays in place as `_Unreadable`,
+    so line numbers hold and that row alone is quarantined (a bare `csv.Error` stopped the whole run)."""
+    reader, lines = csv.reader(text.splitlines()), []
+    while True:
+        try:
+            lines.append(next(reader))
+        except StopIteration:
+            return lines
+        except csv.Error as exc:
+            lines.append(_Unreadable(f"not readable as CSV ({exc})"))
 
 
 def _extra_columns(header: list[str], known: set[str], name: str, line_no: int) -> dict[str, str]:
