@@ -31,15 +31,27 @@ that does not convert stops the run with the object's id, the column and the val
 silently created a `__v_text` variant column instead). Keys the schemas do not name (other
 properties, other top-level fields) are not landed: the requests ask for the properties we land.
 
-HubSpot's list endpoints cannot filter on `updatedAt` (only the search endpoint can, and it caps
-at 10,000 results), so the incremental cursor filters client side (`Cursor`): every run pages
-through the list but lands only rows changed since the last run (at or after the saved value,
-minus the ids already landed at exactly that value).
+HubSpot's list endpoints cannot filter on `updatedAt`, so the incremental cursor filters client
+side (`Cursor`): a run lands only rows changed since the last run (at or after the saved value,
+minus the ids already landed at exactly that value). For campaigns and forms (a few hundred) every
+run still pages through the list. Contacts are the bulk (at 1M leads ~9,700 list pages, ~290 s a
+run, whatever changed), so a contacts run after a landed one asks the search endpoint instead
+(`HubSpotClient.search_changed`: `lastmodifieddate` GTE the saved value, sorted by it then by id,
+200 a page; at its 10,000-result cap it searches again from the last value seen, ids already found
+skipped) and reads what the cursor keeps of it with the history through `batch/read` (100 ids a
+request), then lands them exactly as a listing would (same Arrow conversion, history merge and
+cursor). A first run (no saved cursor) lists, as the search would only be slower for everything.
+Contacts-only runs after 1 % of the contacts changed, fake in the same process, busy 2-core
+machine: 100k leads (97k contacts) 970 list requests, 3.8-4.2 s (~80 % of a full run) → 5 searches
++ 10 batch reads, 1.0 s (19-21 %), most of it dlt's fixed cost per run; 10k leads 97 requests,
+0.6-0.85 s → 2 requests, 0.4-0.5 s. All four API tables at 10k leads: 0.93 s → 0.69 s (81 % → 68 %
+of a full run): every run still reads every form's submissions (~180 of the 185 requests left).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import queue
 import threading
@@ -72,6 +84,10 @@ CAMPAIGNS_PATH = "marketing/v3/campaigns"
 FORMS_PATH = "marketing/v3/forms"
 SUBMISSIONS_PATH = "form-integrations/v1/submissions/forms/{form_id}"
 SUBMISSIONS_LIMIT = 50  # HubSpot's maximum for this (v1) endpoint
+LAST_MODIFIED = "lastmodifieddate"  # the contacts' property behind `updatedAt`, searchable
+SEARCH_LIMIT = 200  # HubSpot's maximum page of a search
+SEARCH_CAP = 10_000  # results HubSpot returns for one search; beyond, `after` answers 400
+BATCH_READ_LIMIT = 100  # HubSpot's maximum inputs of a batch read
 # Rows per Arrow table: a few pages at once. Each item costs dlt a fixed amount (schema check,
 # writer call) whatever its size; 20 contact pages per table keep that negligible and the memory
 # of a batch (its JSON objects) at a few MB.
@@ -265,6 +281,7 @@ class Cursor:
         self.state, self.column = state, column
         self.start = dt.datetime.fromisoformat(saved["last_value"]) if saved else initial
         self.boundary = list(saved.get("ids", []))
+        self.resumed = bool(saved)  # a run after a landed one: the contacts are searched, not listed
         self.last, self.last_ids = self.start, set(self.boundary)
         self.listed = self.landed = 0
 
@@ -288,8 +305,8 @@ class Cursor:
     def save(self) -> None:
         self.state[self.column] = {"last_value": self.last.isoformat(), "ids": sorted(self.last_ids)}
 
-    def note(self, table: str) -> str:
-        return f"{table}: {self.listed} listed, {self.landed} new or changed since {self.start.isoformat()}"
+    def note(self, table: str, how: str = "listed") -> str:
+        return f"{table}: {self.listed} {how}, {self.landed} new or changed since {self.start.isoformat()}"
 
 
 # ---- HTTP paging ----------------------------------------------------------------------------
@@ -304,19 +321,22 @@ class HubSpotApiError(RuntimeError):
 
 
 class HubSpotClient:
-    """Cursor paging over HubSpot list endpoints: `limit`, `after`, `paging.next.after`.
+    """Cursor paging over HubSpot list endpoints (`limit`, `after`, `paging.next.after`), the
+    search endpoint (`search_changed`) and batch reads.
 
     urllib3 rather than `requests` (dlt's REST client is built on it): a 95 kB contact page cost
     4.1-4.7 ms of client CPU through requests/dlt's session and 2.7-3.0 ms through urllib3 (of
     which 0.6 ms is the orjson parse), ~40 s over the ~27k requests of 1M leads. Retries are
     urllib3's: 429 and 5xx up to `RETRIES` times, waiting what `Retry-After` says (else an
-    exponential backoff), and connection errors. Thread-safe (one pool, `POOL_SIZE` connections).
+    exponential backoff), and connection errors; POSTs too, as the search and the batch read
+    only read. Thread-safe (one pool, `POOL_SIZE` connections).
     """
 
     def __init__(self, api: HubSpotApi, retries: int = RETRIES, timeout_s: float = 60.0) -> None:
         self.base = api.url.rstrip("/") + "/"
         self.page_size = api.page_size
         self._headers = {"Authorization": f"Bearer {api.token}", "Accept": "application/json"}
+        self._post_headers = {**self._headers, "Content-Type": "application/json"}
         retry = urllib3.Retry(total=retries, backoff_factor=0.5, backoff_max=60, status_forcelist=RETRY_STATUS,
                               respect_retry_after_header=True, allowed_methods=None, raise_on_status=False)
         self._pool = urllib3.PoolManager(maxsize=POOL_SIZE, retries=retry, timeout=timeout_s)
@@ -328,14 +348,23 @@ class HubSpotClient:
         # commas left as they are: a query without '%' takes urllib3's fast path, where a percent-
         # encoded one is re-scanned character by character (~0.2 ms of a contact page's ~3 ms)
         url = self.base + path + ("?" + urlencode(query, safe=",") if query else "")
-        response = self._pool.request("GET", url, headers=self._headers, preload_content=True)
+        return self._request("GET", path, url)
+
+    def post(self, path: str, body: dict) -> dict:
+        """One POST of a JSON body, parsed; errors as `get`. A 207 (a batch read that missed some
+        ids) is a success: its `results` hold what was found."""
+        return self._request("POST", path, self.base + path, orjson.dumps(body))
+
+    def _request(self, method: str, path: str, url: str, body: bytes | None = None) -> dict:
+        headers = self._headers if body is None else self._post_headers
+        response = self._pool.request(method, url, body=body, headers=headers, preload_content=True)
         self.requests = next(self._count)
         if response.status >= 400:
             try:
                 message = orjson.loads(response.data).get("message", "")
             except (orjson.JSONDecodeError, AttributeError):
                 message = response.data[:200].decode("utf-8", "replace")
-            raise HubSpotApiError(f"GET /{path}: HTTP {response.status}: {message}", response.status)
+            raise HubSpotApiError(f"{method} /{path}: HTTP {response.status}: {message}", response.status)
         return orjson.loads(response.data)
 
     def pages(self, path: str, params: dict | None = None, limit: int | None = None,
@@ -349,15 +378,56 @@ class HubSpotClient:
                 return
             query["after"] = after
 
+    def search_changed(self, path: str, since: dt.datetime,
+                       stop: threading.Event | None = None) -> Iterator[list[dict]]:
+        """Pages of the objects whose `lastmodifieddate` is at or after `since` (`id` and that
+        property only), oldest first, each object once.
+
+        A search returns at most `SEARCH_CAP` results; at the cap it starts again from the last
+        value seen, and the objects already seen at that value are skipped (a set of every id
+        found, which also drops an object that changed again and moved to the end while paging).
+        A whole window at one instant (a bulk import) would never move on that way: then the next
+        search takes the rest of that instant by `hs_object_id` (the second sort), then what
+        follows it (a second filter group: groups are ORed)."""
+        seen: set[str] = set()
+        since_ms, tie_id, after = _epoch_ms(since), None, None
+        while stop is None or not stop.is_set():
+            body = self.post(path + "/search", _search_request(since_ms, tie_id, after))
+            results = body.get("results") or []
+            fresh = [r for r in results if r["id"] not in seen]
+            seen.update(r["id"] for r in fresh)
+            if fresh:
+                yield fresh
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after or not results:
+                return
+            if int(after) >= SEARCH_CAP:
+                since_ms, tie_id = _restart(since_ms, results[-1])
+                after = None
+
+    def batch_read(self, path: str, ids: list[str], properties: Iterable[str],
+                   history: Iterable[str] = ()) -> list[dict]:
+        """The objects of `ids` (at most `BATCH_READ_LIMIT`), shaped as the list returns them; ids
+        not found (deleted since the search) are left out."""
+        body = self.post(path + "/batch/read", {"inputs": [{"id": i} for i in ids], "properties": list(properties),
+                                                "propertiesWithHistory": list(history)})
+        return body.get("results") or []
+
     def prefetched(self, jobs: list[tuple[str, str, dict | None, int | None]], workers: int = 1,
                    depth: int = PREFETCH_PAGES) -> Iterator[tuple[str, list[dict]]]:
         """(job key, page) for every page of every `(key, path, params, limit)` job, fetched by
         `workers` threads while the caller converts and lands what it got (up to `depth` pages
         ahead). The pages of one job keep their order; jobs interleave. A worker's error is raised
         here; leaving early stops the workers."""
+        sources = [(key, functools.partial(self.pages, path, params, limit)) for key, path, params, limit in jobs]
+        return self.prefetched_from(sources, workers, depth)
+
+    def prefetched_from(self, sources: list[tuple[str, Callable[[threading.Event], Iterator[list]]]],
+                        workers: int = 1, depth: int = PREFETCH_PAGES) -> Iterator[tuple[str, list]]:
+        """As `prefetched`, for any `(key, pages)` source: `pages(stop)` yields the pages."""
         out: queue.Queue = queue.Queue(maxsize=depth)
         stop = threading.Event()
-        todo = iter(jobs)
+        todo = iter(sources)
         lock = threading.Lock()
 
         def put(item) -> bool:
@@ -376,8 +446,8 @@ class HubSpotClient:
                         job = next(todo, None)
                     if job is None:
                         return
-                    key, path, params, limit = job
-                    for page in self.pages(path, params, limit, stop):
+                    key, pages = job
+                    for page in pages(stop):
                         if not put((key, page)):
                             return
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer
@@ -386,7 +456,7 @@ class HubSpotClient:
                 put(_DONE)
 
         threads = [threading.Thread(target=work, name=f"hubspot-fetch-{i}", daemon=True)
-                   for i in range(max(1, min(workers, len(jobs))))]
+                   for i in range(max(1, min(workers, len(sources))))]
         for t in threads:
             t.start()
         running = len(threads)
@@ -406,6 +476,33 @@ class HubSpotClient:
 
 
 _DONE = object()
+_ASCENDING = [{"propertyName": LAST_MODIFIED, "direction": "ASCENDING"},
+              {"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+
+
+def _epoch_ms(value: dt.datetime) -> int:
+    return (value - EPOCH_DT) // dt.timedelta(milliseconds=1)
+
+
+def _search_request(since_ms: int, tie_id: str | None, after: str | None) -> dict:
+    """The search body: changed at or after `since_ms`; with `tie_id`, at `since_ms` only the ids
+    after it (one filter group), or later (the other: groups are ORed)."""
+    def where(operator: str, value: object) -> dict:
+        return {"propertyName": LAST_MODIFIED, "operator": operator, "value": str(value)}
+
+    groups = [{"filters": [where("GTE", since_ms)]}] if tie_id is None else [
+        {"filters": [where("EQ", since_ms), {"propertyName": "hs_object_id", "operator": "GT", "value": tie_id}]},
+        {"filters": [where("GT", since_ms)]}]
+    body = {"filterGroups": groups, "sorts": _ASCENDING, "properties": [LAST_MODIFIED], "limit": SEARCH_LIMIT}
+    return body if after is None else {**body, "after": after}
+
+
+def _restart(since_ms: int, last: dict) -> tuple[int, str | None]:
+    """Where the next search starts after a capped one ended on `last`: at its value; or, when
+    the whole window was at `since_ms`, at that value after `last`'s id."""
+    value = (last.get("properties") or {}).get(LAST_MODIFIED)
+    last_ms = _epoch_ms(dt.datetime.fromisoformat(value.replace("Z", "+00:00"))) if value else since_ms
+    return (since_ms, last["id"]) if last_ms <= since_ms else (last_ms, None)
 
 
 def batched(pages: Iterable[tuple[str, list]], rows: int = BATCH_ROWS) -> Iterator[tuple[list, pa.Array]]:
@@ -437,27 +534,58 @@ HISTORY_HINTS = dict(table_name=HISTORY_TABLE, write_disposition="merge", merge_
 
 def _listing(client: HubSpotClient, name: str, path: str, params: dict, columns: list[Column],
              notes: list[str], extra: Callable[[pa.StructArray], Iterator] | None = None,
-             extra_paths: dict | None = None):
-    """The generator of a listed object type, incremental on `updatedAt`."""
+             extra_paths: dict | None = None, search: Callable[[Cursor], Callable] | None = None):
+    """The generator of a listed object type, incremental on `updatedAt`. With `search`, a run
+    after a landed one takes its pages from `search(cursor)` (the changed objects only, already
+    filtered by the cursor) instead of listing them all."""
     raw_type = _raw_type(columns, extra_paths)
     updated_at = column(columns, "updated_at")
 
     def rows():
         cursor = Cursor(dlt.current.resource_state().setdefault("cursor", {}), "updated_at")
-        for batch, _ in batched(client.prefetched([(name, path, params, None)])):
+        searched = search is not None and cursor.resumed
+        pages = client.prefetched_from([(name, search(cursor))]) if searched else \
+            client.prefetched([(name, path, params, None)])
+        for batch, _ in batched(pages):
             objects = _objects_array(batch, raw_type, name)
-            ids = pc.struct_field(objects, ["id"])
-            updated = _convert(pc.struct_field(objects, ["updatedAt"]), updated_at, ids, name)
-            objects = objects.filter(cursor.keep(updated, ids))
+            if not searched:
+                ids = pc.struct_field(objects, ["id"])
+                objects = objects.filter(cursor.keep(_convert(pc.struct_field(objects, ["updatedAt"]), updated_at,
+                                                              ids, name), ids))
             if not len(objects):
                 continue
             yield _table(objects, columns, name)
             if extra is not None:
                 yield from extra(objects)
         cursor.save()
-        notes.append(cursor.note(name))
+        notes.append(cursor.note(name, "found by search" if searched else "listed"))
 
     return rows
+
+
+def _changed_contacts(client: HubSpotClient) -> Callable[[Cursor], Callable[[threading.Event], Iterator[list]]]:
+    """The pages of an incremental contacts run: the contacts the search finds changed since the
+    cursor, those the cursor keeps (its boundary ids dropped), read with their stage history
+    `BATCH_READ_LIMIT` at a time. The cursor moves on the search's values, not the batch read's:
+    a contact changed again in between is read newer, and searched again by the next run."""
+    last_modified = column(CONTACT_COLUMNS, LAST_MODIFIED)
+
+    def kept_ids(cursor: Cursor, found: list[dict]) -> list[str]:
+        ids = pa.array([r["id"] for r in found], pa.string())
+        values = pa.array([(r.get("properties") or {}).get(LAST_MODIFIED) for r in found], pa.string())
+        return pc.filter(ids, cursor.keep(_convert(values, last_modified, ids, "hubspot_contacts"), ids)).to_pylist()
+
+    def source(cursor: Cursor) -> Callable[[threading.Event], Iterator[list]]:
+        def pages(stop: threading.Event) -> Iterator[list]:
+            # runs in the fetching thread; the resource reads the cursor only once the pages ended
+            for found in client.search_changed(CONTACTS_PATH, cursor.start, stop):
+                ids = kept_ids(cursor, found)
+                for i in range(0, len(ids), BATCH_READ_LIMIT):
+                    yield client.batch_read(CONTACTS_PATH, ids[i:i + BATCH_READ_LIMIT], CONTACT_PROPERTIES,
+                                            ("lifecyclestage",))
+        return pages
+
+    return source
 
 
 def _history(first_load: bool) -> Callable[[pa.StructArray], Iterator]:
@@ -531,7 +659,7 @@ def hubspot_resources(api: HubSpotApi, notes: list[str], first_loads: Iterable[s
                  {"properties": ",".join(CONTACT_PROPERTIES), "propertiesWithHistory": "lifecyclestage",
                   "archived": "false"},
                  CONTACT_COLUMNS, notes, extra=_history(HISTORY_TABLE in first_loads),
-                 extra_paths={HISTORY_PATH: pa.list_(HISTORY_ENTRY)}),
+                 extra_paths={HISTORY_PATH: pa.list_(HISTORY_ENTRY)}, search=_changed_contacts(client)),
         **keyed("hubspot_contacts"))
     forms = dlt.resource(_listing(client, "hubspot_forms", FORMS_PATH, {}, FORM_COLUMNS, notes),
                          **keyed("hubspot_forms"))

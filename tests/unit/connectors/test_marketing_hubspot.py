@@ -142,3 +142,69 @@ def test_update_contact_bumps_updated_at(fake):
     before = _get(fake, "/crm/v3/objects/contacts", limit=1).json()["results"][0]
     after = fake.update_contact(before["id"], lifecyclestage="customer")
     assert after["updatedAt"] > before["updatedAt"] and after["properties"]["lifecyclestage"] == "customer"
+
+
+# ---- search and batch read ----------------------------------------------------------------------
+
+def _post(fake, path, body):
+    return requests.post(f"{fake.url}{path}", json=body, timeout=10,
+                         headers={"Authorization": f"Bearer {fake.access_token}"})
+
+
+def _since(value, operator="GTE"):
+    return [{"filters": [{"propertyName": "lastmodifieddate", "operator": operator, "value": value}]}]
+
+
+ASCENDING = [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"},
+             {"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+
+
+def test_search_filters_and_sorts_by_last_modified_then_id(fake, data):
+    stamps = sorted({c["properties"]["lastmodifieddate"] for c in data.contacts})
+    middle = stamps[len(stamps) // 2]
+    ms = int(sfs.parse_datetime(middle).timestamp() * 1000)  # epoch ms, as HubSpot accepts too
+    body = _post(fake, "/crm/v3/objects/contacts/search",
+                 {"filterGroups": _since(str(ms)), "sorts": ASCENDING, "properties": ["lastmodifieddate"],
+                  "limit": 500}).json()
+    expected = sorted((c for c in data.contacts if c["properties"]["lastmodifieddate"] >= middle),
+                      key=lambda c: (c["properties"]["lastmodifieddate"], int(c["id"])))
+    assert body["total"] == len(expected) and len(body["results"]) == min(200, len(expected))  # limit: 200 at most
+    assert [r["id"] for r in body["results"]] == [c["id"] for c in expected[:200]]
+    assert set(body["results"][0]["properties"]) == {"lastmodifieddate"}
+    iso = _post(fake, "/crm/v3/objects/contacts/search", {"filterGroups": _since(middle, "GT"), "limit": 200}).json()
+    assert iso["total"] == sum(c["properties"]["lastmodifieddate"] > middle for c in data.contacts)
+
+
+def test_search_stops_at_its_cap_with_hubspots_error(data):
+    with FakeHubSpot(data=data, search_cap=30) as fake:
+        first = _post(fake, "/crm/v3/objects/contacts/search", {"sorts": ASCENDING, "limit": 20}).json()
+        second = _post(fake, "/crm/v3/objects/contacts/search", {"sorts": ASCENDING, "limit": 20, "after": "20"}).json()
+        refused = _post(fake, "/crm/v3/objects/contacts/search", {"sorts": ASCENDING, "limit": 20, "after": "30"})
+    assert len(first["results"]) == 20 and len(second["results"]) == 10  # the window ends at the cap
+    assert second["paging"]["next"]["after"] == "30" and second["total"] == len(data.contacts)
+    assert refused.status_code == 400
+    assert {"status", "message", "correlationId", "category"} <= set(refused.json())
+    assert refused.json()["category"] == "VALIDATION_ERROR"
+
+
+def test_batch_read_returns_the_contacts_with_history_and_names_the_missing(fake, data):
+    ids = [c["id"] for c in data.contacts[:3]]
+    r = _post(fake, "/crm/v3/objects/contacts/batch/read",
+              {"inputs": [{"id": i} for i in ids], "properties": ["email", "lifecyclestage"],
+               "propertiesWithHistory": ["lifecyclestage"]})
+    assert r.status_code == 200 and r.json()["status"] == "COMPLETE"
+    listed = _get(fake, "/crm/v3/objects/contacts", limit=3, properties="email,lifecyclestage",
+                  propertiesWithHistory="lifecyclestage").json()["results"]
+    assert r.json()["results"] == listed  # the list's shape
+    partial = _post(fake, "/crm/v3/objects/contacts/batch/read", {"inputs": [{"id": ids[0]}, {"id": "999999999"}]})
+    assert partial.status_code == 207 and [c["id"] for c in partial.json()["results"]] == ids[:1]
+    assert partial.json()["errors"][0]["context"]["ids"] == ["999999999"]
+    too_many = _post(fake, "/crm/v3/objects/contacts/batch/read", {"inputs": [{"id": i} for i in ids * 34]})
+    assert too_many.status_code == 400
+
+
+def test_search_refuses_what_it_cannot_filter(fake):
+    r = _post(fake, "/crm/v3/objects/contacts/search",
+              {"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "x"}]}]})
+    assert r.status_code == 400 and "email" in r.json()["message"]
+    assert _post(fake, "/crm/v3/objects/deals/search", {}).status_code == 404

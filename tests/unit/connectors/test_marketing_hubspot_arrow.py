@@ -210,3 +210,31 @@ def test_an_unreachable_api_is_a_transient_failure():
     with pytest.raises(Exception) as failed:
         list(client.pages(hs.CONTACTS_PATH))
     assert classify_failure(failed.value).transient
+
+
+def test_search_changed_restarts_at_the_cap_and_goes_on_by_id_through_a_crowded_instant(monkeypatch):
+    """Cap 10, pages of 4: 25 contacts changed at one instant (more than a window) and 7 after it;
+    each is found once, in (lastmodifieddate, id) order, and no request passes the cap."""
+    monkeypatch.setattr(hs, "SEARCH_CAP", 10)
+    monkeypatch.setattr(hs, "SEARCH_LIMIT", 4)
+    contacts = [_contact(i, ["lead"]) for i in range(1, 41)]
+    for c in contacts[:25]:
+        c["properties"]["lastmodifieddate"] = "2025-03-01T00:00:00.000Z"
+    for n, c in enumerate(contacts[25:32]):
+        c["properties"]["lastmodifieddate"] = f"2025-03-01T00:00:0{n + 1}.000Z"
+    for c in contacts[32:]:
+        c["properties"]["lastmodifieddate"] = "2025-02-01T00:00:00.000Z"  # before `since`: not found
+    with FakeHubSpot(data=HubSpotData(contacts=contacts), search_cap=10) as fake:
+        client = hs.HubSpotClient(hs.HubSpotApi(fake.url, fake.access_token))
+        found = [c["id"] for page in client.search_changed(hs.CONTACTS_PATH, dt.datetime(2025, 3, 1, tzinfo=UTC))
+                 for c in page]
+    assert found == [c["id"] for c in contacts[:32]]
+    assert client.requests <= 32 / 4 + 32 / 10 + 2
+
+
+def test_post_errors_carry_the_status(fake):
+    client = hs.HubSpotClient(hs.HubSpotApi(fake.url, fake.access_token))
+    with pytest.raises(hs.HubSpotApiError, match="POST /crm/v3/objects/contacts/batch/read: HTTP 400") as failed:
+        client.batch_read(hs.CONTACTS_PATH, [str(i) for i in range(101)], ["email"])
+    assert failed.value.status == 400
+    assert [c["id"] for c in client.batch_read(hs.CONTACTS_PATH, ["101", "nope"], ["email"])] == ["101"]
