@@ -16,7 +16,7 @@ Endpoints (the subset of HubSpot we read, with HubSpot's shapes):
 - `POST /crm/v3/objects/contacts/batch/read`            up to 100 contacts by id (`inputs: [{id}]`),
   `properties` and `propertiesWithHistory` as in the list; unknown ids: HTTP 207 with `errors`
 - `GET /marketing/v3/forms`                             forms
-- `GET /form-integrations/v1/submissions/forms/{id}`    a form's submissions (`submittedAt` in ms)
+- `GET /form-integrations/v1/submissions/forms/{id}`    a form's submissions (`submittedAt` in ms), newest first
 
 Every list pages like HubSpot: `limit` (default 10, at most 100) and an opaque `after` cursor, with
 `paging.next.after` (and `link`) in the body while more remain. Auth is `Authorization: Bearer

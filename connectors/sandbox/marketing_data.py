@@ -146,8 +146,8 @@ def derive(sandbox_dir: Path) -> HubSpotData:
     for lead in leads:
         if lead.get("LeadSource") == "Web" and lead["Id"] not in first_member:
             out.submissions[contact_us].append(_submission(lead, None, _at(lead["CreatedDate"]), "web"))
-    for subs in out.submissions.values():
-        subs.sort(key=lambda s: (s["submittedAt"], s["conversionId"]))
+    for subs in out.submissions.values():  # newest first, as HubSpot lists a form's submissions
+        subs.sort(key=lambda s: (s["submittedAt"], s["conversionId"]), reverse=True)
     return out
 
 

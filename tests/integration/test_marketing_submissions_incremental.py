@@ -23,7 +23,7 @@ def hubspot(ltc_home, monkeypatch, tmp_path):
     from connectors.sandbox import generate
 
     root = tmp_path / "sandbox"
-    generate(root, seed=5, scale=200)
+    generate(root, seed=5, scale=1000)  # some forms with more than one page of submissions
     with FakeHubSpot(root, retry_after_s=0) as fake:
         monkeypatch.setenv("LTC_MARKETING_API_URL", fake.url)
         monkeypatch.setenv("LTC_MARKETING_API_TOKEN", fake.access_token)
@@ -42,9 +42,16 @@ def test_a_new_submission_on_an_unchanged_form_lands_incrementally(hubspot):
     # a form that is not the latest changed one (a run re-reads the latest at its cursor's boundary)
     oldest = min((f for f in hubspot.data.forms if hubspot.data.submissions[f["id"]]), key=lambda f: f["updatedAt"])
     subs = hubspot.data.submissions[oldest["id"]]
-    new = {**subs[-1], "conversionId": "new-submission-after-the-first-run",
+    new = {**subs[0], "conversionId": "new-submission-after-the-first-run",
            "submittedAt": int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)}
     with hubspot._lock:
-        subs.append(new)
+        subs.insert(0, new)  # HubSpot lists a form's submissions newest first
+        hubspot.requests.clear()
     run_ingest("marketing", objects=tables)
     assert _submissions() == before | {"new-submission-after-the-first-run"}
+    # each form's first page already reaches below the cursor: one request per form, not every page
+    pages = [r for r in hubspot.requests if "/submissions/forms/" in r]
+    forms_with_pages = [f for f in hubspot.data.forms if len(hubspot.data.submissions[f["id"]]) > 50]
+    assert forms_with_pages, "no form has a second page: the early stop is not exercised"
+    assert sorted(r.split("?")[0] for r in pages) == sorted(
+        f"GET /form-integrations/v1/submissions/forms/{f['id']}" for f in hubspot.data.forms), pages
