@@ -36,6 +36,17 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def _date(name: str, value: str | None) -> dt.date | None:
+    """An ISO date variable; anything else is refused naming the variable (the as-of date reaches
+    dbt's SQL as a literal, so it must be a date and nothing more)."""
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a date; use YYYY-MM-DD") from None
+
+
 def _csv_tuple(value: str | None) -> tuple[str, ...] | None:
     items = tuple(v.strip() for v in (value or "").split(",") if v.strip())
     return items or None
@@ -206,7 +217,7 @@ class Settings:
             dagster_pg_user=_env("LTC_DAGSTER_PG_USER", "postgres"),
             dagster_pg_password=_env("LTC_DAGSTER_PG_PASSWORD"),
             reporting_currency=_env("LTC_REPORTING_CURRENCY", "USD"),
-            as_of=dt.date.fromisoformat(as_of) if as_of else None,
+            as_of=_date("LTC_AS_OF", as_of),
             locale=_env("LTC_LOCALE", "en"),
             salesforce_instance_url=_env("SALESFORCE_INSTANCE_URL"),
             salesforce_access_token=_env("SALESFORCE_ACCESS_TOKEN"),

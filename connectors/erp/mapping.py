@@ -14,6 +14,7 @@ with the file name and the offending entry.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,10 +61,24 @@ CANONICAL: dict[str, dict[str, str]] = {
     },
 }
 ON_MISSING = ("error", "skip_table")
+# The source schema, table and column names in a mapping file become SQL identifiers in every ERP
+# read (and in connectorx's query text). SQLAlchemy quotes them, but a name with a quote, a
+# semicolon, whitespace or a dot is never a real ERP column and only ever a mistake or an attack
+# (`invoices; DROP TABLE x`, `"a" OR 1=1`): refuse it when the file is read, naming file and key.
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,127}")
 
 
 class ErpMappingError(ValueError):
     """The mapping file is invalid or does not fit the source; the message names file, entity, column."""
+
+
+def _identifier(where: str, key: str, value: object) -> str:
+    """`value` if it is a plain SQL identifier, else an `ErpMappingError` naming the file and key."""
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
+        raise ErpMappingError(
+            f"{where}: {key} = {value!r} is not a plain SQL identifier (letters, digits, _ and $, "
+            "at most 128, not starting with a digit); quotes, semicolons, whitespace and dots are refused")
+    return value
 
 
 @dataclass(frozen=True)
@@ -125,7 +140,11 @@ def load_mapping(path: Path | str | None = None) -> ErpMapping:
         for role, col in (("key", key), ("cursor", cursor), ("soft_delete", spec.get("soft_delete"))):
             if col is not None and col not in cols:
                 raise ErpMappingError(f"{where}: entity {name!r}: {role} {col!r} must be one of its mapped columns")
-        ordered = {c: str(cols[c]) for c in CANONICAL[name] if c in cols}
-        entities[name] = EntityMap(name, str(spec["table"]), key, cursor, ordered, spec.get("soft_delete"),
+        ordered = {c: _identifier(where, f"entities.{name}.columns.{c}", cols[c]) for c in CANONICAL[name] if c in cols}
+        table = _identifier(where, f"entities.{name}.table", spec["table"])
+        entities[name] = EntityMap(name, table, key, cursor, ordered, spec.get("soft_delete"),
                                    int(spec.get("reconcile_every", 1)))
-    return ErpMapping(path, entities, doc.get("schema"), on_missing, str(doc.get("max_amount", "1000000000")))
+    schema = doc.get("schema")
+    if schema is not None:
+        _identifier(where, "schema", schema)
+    return ErpMapping(path, entities, schema, on_missing, str(doc.get("max_amount", "1000000000")))

@@ -30,18 +30,17 @@ them as Salesforce does; a run that succeeds therefore proves the secret really 
 
 from __future__ import annotations
 
-import gzip
 import html
-import logging
 import re
-import traceback
 import uuid
 from base64 import b64decode
 from pathlib import Path
 from urllib.parse import parse_qs
 
-import duckdb
 import pytest
+from secret_scan import assert_no_leaks, capture_all_logs
+from secret_scan import exception_text as _exception_text
+from secret_scan import hits as _hits
 
 from connectors.ingest import IngestError, run_ingest
 from connectors.sandbox.fake_salesforce import FakeSalesforce
@@ -107,78 +106,7 @@ class StrictFake(FakeSalesforce):
         return super()._soap_login(body)
 
 
-# ---- leak detection ----------------------------------------------------------------------------
-
-
-def _hits(secrets: dict[str, str], data: str | bytes, where: str) -> list[str]:
-    if isinstance(data, str):
-        return [f"{kind} in {where}" for kind, value in secrets.items() if value in data]
-    return [f"{kind} in {where}" for kind, value in secrets.items() if value.encode() in data]
-
-
-def _log_leaks(secrets: dict[str, str], records: list[logging.LogRecord]) -> list[str]:
-    leaks = []
-    for rec in records:
-        parts = [rec.getMessage(), repr(rec.__dict__)]
-        if rec.exc_info and rec.exc_info[1] is not None:
-            parts.append("".join(traceback.format_exception(rec.exc_info[1])))
-        leaks += _hits(secrets, "\n".join(parts), f"a log record of {rec.name} ({rec.levelname})")
-    return leaks
-
-
-def _duckdb_leaks(secrets: dict[str, str], path: Path) -> list[str]:
-    """Every text column of every table, and dlt's zlib-compressed pipeline state, in the warehouse."""
-    from dlt.common.versioned_state import decompress_state
-
-    leaks = []
-    with duckdb.connect(str(path), read_only=True) as con:
-        columns = con.execute(
-            "select table_schema, table_name, column_name from information_schema.columns c "
-            "join information_schema.tables t using (table_catalog, table_schema, table_name) "
-            "where t.table_type = 'BASE TABLE' and (c.data_type in ('VARCHAR', 'JSON', 'BLOB'))"
-        ).fetchall()
-        for schema, table, column in columns:
-            for kind, value in secrets.items():
-                found = con.execute(
-                    f'select count(*) from "{schema}"."{table}" where contains(cast("{column}" as varchar), ?)',
-                    [value]).fetchone()[0]
-                if found:
-                    leaks.append(f"{kind} in {path.name}: {schema}.{table}.{column}")
-        for schema, table, column in columns:
-            if table == "_dlt_pipeline_state" and column == "state":
-                for (blob,) in con.execute(f'select state from "{schema}"."{table}"').fetchall():
-                    leaks += _hits(secrets, repr(decompress_state(blob)), f"{path.name}: {schema}._dlt_pipeline_state")
-    return leaks
-
-
-def _file_leaks(secrets: dict[str, str], home: Path, *, expect_files: bool) -> list[str]:
-    leaks, seen = [], 0
-    for path in sorted(home.rglob("*")):
-        if not path.is_file():
-            continue
-        seen += 1
-        data = path.read_bytes()
-        where = str(path.relative_to(home))
-        leaks += _hits(secrets, data, where)
-        if data[:2] == b"\x1f\x8b":  # dlt's gzipped job files
-            leaks += _hits(secrets, gzip.decompress(data), f"{where} (gunzipped)")
-        if path.suffix == ".duckdb":
-            leaks += _duckdb_leaks(secrets, path)
-    assert seen or not expect_files, f"nothing was written under {home}: is LTC_HOME used?"
-    return leaks
-
-
-def _exception_text(exc: BaseException) -> str:
-    """The whole chain as `ltc --verbose` or a Dagster failure event would show it, plus the args."""
-    parts = ["".join(traceback.format_exception(exc))]
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        parts.append(repr(exc.args))
-        parts.append(repr(getattr(exc, "__dict__", {})))
-        exc = exc.__cause__ or exc.__context__
-    return "\n".join(parts)
-
+# ---- leak detection: tests/support/secret_scan.py (shared with tests/reliability/test_secrets.py)
 
 # ---- fixtures ------------------------------------------------------------------------------------
 
@@ -191,49 +119,12 @@ def org_dir(tmp_path_factory) -> Path:
     return out
 
 
-class _Collector(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-class Logs:
-    """What caplog saw at the root logger plus what the non-propagating loggers (dlt's) emitted."""
-
-    def __init__(self, caplog, collector: _Collector, dlt_logger: str):
-        self._caplog, self._collector, self.dlt_logger = caplog, collector, dlt_logger
-
-    @property
-    def records(self) -> list[logging.LogRecord]:
-        return [*self._caplog.records, *self._collector.records]
-
-
 @pytest.fixture
-def all_logs(caplog, monkeypatch):
+def all_logs(monkeypatch):
     """Every log record at DEBUG, dlt's included (its logger does not propagate to root)."""
-    from dlt.common import logger as dlt_logger
-    from dlt.common.runtime.run_context import active
-
     monkeypatch.setenv("RUNTIME__LOG_LEVEL", "DEBUG")
-    dlt_level = dlt_logger.LOGGER.level if dlt_logger.LOGGER else logging.WARNING  # dlt's default
-    active().runtime_config  # dlt creates its logger now rather than mid-run
-    caplog.set_level(logging.DEBUG)
-    collector = _Collector()
-    names = {dlt_logger.LOGGER.name} | {name for name, lg in logging.root.manager.loggerDict.items()
-                                        if isinstance(lg, logging.Logger) and not lg.propagate}
-    saved = []
-    for name in sorted(names):
-        lg = logging.getLogger(name)
-        saved.append((lg, dlt_level if lg is dlt_logger.LOGGER else lg.level))
-        lg.setLevel(logging.DEBUG)
-        lg.addHandler(collector)
-    yield Logs(caplog, collector, dlt_logger.LOGGER.name)
-    for lg, level in saved:
-        lg.setLevel(level)
-        lg.removeHandler(collector)
+    with capture_all_logs() as logs:
+        yield logs
 
 
 class Auth:
@@ -283,16 +174,6 @@ def auth(request, ltc_home, org_dir, monkeypatch) -> Auth:
         yield Auth(request.param, fake, _configure(request.param, fake, monkeypatch))
     finally:
         fake.stop()
-
-
-def assert_no_leaks(secrets: dict[str, str], home: Path, records, out: str, err: str, *extra: tuple[str, str],
-                    expect_files: bool = True) -> None:
-    leaks = _log_leaks(secrets, records)
-    leaks += _hits(secrets, out, "stdout") + _hits(secrets, err, "stderr")
-    for where, text in extra:
-        leaks += _hits(secrets, text, where)
-    leaks += _file_leaks(secrets, home, expect_files=expect_files)
-    assert not leaks, "secrets leaked:\n" + "\n".join(sorted(set(leaks)))
 
 
 # ---- successful runs -------------------------------------------------------------------------
