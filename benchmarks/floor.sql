@@ -55,16 +55,20 @@ CREATE OR REPLACE TEMP MACRO to_reporting(amount, rate) AS
     cast(round(cast(amount AS numeric(38, 8)) * cast(rate AS numeric(18, 6)), 2) AS numeric(18, 2));
 -- to_utc_timestamp (macros/dates.sql)
 CREATE OR REPLACE TEMP MACRO utc(ts) AS cast((ts) AT TIME ZONE 'UTC' AS timestamp);
--- normalize_company_name (macros/names.sql)
+-- fold_fullwidth (macros/strings.sql): U+FF01-U+FF5E -> U+0021-U+007E, U+3000 -> space
+CREATE OR REPLACE TEMP MACRO fold_width(x) AS translate(x,
+    '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　',
+    '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~ ');
+-- normalize_company_name (macros/names.sql; CJK ideographs kept, Chinese legal forms stripped)
 CREATE OR REPLACE TEMP MACRO company_key(x) AS nullif(coalesce(nullif(trim(regexp_replace(' ' || trim(regexp_replace(
-    regexp_replace(lower(x), '[.,''`]', '', 'g'), '[^a-z0-9]+', ' ', 'g')),
-    '( (gmbh|mbh|ag|kg|kgaa|co|ug|gbr|ev|ltd|limited|plc|llp|lp|inc|incorporated|llc|corp|corporation|company|sa|sas|sarl|sl|slu|bv|nv|srl|spa|oy|ab|as|aps|pty|se))+$',
-    '', 'g')), ''), trim(regexp_replace(regexp_replace(lower(x), '[.,''`]', '', 'g'), '[^a-z0-9]+', ' ', 'g'))), '');
+    regexp_replace(lower(fold_width(x)), '[.,''`]', '', 'g'), '[^a-z0-9㐀-䶿一-鿿]+', ' ', 'g')),
+    '( (gmbh|mbh|ag|kg|kgaa|co|ug|gbr|ev|ltd|limited|plc|llp|lp|inc|incorporated|llc|corp|corporation|company|sa|sas|sarl|sl|slu|bv|nv|srl|spa|oy|ab|as|aps|pty|se)| ?(股份有限公司|有限责任公司|有限公司|集团|公司))+$',
+    '', 'g')), ''), trim(regexp_replace(regexp_replace(lower(fold_width(x)), '[.,''`]', '', 'g'), '[^a-z0-9㐀-䶿一-鿿]+', ' ', 'g'))), '');
 -- normalize_account_identifier (macros/names.sql)
-CREATE OR REPLACE TEMP MACRO account_key(x) AS nullif(upper(replace(x, ' ', '')), '');
+CREATE OR REPLACE TEMP MACRO account_key(x) AS nullif(upper(replace(fold_width(x), ' ', '')), '');
 -- normalize_invoice_reference (macros/cash_application.sql)
 CREATE OR REPLACE TEMP MACRO invoice_key(x) AS regexp_replace(regexp_replace(regexp_replace(regexp_replace(
-    upper(x), '[^A-Z0-9]+', '-', 'g'), '([A-Z])([0-9])', '\1-\2', 'g'), '([0-9])([A-Z])', '\1-\2', 'g'),
+    upper(fold_width(x)), '[^A-Z0-9]+', '-', 'g'), '([A-Z])([0-9])', '\1-\2', 'g'), '([0-9])([A-Z])', '\1-\2', 'g'),
     '(^|-)0+([0-9])', '\1\2', 'g');
 -- duckdb__decimal_divide (macros/ar_metrics.sql) at scales 2 and 6: exact, rounded half away from 0
 CREATE OR REPLACE TEMP MACRO scaled6(x) AS cast(cast(x AS decimal(38, 6)) * 1000000 AS hugeint);
@@ -205,9 +209,9 @@ SELECT
     account_key(debtor_iban) AS payer_account,
     company_key(debtor_name) AS payer_name_key,
     -- int_accounts_resolved's invoice number (var invoice_reference_pattern)
-    nullif(regexp_extract(remittance_unstructured, getvariable('invoice_reference_pattern'), 0), '') AS invoice_number,
+    nullif(regexp_extract(fold_width(remittance_unstructured), getvariable('invoice_reference_pattern'), 0), '') AS invoice_number,
     -- int_cash_receipts_identified's reference (var cash_application_reference_pattern)
-    nullif(regexp_extract(upper(coalesce(remittance_unstructured, '') || ' ' || coalesce(remittance_structured_reference, '')),
+    nullif(regexp_extract(upper(fold_width(coalesce(remittance_unstructured, '') || ' ' || coalesce(remittance_structured_reference, ''))),
         getvariable('cash_application_reference_pattern'), 0), '') AS referenced_invoice_number
 FROM raw_finance.bank_transactions
 WHERE credit_debit = 'CRDT';

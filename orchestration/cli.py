@@ -104,8 +104,10 @@ def cmd_sandbox_generate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     out = Path(args.out) if args.out else settings.sandbox_dir
     started = time.perf_counter()
-    truth = generate(out, seed=args.seed, scale=args.scale)
-    _progress(f"sandbox company written to {out} (seed {args.seed}, {args.scale} leads)", started)
+    truth = generate(out, seed=args.seed, scale=args.scale, region=args.region, story=args.story)
+    region = "" if args.region == "default" else f", region {args.region}"
+    story = "" if args.story == "default" else f", story {args.story}"
+    _progress(f"sandbox company written to {out} (seed {args.seed}, {args.scale} leads{region}{story})", started)
     print(json.dumps(truth["figures"], indent=2))
     return 0
 
@@ -343,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--scale", type=int, default=DEFAULT_SCALE, help="number of leads")
     gen.add_argument("--seed", type=int, default=DEFAULT_SEED)
     gen.add_argument("--out", help="output folder (default $LTC_HOME/sandbox)")
+    gen.add_argument("--region", choices=("default", "cn"), default="default",
+                     help="where the company sells: default (NA/EMEA/UK) or cn (China: Chinese names, CNY)")
+    gen.add_argument("--story", choices=("default", "improving"), default="default",
+                     help="how the company behaves over time: default (one year) or improving (two years, "
+                          "LTC discipline adopted halfway; planted panel figures in ground_truth.json)")
     gen.set_defaults(func=cmd_sandbox_generate)
     mut = sandbox_sub.add_parser("mutate", help="change the sandbox company as its sources look the next day")
     mut.add_argument("--fraction", type=float, default=0.01, help="share of every source's records changed")

@@ -6,8 +6,9 @@ exact values.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from markupsafe import Markup, escape
@@ -269,5 +270,81 @@ def cash_svg(
             f'<text x="{lx + 18}" y="16" font-size="12" fill="{INK}">{escape(text)}</text>'
         )
         lx += 30 + 7 * len(text)
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def small_multiple_svg(
+    points: Sequence[tuple[dt.date, float | None, str]],
+    *,
+    title: str,
+    metric: str,
+    scale_max: float | None = None,
+    axis_label: Callable[[float], str] = compact,
+    width: int = 320,
+    height: int = 132,
+) -> Markup:
+    """One small chart of a small-multiples panel: a measure's monthly line on its own y axis.
+
+    `points` are (month, value or None, the exact value's data form) in month order; a
+    month without a value breaks the line. `scale_max` fixes the top of the axis (1.0 for rates, so
+    every rate chart reads on the same 0-100 % scale); otherwise it is a nice tick above the peak.
+    A faint vertical line marks each January, so a year reads against the year before. Every point
+    carries `data-month` / `data-value` (the exact figure), for tests and readers of the markup.
+    """
+    values = [v for _, v, _ in points if v is not None]
+    if not points or not values:
+        return _empty(width, height, title)
+    left, right, top, bottom = 40, 10, 10, 22
+    pw, ph = width - left - right, height - top - bottom
+    low = min(0.0, min(values))
+    top_value = scale_max if scale_max is not None else (nice_ticks(max(values), 2)[-1] or 1.0)
+    span = (top_value - low) or 1.0
+    n = len(points)
+
+    def x(i: int) -> float:
+        return left + (pw * i / (n - 1) if n > 1 else pw / 2)
+
+    def y(v: float) -> float:
+        return top + ph - ph * (v - low) / span
+
+    parts = [
+        f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{escape(title)}" '
+        f'data-chart="{escape(metric)}" {FONT}>',
+        f"<title>{escape(title)}</title>",
+    ]
+    for t in (low, top_value):
+        parts.append(
+            f'<line x1="{left}" x2="{left + pw}" y1="{_f(y(t))}" y2="{_f(y(t))}" stroke="{GRID}"/>'
+            f'<text x="{left - 6}" y="{_f(y(t) + 4)}" text-anchor="end" font-size="10" '
+            f'fill="{MUTED}">{escape(axis_label(t))}</text>'
+        )
+    labels = [m.strftime("%b %y") for m, _, _ in points]
+    for i, (month, _, _) in enumerate(points):
+        if i and month.month == 1:
+            parts.append(f'<line x1="{_f(x(i))}" x2="{_f(x(i))}" y1="{top}" y2="{top + ph}" '
+                         f'stroke="{GRID}" stroke-dasharray="2 2"/>')
+    for i in sorted({0, n - 1} | {i for i, (month, _, _) in enumerate(points) if month.month == 1}):
+        anchor = "start" if i == 0 else "end" if i == n - 1 else "middle"
+        parts.append(f'<text x="{_f(x(i))}" y="{height - 6}" text-anchor="{anchor}" font-size="10" '
+                     f'fill="{MUTED}">{escape(labels[i])}</text>')
+    segments: list[list[str]] = [[]]
+    for i, (_, v, _) in enumerate(points):
+        if v is None:
+            if segments[-1]:
+                segments.append([])
+            continue
+        segments[-1].append(f"{_f(x(i))},{_f(y(v))}")
+    for seg in segments:
+        if len(seg) > 1:
+            parts.append(f'<polyline points="{" ".join(seg)}" fill="none" stroke="{NAVY}" '
+                         f'stroke-width="1.8" stroke-linejoin="round"/>')
+    for i, (month, v, raw) in enumerate(points):
+        if v is None:
+            continue
+        parts.append(
+            f'<circle cx="{_f(x(i))}" cy="{_f(y(v))}" r="2.4" fill="{NAVY}" data-month="{month.isoformat()}" '
+            f'data-value="{escape(raw)}"><title>{escape(labels[i])}: {escape(axis_label(v))}</title></circle>'
+        )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -1,7 +1,9 @@
 """The executive lead-to-cash report: one self-contained HTML file per as-of date.
 
-What an executive reads first: eight headline tiles for the as-of month, each with its change
-against the month before (and whether that move is good); the to-date figures the demo reconciles
+What an executive reads first: the LTC health panel (reports/health_panel.py: FanRuan's four
+measures as small charts over the months, with their definitions and their changes against a year
+earlier and the first month on record); eight headline tiles for the as-of month, each with its
+change against the month before (and whether that move is good); the to-date figures the demo reconciles
 with the source systems; the S1→S6 funnel in cohort and period views and its breakdown by channel,
 campaign, region and owner; and a trust panel (when each source last landed, and the definitions
 used). The revenue-flow sections are a separate partial.
@@ -29,6 +31,7 @@ from reports.formatting import (  # noqa: F401 - data_value and the fmt_* are th
     DASH, data_value, environment, fmt_date_long, fmt_days, fmt_int, fmt_money, fmt_month, fmt_pct,
     write_atomic,
 )
+from reports.health_panel import HealthPanel, health_panel_context, load_health_panel
 from reports.revenue_flow import RevenueFlow, load_revenue_flow, revenue_flow_context
 
 TEMPLATE = "ltc_report.html.j2"
@@ -352,9 +355,11 @@ def _months_label(months: list[dt.date], default: str) -> str:
     return f"{fmt_month(min(months))} – {fmt_month(max(months))}" if months else default
 
 
-def render_html(data: ReportData, *, generated_at: dt.datetime, revenue: RevenueFlow | None = None) -> str:
+def render_html(data: ReportData, *, generated_at: dt.datetime, revenue: RevenueFlow | None = None,
+                health: HealthPanel | None = None) -> str:
     """The report as an HTML string (pure: no I/O). `revenue`: the revenue-flow sections
-    (velocity, pipeline, forecast, bridge; reports/revenue_flow.py), left out when None."""
+    (velocity, pipeline, forecast, bridge; reports/revenue_flow.py), left out when None. `health`:
+    the LTC health panel at the top (reports/health_panel.py), left out when None."""
     pipeline_tiles, cash_tiles = _tiles(data)
     headline_label, prior_label = headline_period(data)
     cohort_stages = data.cohort_stages
@@ -413,6 +418,7 @@ def render_html(data: ReportData, *, generated_at: dt.datetime, revenue: Revenue
         "freshness": data.freshness,
         "glossary": glossary(data),
         "revenue": revenue_flow_context(revenue) if revenue is not None else None,
+        "health": health_panel_context(health) if health is not None else None,
     }
     return environment().get_template(TEMPLATE).render(**context)
 
@@ -424,6 +430,7 @@ def build_html_report(
     as_of: dt.date | None = None,
     generated_at: dt.datetime | None = None,
     with_revenue_flow: bool = True,
+    with_health_panel: bool | None = None,
 ) -> Path:
     """Write ``ltc_report_<as_of>.html`` into `out_dir` (an edition's staging folder: publishing
     is reports/publish.py's job) and return its path.
@@ -432,10 +439,16 @@ def build_html_report(
     as-of date; a different date than the marts were built for is an error. The file is written
     atomically. `with_revenue_flow=False` leaves out the revenue-flow sections, whose marts a
     warehouse holding only the core marts (the unit tests' fixture) does not have.
+    `with_health_panel` (default: as `with_revenue_flow`, the full marts) puts the LTC health panel
+    (rpt_ltc_health) at the top.
     """
     data = load_report_data(duckdb_path, as_of)
     revenue = load_revenue_flow(duckdb_path, data.as_of) if with_revenue_flow else None
-    html = render_html(data, generated_at=generated_at or dt.datetime.now(dt.timezone.utc), revenue=revenue)
+    if with_health_panel is None:
+        with_health_panel = with_revenue_flow
+    health = load_health_panel(duckdb_path, data.as_of) if with_health_panel else None
+    html = render_html(data, generated_at=generated_at or dt.datetime.now(dt.timezone.utc), revenue=revenue,
+                       health=health)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"ltc_report_{data.as_of.isoformat()}.html"

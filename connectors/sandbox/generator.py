@@ -33,11 +33,14 @@ import random
 import sqlite3
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from contextlib import contextmanager
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 from connectors.sandbox import sf_schema as sfs
+from connectors.sandbox import story as stories
 from connectors.sandbox.bank_formats import split_formats
 from connectors.settings import Settings
 
@@ -126,6 +129,49 @@ NAME_B = ("Analytics Systems Logistics Foods Health Energy Capital Robotics Labs
 PRODUCTS = ("Platform", "Platform + Analytics", "Cash Application", "Billing Suite", "Forecasting", "Enterprise Bundle")
 
 
+@dataclass(frozen=True)
+class World:
+    """Where the company sells (`generate(region=...)`): its regions, people, names and spellings.
+
+    The default world is the module's constants above, used exactly as before (the hooks that are
+    None leave the default code path, and its random draws, untouched), so the default company
+    stays byte-identical; `region_cn` is the mainland-China world (`--region cn`)."""
+
+    regions: dict
+    size_fx: dict
+    fx_levels: dict  # non-reporting currency -> the FX walk's start level, in the walk's order
+    users: tuple
+    campaigns: tuple
+    home_region: str  # owns the global campaigns and the junk leads
+    home_currency: str  # the global campaigns' currency
+    bank_accounts: dict
+    bank_fees: dict
+    no_reference_texts: tuple = (None, "PAYMENT", "SUPPLIER PAYMENT", "TRANSFER")
+    lump_sum_texts: tuple = (None, "PAYMENT", "SETTLEMENT OF OPEN ITEMS", "VARIOUS INVOICES")
+    user_email_local: Callable[[str], str] | None = None  # None: "First.Last"
+    person: Callable | None = None  # (company, region) -> a lead's person fields; None: `_person`'s own
+    spell_customer: Callable | None = None  # (rng, customer) -> None: the ERP's and bank's spellings
+    remittance: Callable | None = None  # (rng, number, customer) -> remittance text naming an invoice
+
+
+def _world(region: str) -> World:
+    """The world of `region` ('default' or 'cn')."""
+    if region == "default":
+        return World(REGIONS, SIZE_FX, {"EUR": 1.08, "GBP": 1.27}, USERS, CAMPAIGNS, "NA", "USD", BANK_ACCOUNTS,
+                     {"USD": "45.00", "EUR": "35.00", "GBP": "30.00"})
+    if region == "cn":
+        from connectors.sandbox import region_cn as cn
+
+        return World(cn.REGIONS, cn.SIZE_FX, cn.FX_LEVELS, cn.USERS, cn.CAMPAIGNS, cn.HOME_REGION, cn.HOME_CURRENCY,
+                     cn.BANK_ACCOUNTS, cn.BANK_FEES, cn.NO_REFERENCE_TEXTS, cn.LUMP_SUM_TEXTS,
+                     user_email_local=cn.user_email_local, person=cn.person, spell_customer=cn.spell_customer,
+                     remittance=cn.remittance)
+    raise ValueError(f"unknown sandbox region {region!r} (known: {', '.join(REGION_NAMES)})")
+
+
+REGION_NAMES = ("default", "cn")
+
+
 # ----------------------------------------------------------------------------- small helpers
 
 
@@ -207,14 +253,15 @@ def _ts(value: dt.datetime | None) -> str | None:
 class _Fx:
     """Daily FX rates (business days) and the contract's conversion rule."""
 
-    def __init__(self, rng: random.Random) -> None:
+    def __init__(self, rng: random.Random, levels: dict[str, float]) -> None:
         self.rows: list[tuple[dt.date, str, Decimal]] = []
-        self._by_day: dict[str, dict[dt.date, Decimal]] = {"EUR": {}, "GBP": {}}
-        level = {"EUR": 1.08, "GBP": 1.27}
+        self.currencies = tuple(levels)  # the non-reporting currencies, in the walk's order
+        self._by_day: dict[str, dict[dt.date, Decimal]] = {ccy: {} for ccy in levels}
+        level = dict(levels)
         day = FX_START
         while day <= AS_OF:
             if day.weekday() < 5:
-                for ccy, base in (("EUR", 1.08), ("GBP", 1.27)):
+                for ccy, base in levels.items():
                     # a mean-reverting random walk in log space, ~0.4 % daily moves
                     step = rng.gauss(0.0, 0.004) + 0.03 * math.log(base / level[ccy])
                     level[ccy] *= math.exp(step)
@@ -244,9 +291,14 @@ class _Fx:
 
 
 class _Company:
-    def __init__(self, seed: int, scale: int) -> None:
+    def __init__(self, seed: int, scale: int, region: str = "default", story: str = "default") -> None:
+        self.world = _world(region)
         self.rng = random.Random(seed)
         self.seed, self.scale = seed, scale
+        # the improving story (connectors/sandbox/story.py): every hook is `if self.improving`, so
+        # the default company draws exactly what it always drew
+        self.story = stories.check(story)
+        self.improving = story == "improving"
         self.seq = 0
         self.sf: dict[str, list[dict]] = {name: [] for name in sfs.OBJECT_ORDER}
         self.customers: list[dict] = []
@@ -256,7 +308,7 @@ class _Company:
         self.adspend: list[dict] = []
         self.anomalies: dict[str, Any] = {}
         self._emails: dict[str, int] = {}
-        self.fx = _Fx(self.rng)
+        self.fx = _Fx(self.rng, self.world.fx_levels)
 
     # -- entity bookkeeping ----------------------------------------------------------------
 
@@ -288,10 +340,10 @@ class _Company:
 
     def build_users(self) -> None:
         self.users_by_region: dict[str, list[dict]] = defaultdict(list)
-        for i, (name, region, left) in enumerate(USERS):
-            first, last = name.split(" ", 1)
-            email = f"{first}.{last}@ltc-sandbox.example.com".lower()
-            created = dt.datetime(2025, 1, 1, 9) + dt.timedelta(minutes=i)
+        for i, (name, region, left) in enumerate(self.world.users):
+            local = self.world.user_email_local(name) if self.world.user_email_local else ".".join(name.split(" ", 1))
+            email = f"{local}@ltc-sandbox.example.com".lower()
+            created = dt.datetime.combine(PERIOD_START, dt.time(9)) + dt.timedelta(minutes=i)
             user = self._new("User", created, Username=email, Name=name, Email=email, IsActive=left is None,
                              Department=region, _left=left)
             if left:
@@ -304,14 +356,16 @@ class _Company:
 
     def build_campaigns(self) -> None:
         self.campaigns_by_type: dict[str, list[dict]] = defaultdict(list)
-        for name, ctype, region, start, end in CAMPAIGNS:
+        plan = stories.campaigns(self.world.campaigns) if self.improving else self.world.campaigns
+        for name, ctype, region, start, end in plan:
             start_d, end_d = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-            created = max(_at_work(self.rng, start_d - dt.timedelta(days=14)), dt.datetime(2025, 1, 1, 9, 30))
-            currency = REGIONS[region][1] if region else "USD"
+            created = max(_at_work(self.rng, start_d - dt.timedelta(days=14)),
+                          dt.datetime.combine(PERIOD_START, dt.time(9, 30)))
+            currency = self.world.regions[region][1] if region else self.world.home_currency
             camp = self._new(
                 "Campaign", created, Name=name, Type=ctype, StartDate=start_d, EndDate=end_d,
                 Status="Completed" if end_d < AS_OF else "In Progress", CurrencyIsoCode=currency,
-                IsActive=end_d >= AS_OF, OwnerId=self.users_by_region[region or "NA"][0],
+                IsActive=end_d >= AS_OF, OwnerId=self.users_by_region[region or self.world.home_region][0],
                 BudgetedCost=None, ActualCost=None, _region=region, _leads=[],
             )
             self.campaigns_by_type[ctype].append(camp)
@@ -329,6 +383,9 @@ class _Company:
             span = (min(camp["EndDate"], AS_OF) - camp["StartDate"]).days + 1
             day = camp["StartDate"] + dt.timedelta(days=self.rng.randrange(span))
             return dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=self.rng.randrange(86400)), camp
+        if self.improving:  # flat arrivals over the story's two years
+            day = self.rng.randrange((END.date() - START.date()).days + 1)
+            return START + dt.timedelta(days=day, seconds=self.rng.randrange(86400)), None
         while True:  # rejection sampling on a rising trend
             day = self.rng.randrange(365)
             if self.rng.random() < (1 + 0.5 * day / 365) / 1.5:
@@ -336,6 +393,8 @@ class _Company:
         return START + dt.timedelta(days=day, seconds=self.rng.randrange(86400)), None
 
     def _person(self, region: str) -> dict[str, str]:
+        if self.world.person is not None:
+            return self.world.person(self, region)
         rng = self.rng
         countries = REGIONS[region][2]
         country, iso, _w, _vat, cities = _weighted(rng, list(countries), [c[2] for c in countries])
@@ -352,7 +411,8 @@ class _Company:
     def _region(self, camp: dict | None) -> str:
         if camp is not None and camp["_region"]:
             return camp["_region"]
-        return _weighted(self.rng, list(REGIONS), [r[0] for r in REGIONS.values()])
+        regions = self.world.regions
+        return _weighted(self.rng, list(regions), [r[0] for r in regions.values()])
 
     def build_leads(self) -> None:
         rng = self.rng
@@ -440,7 +500,7 @@ class _Company:
         account = self._new(
             "Account", t, Name=lead["Company"], Type="Prospect", Industry=rng.choice(sfs.INDUSTRIES),
             BillingCity=lead["_city"], BillingCountry=lead["Country"], OwnerId=owner, AccountNumber=None,
-            CurrencyIsoCode=REGIONS[region][1], _iso=iso, _region=region, _customer=None,
+            CurrencyIsoCode=self.world.regions[region][1], _iso=iso, _region=region, _customer=None,
         )
         contact = self._new("Contact", t, AccountId=account, FirstName=lead["FirstName"],
                             LastName=lead["LastName"], Name=lead["Name"], Email=lead["Email"], OwnerId=owner)
@@ -489,7 +549,7 @@ class _Company:
                 Company=rng.choice(("Test", "asdf", "N/A", "Acme Test")), Email=f"test{i + 1}@example.com",
                 Country=None, LeadSource="Web", Status="Open - Not Contacted", IsConverted=False,
                 ConvertedDate=None, ConvertedAccountId=None, ConvertedContactId=None,
-                ConvertedOpportunityId=None, Rating="Cold", OwnerId=self._owner("NA", created),
+                ConvertedOpportunityId=None, Rating="Cold", OwnerId=self._owner(self.world.home_region, created),
             )
             self._delete(lead, _work_shift(rng, created + _days(rng, 2, 0.8)))
             deleted.append(lead)
@@ -502,7 +562,7 @@ class _Company:
     # -- opportunities -----------------------------------------------------------------------
 
     def _amount(self, median_usd: float, currency: str) -> Decimal:
-        value = self.rng.lognormvariate(math.log(median_usd / SIZE_FX[currency]), 0.7)
+        value = self.rng.lognormvariate(math.log(median_usd / self.world.size_fx[currency]), 0.7)
         if self.rng.random() < 0.6:  # most quotes are round numbers
             return Decimal(int(round(value, -2)) or 100).quantize(CENT)
         return _money(value)
@@ -543,10 +603,28 @@ class _Company:
             path = path[: rng.randrange(len(path) + 1)]  # lost after reaching some stage
         path.append("Closed Won" if won else "Closed Lost")
         t = opp["CreatedDate"]
+        close_at = None  # improving story: the close moment, known at Commit
         for stage in path:
-            t = _work_shift(rng, t + _days(rng, 8, 0.6))
+            if close_at is not None:
+                t = close_at
+            elif self.improving and stage.startswith("Closed") and "Negotiation/Review" in path:
+                t = _work_shift(rng, t + _days(rng, stories.NEGOTIATION_MEDIAN_DAYS, 0.6))
+            else:
+                t = _work_shift(rng, t + _days(rng, 8, 0.6))
             if t > END:
                 return  # still open at the as-of date
+            if self.improving and stage == "Negotiation/Review" and stories.after(t):
+                if not won and rng.random() >= stories.LOST_COMMITTED_AFTER:
+                    continue  # disciplined: a deal that is going to be lost is not committed
+                # the price is settled before Commit; the close date set now is mostly the real one
+                close_at = _work_shift(rng, t + _days(rng, stories.NEGOTIATION_MEDIAN_DAYS, 0.6))
+                opp["CloseDate"] = close_at.date() if rng.random() < stories.REAL_CLOSE_DATE_AFTER \
+                    else (close_at + _days(rng, 30, 0.4)).date()
+                opp.update(StageName=stage, Probability=Decimal(sfs.STAGE_PROBABILITY[stage]),
+                           ForecastCategoryName=sfs.STAGE_FORECAST_NAME[stage], IsClosed=False, IsWon=False)
+                self._touch(opp, t)
+                self._history(opp, t)
+                continue
             if stage in ("Proposal/Price Quote", "Negotiation/Review") and rng.random() < 0.3:
                 opp["Amount"] = _q(opp["Amount"] * Decimal(f"{rng.uniform(0.8, 1.15):.3f}"))
             if stage.startswith("Closed"):
@@ -615,7 +693,13 @@ class _Company:
             opp["_order_at"] = order_at if order_at <= END else None
             if opp["_order_at"]:
                 orderable.append(opp)
-        no_contract = rng.sample(orderable, _planted(0.03, len(orderable)) if self.scale >= 200 else 0)
+        if self.improving:  # far fewer orders without a contract once the company is disciplined
+            before = [o for o in orderable if not stories.after(o["_order_at"])]
+            later = [o for o in orderable if stories.after(o["_order_at"])]
+            no_contract = rng.sample(before, _planted(stories.NO_CONTRACT_BEFORE, len(before))) + rng.sample(
+                later, min(len(later), round(stories.NO_CONTRACT_AFTER * len(later))))
+        else:
+            no_contract = rng.sample(orderable, _planted(0.03, len(orderable)) if self.scale >= 200 else 0)
         for opp in no_contract:
             opp["_no_contract"] = True
         # contract-to-cash leaks, drawn from their own stream so the main stream's draws stay put
@@ -647,6 +731,8 @@ class _Company:
         cutoff = END - dt.timedelta(days=40)
         candidates = [o for o in orderable if not o.get("_no_contract") and not o.get("_not_invoiced")
                       and o["_order_at"] <= cutoff]
+        if self.improving:  # the improving story plants back-signing only before its adoption date
+            candidates = [o for o in candidates if not stories.after(o["_order_at"])]
         n = _planted(0.02, len(candidates)) if self.scale >= 200 else 0
         for opp in plant.sample(candidates, n):
             opp["_sign_late"] = True
@@ -711,7 +797,9 @@ class _Company:
         drafted = opp["_stage_at"].get("Negotiation/Review") or opp["_stage_at"]["Closed Won"]
         won_day = opp["_stage_at"]["Closed Won"].date()
         # signed only after the order: work without a contract (rng drawn first: the stream stays put)
-        if opp["_order_at"] and (rng.random() < 0.06 or opp.get("_sign_late")):
+        late = stories.SIGNED_LATE_AFTER if self.improving and opp["_order_at"] and stories.after(
+            opp["_order_at"]) else 0.06
+        if opp["_order_at"] and (rng.random() < late or opp.get("_sign_late")):
             signed = _bday(opp["_order_at"].date() + dt.timedelta(days=rng.randrange(2, 26)))
         else:
             signed = max(drafted.date(), won_day - dt.timedelta(days=rng.randrange(0, 4)))
@@ -755,7 +843,7 @@ class _Company:
     def _customer(self, account: dict, t: dt.datetime) -> dict:
         rng = self.rng
         iso = account["_iso"]
-        vat = next(c[3] for r in REGIONS.values() for c in r[2] if c[1] == iso)
+        vat = next(c[3] for r in self.world.regions.values() for c in r[2] if c[1] == iso)
         created = t - dt.timedelta(hours=1)
         customer = {
             "_seq": self._next(), "account": account, "name": account["Name"], "country": iso,
@@ -768,6 +856,8 @@ class _Company:
             "iban": _customer_iban(rng, iso),
             "acct_no": f"{rng.randrange(10**8, 10**9)}",
         }
+        if self.world.spell_customer is not None:  # after the draws above: they stay put
+            self.world.spell_customer(rng, customer)
         account["_customer"] = customer
         self._touch(account, created + dt.timedelta(minutes=5))  # AccountNumber written back by the ERP sync
         self.customers.append(customer)
@@ -811,13 +901,24 @@ class _Company:
         paid = []
         for inv in self.invoices:
             customer = inv["customer"]
-            if rng.random() < 0.02:
-                continue  # never pays: overdue at the as-of date
-            if rng.random() < customer["on_time"]:
+            # improving story: invoices due from the adoption date on are dunned (story.py)
+            disciplined = self.improving and stories.after(inv["due_date"])
+            never = (stories.NEVER_PAID_AFTER if disciplined else stories.NEVER_PAID_BEFORE) if self.improving \
+                else 0.02
+            if rng.random() < never:
+                if not (self.improving and not disciplined and rng.random() < stories.DRIVE_COLLECTS):
+                    continue  # never pays: overdue at the as-of date
+                # improving story: old debt collected in the drive after adoption
+                booking = max(inv["due_date"], stories.ADOPTION) + dt.timedelta(
+                    days=rng.randrange(15, stories.DRIVE_DAYS))
+            elif rng.random() < (1 - (1 - customer["on_time"]) * stories.LATE_SHARE_AFTER if disciplined
+                                 else customer["on_time"]):
                 early = int(rng.triangular(0, max(customer["terms"] - 5, 1), 2))
                 booking = inv["due_date"] - dt.timedelta(days=early)
             else:
-                booking = inv["due_date"] + dt.timedelta(days=1) + _days(rng, 10, 0.8)
+                late_days = (stories.LATE_MEDIAN_DAYS_AFTER if disciplined else stories.LATE_MEDIAN_DAYS_BEFORE) \
+                    if self.improving else 10
+                booking = inv["due_date"] + dt.timedelta(days=1) + _days(rng, late_days, 0.8)
             booking = _bday(max(booking, inv["issue_date"] + dt.timedelta(days=2)))
             if booking > AS_OF:
                 continue
@@ -938,9 +1039,9 @@ class _Company:
         rng = self._cash_rng
         for r in self.receipts:
             if r["kind"] in ("no_reference", "no_reference_short"):
-                r["reference"] = rng.choice((None, "PAYMENT", "SUPPLIER PAYMENT", "TRANSFER"))
+                r["reference"] = rng.choice(self.world.no_reference_texts)
             elif r["kind"] == "lump_sum":
-                r["reference"] = rng.choice((None, "PAYMENT", "SETTLEMENT OF OPEN ITEMS", "VARIOUS INVOICES"))
+                r["reference"] = rng.choice(self.world.lump_sum_texts)
                 for inv, _amount in r["pays"]:
                     inv["status"] = "paid"
                     inv["updated"] = dt.datetime.combine(r["booking"] + dt.timedelta(days=1), dt.time(7, 0))
@@ -984,7 +1085,9 @@ class _Company:
             else:  # a typo'd number that does not exist
                 number = f"INV-2025-{len(self.invoices) + rng.randrange(1000, 9000):06d}"
         if r["kind"] == "missing_reference":
-            r["reference"] = rng.choice((None, "PAYMENT", "SUPPLIER PAYMENT", "TRANSFER"))
+            r["reference"] = rng.choice(self.world.no_reference_texts)
+        elif self.world.remittance is not None:
+            r["reference"] = self.world.remittance(rng, number, inv["customer"])
         else:
             r["reference"] = rng.choice(("{n}", "Invoice {n}", "{n} {c}", "PAYMENT {n}")).format(
                 n=number, c=inv["customer"]["name"][:20].upper())
@@ -1003,7 +1106,7 @@ class _Company:
             cpl = SOURCES[ctype][2]
             for camp in camps:
                 n_leads = len(camp["_leads"])
-                target = cpl * max(n_leads, 1) / SIZE_FX[camp["CurrencyIsoCode"]]
+                target = cpl * max(n_leads, 1) / self.world.size_fx[camp["CurrencyIsoCode"]]
                 camp["BudgetedCost"] = _money(round(target * rng.uniform(0.9, 1.3), -2) or 100)
                 if ctype not in PAID_CHANNELS:
                     camp["ActualCost"] = _money(target * rng.uniform(0.85, 1.1))
@@ -1295,7 +1398,7 @@ class _Extras:
             starts.append(month)
             month = _add_months(month, 1)
         latest: dict[str, tuple[Decimal, dt.datetime]] = {}
-        for ccy in ("EUR", "GBP"):
+        for ccy in fx.currencies:
             previous = None
             for start in starts:
                 rate = (Decimal(1) / fx.rate(ccy, start)).quantize(RATE_PLACES, rounding=ROUND_HALF_UP)
@@ -1307,7 +1410,7 @@ class _Extras:
                     self.c._touch(previous, created)
                 previous = row
                 latest[ccy] = (rate, created)
-        for i, ccy in enumerate(("USD", "EUR", "GBP")):
+        for i, ccy in enumerate((REPORTING_CURRENCY, *fx.currencies)):
             corporate = ccy == REPORTING_CURRENCY
             rate, updated = (Decimal("1.000000"), None) if corporate else latest[ccy]
             ct = self.c._new("CurrencyType", SETUP + dt.timedelta(minutes=i), IsoCode=ccy, ConversionRate=rate,
@@ -1483,20 +1586,21 @@ COMPANY_NAME = "Northwind Revenue Cloud Ltd"
 def _bank_entries(company: _Company) -> dict[str, list[dict]]:
     """Receipts and bank fees per account currency, sorted and given a unique AcctSvcrRef."""
     rng = company.rng
-    entries: dict[str, list[dict]] = {ccy: [] for ccy in BANK_ACCOUNTS}
+    accounts = company.world.bank_accounts
+    entries: dict[str, list[dict]] = {ccy: [] for ccy in accounts}
     for r in company.receipts:
         entries[r["invoice"]["currency"]].append({"kind": "receipt", "booking": r["booking"], "receipt": r,
                                                   "amount": r["amount"], "seq": r["invoice"]["_seq"]})
-    month = dt.date(2025, 1, 1)
+    month = PERIOD_START
     seq = 0
     while month <= AS_OF:
         nxt = _add_months(month, 1)
         last_bday = nxt - dt.timedelta(days=1)
         while last_bday.weekday() >= 5:
             last_bday -= dt.timedelta(days=1)
-        for ccy in BANK_ACCOUNTS:
+        for ccy in accounts:
             seq += 1
-            fee = {"USD": "45.00", "EUR": "35.00", "GBP": "30.00"}[ccy]
+            fee = company.world.bank_fees[ccy]
             entries[ccy].append({"kind": "fee", "booking": last_bday, "amount": Decimal(fee),
                                  "text": "ACCOUNT MAINTENANCE FEE", "seq": -seq})
             for _ in range(rng.randrange(0, 3)):  # incoming-payment charges now and then
@@ -1506,7 +1610,7 @@ def _bank_entries(company: _Company) -> dict[str, list[dict]]:
                                      "text": "INTL PAYMENT CHARGES", "seq": -seq})
         month = nxt
     n = 0
-    for ccy in BANK_ACCOUNTS:
+    for ccy in accounts:
         entries[ccy].sort(key=lambda e: (e["booking"], e["kind"], e["seq"]))
         for e in entries[ccy]:
             n += 1
@@ -1565,9 +1669,9 @@ def _entry(stmt: ET.Element, e: dict, ccy: str) -> None:
     customer = r["invoice"]["customer"]
     _path(parties, "Dbtr/Nm", customer["payer_name"])
     acct_id = _sub(_sub(parties, "DbtrAcct"), "Id")
-    if customer["iban"]:
+    if customer["iban"] and not customer.get("bank_account"):
         _sub(acct_id, "IBAN", customer["iban"])
-    else:
+    else:  # a domestic account number (no IBAN: US, Canada, China), as the bank sends it
         _path(acct_id, "Othr/Id", customer["acct_no"])
     if r["reference"] is not None:
         _path(tx, "RmtInf/Ustrd", r["reference"])
@@ -1576,13 +1680,13 @@ def _entry(stmt: ET.Element, e: dict, ccy: str) -> None:
 def _write_statements(company: _Company, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     entries = company.bank_entries
-    for ccy, (country, bban, bic, opening) in BANK_ACCOUNTS.items():
+    for ccy, (country, bban, bic, opening) in company.world.bank_accounts.items():
         iban = _iban(country, bban)
         by_month: dict[str, list[dict]] = defaultdict(list)
         for e in entries[ccy]:
             by_month[f"{e['booking']:%Y-%m}"].append(e)
         balance = opening
-        month = dt.date(2025, 1, 1)
+        month = PERIOD_START
         seq = 0
         while month <= AS_OF:
             seq += 1
@@ -1784,37 +1888,61 @@ def _ground_truth(company: _Company) -> dict:
         "figures": figures, "anomalies": anomalies,
         "cash_application": _cash_application_truth(company),
         "funnel_slices": _funnel_slices_truth(company),
+        # the improving story's planted panel figures (absent from the default company's truth)
+        **({"story": stories.planted_figures(company, PERIOD_START, AS_OF)} if company.improving else {}),
     }
+
+
+@contextmanager
+def _story_calendar(story: str):
+    """The story's calendar for one generate(): the improving story starts a year earlier (the
+    as-of date stays). Rebinds the module's calendar constants and restores them (so a generate()
+    is not thread-safe; nothing runs two at once in one process)."""
+    global PERIOD_START, START, FX_START, SETUP
+    saved = PERIOD_START, START, FX_START, SETUP
+    if stories.check(story) == "improving":
+        PERIOD_START, FX_START = stories.IMPROVING_PERIOD_START, stories.IMPROVING_FX_START
+        START = dt.datetime.combine(PERIOD_START, dt.time())
+        SETUP = dt.datetime.combine(PERIOD_START, dt.time(8))
+    try:
+        yield
+    finally:
+        PERIOD_START, START, FX_START, SETUP = saved
 
 
 # ----------------------------------------------------------------------------- entry point
 
 
 def generate(out_dir: Path | None = None, seed: int = 42, scale: int = 2000, *, _extras: bool = True,
-             bank_formats: bool = True) -> dict:
+             bank_formats: bool = True, region: str = "default", story: str = "default") -> dict:
     """Write the sandbox company to `out_dir` and return its ground truth (also in ground_truth.json).
 
     `out_dir` defaults to `$LTC_HOME/sandbox`. `scale` is the number of Lead records (duplicates
     and deleted test leads included). `_extras=False` (tests only) leaves out `EXTRA_OBJECTS`, to
-    show that the other files do not depend on them.
+    show that the other files do not depend on them. `region` picks the company's world (`World`):
+    'default' (North America, Europe, UK) or 'cn' (mainland China and Hong Kong, CNY, Chinese names).
+    `story` picks how the company behaves over time (connectors/sandbox/story.py): 'default' (one
+    year) or 'improving' (two years, LTC discipline adopted halfway; its planted panel figures go
+    to ground_truth.json under `story`).
     """
     if scale < 1:
         raise ValueError("scale must be at least 1 lead")
     out_dir = Path(out_dir) if out_dir is not None else Settings.from_env().sandbox_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    company = _Company(seed, scale)
-    company.simulate()
-    if _extras:
-        _Extras(company).build()  # after everything else, from its own random stream
-    _write_salesforce(company, out_dir / "salesforce", extras=_extras)
-    _write_erp(company, out_dir / "erp.sqlite")
-    _write_statements(company, out_dir / "finance" / "statements")
-    # the GBP account's statements as MT940 and the EUR account's even months as a bank CSV, so
-    # the sandbox bank delivers all three formats (each transaction in exactly one file)
-    if bank_formats:  # False: every statement as CAMT.053 (tests of the CAMT content itself)
-        split_formats(out_dir / "finance")
-    _write_fx(company, out_dir / "finance" / "fx_rates.csv")
-    _write_adspend(company, out_dir / "marketing" / "adspend")
-    truth = _ground_truth(company)
+    with _story_calendar(story):
+        company = _Company(seed, scale, region, story)
+        company.simulate()
+        if _extras:
+            _Extras(company).build()  # after everything else, from its own random stream
+        _write_salesforce(company, out_dir / "salesforce", extras=_extras)
+        _write_erp(company, out_dir / "erp.sqlite")
+        _write_statements(company, out_dir / "finance" / "statements")
+        # the GBP account's statements as MT940 and the EUR account's even months as a bank CSV, so
+        # the sandbox bank delivers all three formats (each transaction in exactly one file)
+        if bank_formats:  # False: every statement as CAMT.053 (tests of the CAMT content itself)
+            split_formats(out_dir / "finance")
+        _write_fx(company, out_dir / "finance" / "fx_rates.csv")
+        _write_adspend(company, out_dir / "marketing" / "adspend")
+        truth = _ground_truth(company)
     (out_dir / "ground_truth.json").write_text(json.dumps(truth, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return truth

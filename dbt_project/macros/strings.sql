@@ -15,3 +15,30 @@
 {% macro to_flag(column) -%}
     (coalesce(cast({{ column }} as integer), 0) = 1)
 {%- endmacro %}
+
+-- Full-width forms as their ASCII characters, NFKC's rule for this range: U+FF01-U+FF5E (！ .. ～,
+-- Ｈ, （, １) become U+0021-U+007E (! .. ~, H, (, 1) and the ideographic space U+3000 a space. Chinese
+-- input methods type these in full-width mode, so an ERP or a bank writes ＩＮＶ－２０２５ and
+-- 上海ＨＸ科技（集团） for what another system holds as INV-2025 and 上海HX科技(集团); every match key
+-- folds them first. translate() maps character by character on DuckDB, Postgres and Spark alike
+-- (no normalize(): Postgres has it from 13 on only for UTF-8 databases, DuckDB's nfc_normalize is
+-- NFC, which leaves full-width forms as they are).
+{% macro fold_fullwidth(column) -%}
+    {%- set fullwidth = '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　' -%}
+    {%- set ascii = "!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~ " -%}
+    translate({{ column }}, {{ ltc.string_literal(fullwidth) }}, {{ ltc.string_literal(ascii) }})
+{%- endmacro %}
+
+-- `text` as a SQL string literal: quotes doubled; Spark, whose parser reads backslash escapes inside
+-- literals, gets its own form (macros/spark_dialect.sql).
+{% macro string_literal(text) -%}
+    {{ return(adapter.dispatch('string_literal', 'ltc')(text)) }}
+{%- endmacro %}
+
+{% macro default__string_literal(text) -%}
+    '{{ text | replace("'", "''") }}'
+{%- endmacro %}
+
+{% macro spark__string_literal(text) -%}
+    {{ ltc.spark_string_literal(text) }}
+{%- endmacro %}

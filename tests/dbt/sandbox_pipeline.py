@@ -39,15 +39,16 @@ def _salesforce_fake(root: Path):
     return module.MiniSalesforce(objects, token="sandbox-token", batch_size=2000)
 
 
-def land_sandbox(tmp_path: Path, seed: int, scale: int, monkeypatch) -> tuple[Path, dict]:
-    """Generate the sandbox under tmp_path, ingest all four systems; return (duckdb path, truth)."""
+def land_sandbox(tmp_path: Path, seed: int, scale: int, monkeypatch, region: str = "default") -> tuple[Path, dict]:
+    """Generate the sandbox (of `region`, generator.World) under tmp_path, ingest all four systems;
+    return (duckdb path, truth)."""
     from connectors.ingest import run_ingest
     from connectors.sandbox.generator import generate
     from connectors.settings import Settings
 
     home = tmp_path / "ltc_home"
     root = home / "sandbox"
-    truth = generate(root, seed=seed, scale=scale)
+    truth = generate(root, seed=seed, scale=scale, region=region)
     db = home / "warehouse.duckdb"
     monkeypatch.setenv("LTC_HOME", str(home))
     monkeypatch.setenv("LTC_DUCKDB_PATH", str(db))

@@ -206,7 +206,8 @@ receipts as (
         debtor_name,
         {{ normalize_account_identifier('debtor_iban') }} as debtor_account,
         {{ normalize_company_name('debtor_name') }} as name_key,
-        {{ regex_extract_first('remittance_unstructured', var('invoice_reference_pattern')) }} as invoice_number
+        -- full-width forms folded first (ＩＮＶ－２０２５－０００１２３), as the ERP numbers are ASCII
+        {{ regex_extract_first(ltc.fold_fullwidth('remittance_unstructured'), var('invoice_reference_pattern')) }} as invoice_number
     from bank_transactions
 
 ),

@@ -8,8 +8,8 @@
 -- are derived from the very references being matched, or fuzzy, so they do not move cash.
 --
 -- Invoice reference (rule 1): the first match of var cash_application_reference_pattern in the
--- upper-cased remittance, compared with invoice numbers through normalize_invoice_reference() (case,
--- separators, leading zeros). Among the ERP invoices that are not deleted and were issued on or
+-- upper-cased remittance (full-width forms folded to ASCII), compared with invoice numbers through
+-- normalize_invoice_reference() (case, separators, leading zeros, full-width forms). Among the ERP invoices that are not deleted and were issued on or
 -- before the as-of date (cancellation and deletion are current state, applied to every as-of date):
 -- * exactly one live (not cancelled) invoice carries it: the rule-1 invoice, unless it belongs to
 --   another customer than the payer ('reference conflicts with payer': the reference is not
@@ -63,8 +63,9 @@ receipts as (
         {{ normalize_account_identifier('debtor_iban') }} as payer_account,
         {{ normalize_company_name('debtor_name') }} as payer_name_key,
         coalesce(remittance_unstructured, remittance_structured_reference) as remittance_reference,
+        -- full-width forms folded first: ＩＮＶ－２０２５－０００１２３ is INV-2025-000123
         {{ regex_extract_first(
-            "upper(coalesce(remittance_unstructured, '') || ' ' || coalesce(remittance_structured_reference, ''))",
+            "upper(" ~ ltc.fold_fullwidth("coalesce(remittance_unstructured, '') || ' ' || coalesce(remittance_structured_reference, '')") ~ ")",
             var('cash_application_reference_pattern')
         ) }} as referenced_invoice_number,
         currency,
