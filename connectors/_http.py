@@ -8,6 +8,9 @@ them a `requests.Session` whose mounted adapter
 * retries idempotent GETs on transient statuses (5xx, 420, 429) and connection errors with
   exponential backoff, honouring `Retry-After`; POSTs are never retried (e.g. a Bulk job
   creation is not idempotent),
+* reads a GET's body inside the adapter and asks again (`BODY_RETRIES` times) when it arrives cut
+  short or stalls mid-body: urllib3's retries end once the headers are in, so a dropped connection
+  mid-body used to surface from simple-salesforce as a bare `ChunkedEncodingError`,
 * optionally rewrites `https://` to `http://` for one host, so a local plain-HTTP fake (or an
   `http://` SALESFORCE_INSTANCE_URL) works with the library exactly as in production.
 
@@ -24,6 +27,7 @@ from urllib3.util.retry import Retry
 
 DEFAULT_TIMEOUT = (10.0, 120.0)  # seconds: connect, read (a 2000-row page can take a while)
 RETRY_STATUSES = frozenset({420, 429, 500, 502, 503, 504})
+BODY_RETRIES = 2  # further attempts of a GET whose body was cut short or timed out mid-body
 
 
 def default_retry(
@@ -59,7 +63,18 @@ class TimeoutHTTPAdapter(HTTPAdapter):
     def send(self, request, **kwargs):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
-        return super().send(request, **kwargs)
+        if kwargs.get("stream") or request.method not in ("GET", "HEAD"):
+            return super().send(request, **kwargs)
+        for attempt in range(BODY_RETRIES + 1):
+            response = super().send(request, **kwargs)
+            try:
+                response.content  # read it here, where a body cut short can still be asked for again
+                return response
+            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError):
+                response.close()
+                if attempt == BODY_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
 
 
 class HttpsToHttpAdapter(TimeoutHTTPAdapter):

@@ -8,13 +8,16 @@ unwrapped from dlt's exception chain so the real reason (e.g. the Salesforce API
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 import sqlalchemy as sa
+import urllib3
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.landing import (
@@ -184,7 +187,8 @@ def _marketing(settings: Settings, objects: list[str] | None, run_start, notes, 
         if settings.marketing_api_url:
             if not settings.marketing_api_token:
                 raise IngestError("LTC_MARKETING_API_URL is set but LTC_MARKETING_API_TOKEN is not; set the API's bearer token")
-            api = HubSpotApi(settings.marketing_api_url, settings.marketing_api_token)
+            api = HubSpotApi(settings.marketing_api_url, settings.marketing_api_token,
+                             timeout_s=settings.marketing_api_timeout_s)
             first_loads = prepare_landing(make_pipeline("marketing", settings), "hubspot_contacts" in want_api, notes)
         else:
             notes.append("marketing api: LTC_MARKETING_API_URL is not set, skipped")
@@ -222,6 +226,53 @@ def _root_cause(exc: BaseException, known: tuple[type[BaseException], ...] = ())
             break
         exc = nxt
     return exc
+
+
+def _chain(exc: BaseException):
+    """`exc`, its causes and the errors wrapped in them (urllib3's `reason`, requests' first arg)."""
+    todo, seen = [exc], set()
+    while todo:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        todo += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args[:1]]
+
+
+_TIMEOUT_SETTING = {"salesforce": "LTC_SF_TIMEOUT_S", "marketing": "LTC_MARKETING_API_TIMEOUT_S"}
+
+
+def _transport_failure(system: str, exc: BaseException) -> str | None:
+    """A one-line, actionable account of a network fault that outlived the transport's retries
+    (a read timeout, a body cut short, a body that is not complete JSON), or None if `exc` is none
+    of those. The library text (URLs with whole SOQL queries, nested reprs) stays in the chain."""
+    chain = list(_chain(exc))
+    if any(isinstance(e, (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError, TimeoutError))
+           for e in chain):
+        setting = _TIMEOUT_SETTING.get(system)
+        what = "the source did not answer within the read timeout"
+        hint = f"; if it keeps happening, check the network path or raise {setting}" if setting else ""
+    elif any(isinstance(e, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError,
+                            http.client.IncompleteRead)) for e in chain):
+        what = "an answer arrived cut short (the connection closed before the announced bytes came)"
+        hint = "; if it keeps happening, check the network path (proxy, load balancer) to the source"
+    elif any(isinstance(e, (json.JSONDecodeError, requests.exceptions.JSONDecodeError)) for e in chain):
+        what = "an answer was not complete JSON (cut short on the way)"
+        hint = "; if it keeps happening, check the network path (proxy, load balancer) to the source"
+    else:
+        return None
+    return (f"{system}: {what}, also on the transport's retries; nothing from this run was loaded and the "
+            f"cursors are unchanged: re-run later{hint}")
+
+
+def _source_errors(system: str) -> tuple[type[BaseException], ...]:
+    """A connector's own error types that name the fix (imported only for that system's runs)."""
+    if system == "marketing":
+        from connectors.marketing.hubspot import HubSpotApiError, HubSpotDataError
+
+        return (HubSpotApiError, HubSpotDataError)
+    return ()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -271,15 +322,23 @@ def run_ingest(system: str, settings: Settings | None = None, objects: list[str]
     except config_errors as exc:
         raise IngestError(f"{system}: {exc}") from exc
     except requests.exceptions.RequestException as exc:
-        raise IngestError(f"{system}: cannot reach the source ({_one_line(exc)}); check the URL and that it is running") from exc
+        failure = _transport_failure(system, exc)  # e.g. a describe call timed out
+        raise IngestError(failure or f"{system}: cannot reach the source ({_one_line(exc)}); check the URL "
+                          "and that it is running") from exc
     stamp_loaded_at(source, run_start, hint=system != "erp")
     try:
         _finish_pending(pipeline, notes)
         info = pipeline.run(source, loader_file_format=_file_format(settings))
     except PipelineStepFailed as exc:
-        cause = _root_cause(exc, (*config_errors, FileFormatError))
-        if isinstance(cause, (*config_errors, FileFormatError)):
+        # errors whose message already says what happened and what to do (the deepest link of the
+        # chain can be a bystander, e.g. the StopIteration a paging generator was handling)
+        actionable = (*config_errors, FileFormatError, *_source_errors(system))
+        cause = _root_cause(exc, actionable)
+        if isinstance(cause, actionable):
             raise IngestError(f"{system}: {cause}") from exc
+        failure = _transport_failure(system, exc)
+        if failure is not None:
+            raise IngestError(failure) from exc
         raise IngestError(f"{system} ingest failed in step {exc.step}: {_one_line(cause)}") from exc
     finally:
         for close in closers:

@@ -158,6 +158,8 @@ class Settings:
     adspend_drop: str | None = None
     marketing_api_url: str | None = None
     marketing_api_token: str | None = field(default=None, repr=False)
+    # Read timeout of every marketing API call, seconds (a stalled answer is retried like a 5xx)
+    marketing_api_timeout_s: float = 60.0
     # Automation (orchestration/defs/automation). Time zone of every cron schedule (LTC_TIMEZONE)
     # and the hourly incremental CRM refresh's cron (LTC_CRM_CRON).
     timezone: str = "UTC"
@@ -243,6 +245,7 @@ class Settings:
             adspend_drop=_env("LTC_ADSPEND_DROP"),
             marketing_api_url=_env("LTC_MARKETING_API_URL"),
             marketing_api_token=_env("LTC_MARKETING_API_TOKEN"),
+            marketing_api_timeout_s=float(_env("LTC_MARKETING_API_TIMEOUT_S", "60")),
             timezone=_env("LTC_TIMEZONE", "UTC"),
             crm_cron=_env("LTC_CRM_CRON", "0 * * * *"),
             finance_sensor_interval_s=int(_env("LTC_FINANCE_SENSOR_INTERVAL_S", "30")),

@@ -117,6 +117,7 @@ class HubSpotApi:
     url: str
     token: str = field(repr=False)
     page_size: int = 100
+    timeout_s: float = 60.0  # read timeout of every request (LTC_MARKETING_API_TIMEOUT_S)
 
 
 class HubSpotDataError(ValueError):
@@ -323,6 +324,18 @@ class HubSpotApiError(RuntimeError):
         self.status = status
 
 
+class _Retry(urllib3.Retry):
+    """urllib3's Retry, except that HubSpot's daily limit (429 with `policyName: DAILY`) is final at
+    once: it lasts until the account's midnight, so the backoff only burnt ~2 minutes of retries
+    (0.5 * 2^n s, no Retry-After) before failing anyway. The 429 then goes to `_request`, which
+    says so."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        if response is not None and response.status == 429 and b'"DAILY"' in (response.data or b""):
+            raise urllib3.exceptions.MaxRetryError(_pool, url, urllib3.exceptions.ResponseError("daily limit"))
+        return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
 class HubSpotClient:
     """Cursor paging over HubSpot list endpoints (`limit`, `after`, `paging.next.after`), the
     search endpoint (`search_changed`) and batch reads.
@@ -335,14 +348,16 @@ class HubSpotClient:
     only read. Thread-safe (one pool, `POOL_SIZE` connections).
     """
 
-    def __init__(self, api: HubSpotApi, retries: int = RETRIES, timeout_s: float = 60.0) -> None:
+    def __init__(self, api: HubSpotApi, retries: int = RETRIES, timeout_s: float | None = None) -> None:
         self.base = api.url.rstrip("/") + "/"
         self.page_size = api.page_size
         self._headers = {"Authorization": f"Bearer {api.token}", "Accept": "application/json"}
         self._post_headers = {**self._headers, "Content-Type": "application/json"}
-        retry = urllib3.Retry(total=retries, backoff_factor=0.5, backoff_max=60, status_forcelist=RETRY_STATUS,
+        retry = _Retry(total=retries, backoff_factor=0.5, backoff_max=60, status_forcelist=RETRY_STATUS,
                               respect_retry_after_header=True, allowed_methods=None, raise_on_status=False)
-        self._pool = urllib3.PoolManager(maxsize=POOL_SIZE, retries=retry, timeout=timeout_s)
+        self._pool = urllib3.PoolManager(maxsize=POOL_SIZE, retries=retry,
+                                         timeout=api.timeout_s if timeout_s is None else timeout_s)
+        self.retries = retries
         self._count = itertools.count(1)
         self.requests = 0
 
@@ -364,11 +379,29 @@ class HubSpotClient:
         self.requests = next(self._count)
         if response.status >= 400:
             try:
-                message = orjson.loads(response.data).get("message", "")
+                body = orjson.loads(response.data)
+                message = body.get("message", "")
             except (orjson.JSONDecodeError, AttributeError):
-                message = response.data[:200].decode("utf-8", "replace")
-            raise HubSpotApiError(f"{method} /{path}: HTTP {response.status}: {message}", response.status)
+                body, message = {}, response.data[:200].decode("utf-8", "replace")
+            raise HubSpotApiError(f"{method} /{path}: HTTP {response.status}: {message}"
+                                  f"{self._advice(response.status, body)}", response.status)
         return orjson.loads(response.data)
+
+    def _advice(self, status: int, body: dict) -> str:
+        """What to do about an error status, for the run's one-line message (429 and 5xx come
+        here only once the retries are spent). Nothing of an API error is loaded, the cursors stay."""
+        if status == 401:
+            return ("; the API refused the token: set a valid LTC_MARKETING_API_TOKEN (a private app's token "
+                    "changes when it is rotated) and re-run")
+        if status == 403:
+            return "; the token lacks the scope for this endpoint: grant it to the app and re-run"
+        if status == 429 and isinstance(body, dict) and body.get("policyName") == "DAILY":
+            return ("; the account's daily API limit is used up: nothing from this run was loaded, re-run "
+                    "after it resets at midnight (the HubSpot account's time zone)")
+        if status == 429 or status >= 500:
+            return (f"; still failing after {self.retries} retries with backoff: nothing from this run was "
+                    "loaded, re-run later")
+        return ""
 
     def pages(self, path: str, params: dict | None = None, limit: int | None = None,
               stop: threading.Event | None = None) -> Iterator[list[dict]]:

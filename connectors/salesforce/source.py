@@ -142,6 +142,12 @@ def _translate(obj: str, exc: Exception) -> Exception:
             "transport's retries with backoff; nothing from this run was loaded and cursors are "
             "unchanged: re-run later"
         )
+    if not code:  # no readable errorCode (e.g. a body cut short): say what to check, as for a coded refusal
+        status = getattr(exc, "status", "?")
+        return SalesforceExtractError(
+            f"Salesforce refused {obj} (HTTP {status}, {type(exc).__name__}, no readable error code); nothing "
+            "from this run was loaded and cursors are unchanged: re-run, and if it persists check the "
+            "integration user's access to the object and the org's API limits")
     return SalesforceExtractError(f"Salesforce refused {obj} ({code or type(exc).__name__}): {_error_message(exc)}")
 
 

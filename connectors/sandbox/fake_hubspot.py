@@ -22,7 +22,10 @@ Every list pages like HubSpot: `limit` (default 10, at most 100) and an opaque `
 `paging.next.after` (and `link`) in the body while more remain. Auth is `Authorization: Bearer
 <token>` (401 `INVALID_AUTHENTICATION` otherwise). Rate limiting: `requests_per_second` (None = off)
 answers 429 with HubSpot's `RATE_LIMIT` body and a `Retry-After` header beyond it, and
-`fail_next(n, status)` scripts errors for resilience tests. The data is mutable for incremental
+`fail_next(n, status, skip=k)` scripts faults for resilience tests, after `k` good answers: an HTTP
+status (429 with Retry-After, 401 `INVALID_AUTHENTICATION`, 5xx), `"daily"` (HubSpot's daily limit:
+429 with `policyName: DAILY`, no Retry-After), `"timeout"` (the answer stalls `stall_s` seconds, past
+a client's read timeout) or `"truncated"` (Content-Length announces more bytes than are sent). The data is mutable for incremental
 tests: `update_contact(id, **properties)` bumps `updatedAt` and `lastmodifieddate`.
 
 Where the search simplifies HubSpot: filters on `lastmodifieddate`, `createdate` (values in epoch
@@ -93,7 +96,7 @@ class FakeHubSpot:
 
     def __init__(self, data_dir: Path | None = None, *, port: int = 0, access_token: str = DEFAULT_TOKEN,
                  data: HubSpotData | None = None, requests_per_second: int | None = None,
-                 retry_after_s: int = 1, search_cap: int = SEARCH_CAP) -> None:
+                 retry_after_s: int = 1, search_cap: int = SEARCH_CAP, stall_s: float = 2.0) -> None:
         if data is None:
             data = derive(Path(data_dir) if data_dir is not None else Settings.from_env().sandbox_dir)
         self.data = data
@@ -102,10 +105,12 @@ class FakeHubSpot:
         self.requests_per_second = requests_per_second
         self.retry_after_s = retry_after_s
         self.search_cap = search_cap  # a small cap lets a test reach it cheaply
+        self.stall_s = stall_s  # how long a "timeout" fault keeps the client waiting
         self.requests: list[str] = []  # "GET /path?query", for tests
         self._lock = threading.RLock()
-        self._faults: list[int] = []
+        self._faults: list[list] = []  # [status or fault kind, good answers still to give first]
         self._index: tuple[int, int, dict[str, dict]] = (0, 0, {})  # (list identity, length, by id)
+        self._last_search: tuple[str, list[dict]] = ("", [])  # (filters and sorts, sorted matches)
         self._window: tuple[int, int] = (0, 0)  # (second, requests in it)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -113,10 +118,21 @@ class FakeHubSpot:
 
     # -- test controls ------------------------------------------------------------------------
 
-    def fail_next(self, n: int = 1, status: int = 429) -> None:
-        """The next `n` requests answer `status` (429 with Retry-After, or e.g. 500/502)."""
+    def fail_next(self, n: int = 1, status: int | str = 429, *, skip: int = 0) -> None:
+        """After `skip` more good answers (e.g. mid-paging), the next `n` requests get `status`: 429
+        (with Retry-After), 401, 5xx, "daily", "timeout" or "truncated" (see the module docstring)."""
         with self._lock:
-            self._faults.extend([status] * n)
+            self._faults.extend([[status, skip if i == 0 else 0] for i in range(n)])
+
+    def _next_fault(self) -> int | str | None:
+        """The scripted fault for this request, if its turn has come (call with the lock held)."""
+        if not self._faults:
+            return None
+        head = self._faults[0]
+        if head[1] > 0:
+            head[1] -= 1
+            return None
+        return self._faults.pop(0)[0]
 
     def update_contact(self, contact_id: str, **properties: Any) -> dict:
         """Change a contact's properties now (bumps `updatedAt`/`lastmodifieddate`)."""
@@ -162,10 +178,16 @@ class FakeHubSpot:
             if headers.get("authorization") != f"Bearer {self.access_token}":
                 return 401, _error("INVALID_AUTHENTICATION", "Authentication credentials not found. This API "
                                    "supports OAuth 2.0 authentication ..."), {}
-            if self._faults:
-                status = self._faults.pop(0)
-                return (429, _rate_limit(), {"Retry-After": str(self.retry_after_s)}) if status == 429 else \
-                    (status, _error("INTERNAL_ERROR", "internal error"), {})
+            status = self._next_fault()
+            if status == 429:
+                return 429, _rate_limit(), {"Retry-After": str(self.retry_after_s)}
+            if status == "daily":
+                return 429, _rate_limit("DAILY"), {}
+            if status == 401:
+                return 401, _error("INVALID_AUTHENTICATION", "The OAuth token used to make this call expired"), {}
+            if isinstance(status, int):
+                return status, _error("INTERNAL_ERROR", "internal error"), {}
+            marker = {"X-Fake-Fault": status} if status else {}  # "timeout" / "truncated": done in _serve
             if self.requests_per_second is not None:
                 second = int(time.monotonic())
                 start, used = self._window
@@ -178,10 +200,12 @@ class FakeHubSpot:
         try:
             with self._lock:
                 if method == "POST":
-                    return self._post(path, body)
-                if method != "GET":
+                    status, payload, extra = self._post(path, body)
+                elif method != "GET":
                     return 405, _error("VALIDATION_ERROR", f"{method} is not supported here"), {}
-                return self._get(path, {k: v[-1] for k, v in parse_qs(parts.query).items()})
+                else:
+                    status, payload, extra = self._get(path, {k: v[-1] for k, v in parse_qs(parts.query).items()})
+                return status, payload, {**extra, **marker}
         except _ApiError as exc:
             return exc.status, _error(exc.category, exc.message), {}
 
@@ -252,18 +276,13 @@ class FakeHubSpot:
 
     def _search(self, request: dict) -> dict:
         """`POST .../contacts/search`: filter, sort, then the window `after`..`after + limit`, never
-        past `search_cap` (a scan of every contact per request: ~0.3 s at 1M, fine for a fake)."""
+        past `search_cap` (a scan of every contact per search, not per page: `_matches`)."""
         limit = _bounded(request.get("limit", 10), SEARCH_MAX_LIMIT)
         start = _offset(request.get("after"))
         if start >= self.search_cap:
             raise _ApiError(400, "VALIDATION_ERROR", f"Search results are limited to {self.search_cap} "
                             f"(after={start}): narrow the filters and search again")
-        groups = _groups(request.get("filterGroups") or [])
-        matches = [c for c in self.data.contacts if _matches(c, groups)]
-        for sort in reversed(request.get("sorts") or [{"propertyName": "hs_object_id"}]):
-            read = _searchable(sort.get("propertyName"))[0]
-            descending = sort.get("direction", "ASCENDING") == "DESCENDING"
-            matches.sort(key=lambda c: (read(c) is None, read(c)), reverse=descending)  # nulls last
+        matches = self._matches(request, fresh=start == 0)
         end = min(start + limit, len(matches), self.search_cap)
         body: dict[str, Any] = {
             "total": len(matches),
@@ -271,6 +290,25 @@ class FakeHubSpot:
         if end < len(matches):  # also at the cap: HubSpot hands out that `after`, then refuses it
             body["paging"] = {"next": {"after": str(end)}}
         return body
+
+    def _matches(self, request: dict, fresh: bool) -> list[dict]:
+        """The contacts the request's filters select, in its sort order. A search's first page
+        scans every contact; its later pages (`after` > 0) page through that same result when
+        the filters and sorts are the same, instead of scanning again: at 1M leads a scan with
+        its sort took ~0.5-1 s, so an incremental run's ~50 pages cost ~40 s of the fake's time.
+        A later page thus sees the contacts as they were at the first (HubSpot's own paging over a
+        changing set is no more exact)."""
+        key = json.dumps([request.get("filterGroups"), request.get("sorts")], sort_keys=True, default=str)
+        if not fresh and self._last_search[0] == key:
+            return self._last_search[1]
+        groups = _groups(request.get("filterGroups") or [])
+        matches = [c for c in self.data.contacts if _matches(c, groups)]
+        for sort in reversed(request.get("sorts") or [{"propertyName": "hs_object_id"}]):
+            read = _searchable(sort.get("propertyName"))[0]
+            descending = sort.get("direction", "ASCENDING") == "DESCENDING"
+            matches.sort(key=lambda c: (read(c) is None, read(c)), reverse=descending)  # nulls last
+        self._last_search = (key, matches)
+        return matches
 
     def _batch_read(self, request: dict) -> tuple[int, dict, dict[str, str]]:
         """`POST .../contacts/batch/read`: the contacts found, in the order asked; HTTP 207 with an
@@ -373,9 +411,10 @@ def _error(category: str, message: str) -> dict:
             "category": category}
 
 
-def _rate_limit() -> dict:
-    return {"status": "error", "message": "You have reached your secondly limit.", "errorType": "RATE_LIMIT",
-            "correlationId": "00000000-0000-4000-8000-000000000000", "policyName": "SECONDLY"}
+def _rate_limit(policy: str = "SECONDLY") -> dict:
+    """HubSpot's 429 body; `policy` DAILY is the daily limit (used up until the account's midnight)."""
+    return {"status": "error", "message": f"You have reached your {policy.lower()} limit.", "errorType": "RATE_LIMIT",
+            "correlationId": "00000000-0000-4000-8000-000000000000", "policyName": policy}
 
 
 class _Server(ThreadingHTTPServer):
@@ -408,10 +447,18 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, extra = self.fake.handle(method, self.path, headers, body)
         except Exception as exc:  # a bug in the fake must still look like an API error
             status, payload, extra = 500, _error("INTERNAL_ERROR", repr(exc)), {}
+        extra = dict(extra)
+        fault = extra.pop("X-Fake-Fault", None)
+        if fault == "timeout":
+            time.sleep(self.fake.stall_s)  # the client's read timeout fires first; it may retry
         data = json.dumps(payload).encode("utf-8")
+        announced = len(data)
+        if fault == "truncated":
+            data = data[: len(data) // 2]
+            self.close_connection = True  # hang up after half the announced bytes
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(announced))
         for name, value in extra.items():
             self.send_header(name, value)
         try:

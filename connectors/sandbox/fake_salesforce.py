@@ -13,8 +13,9 @@ condition combines `field op literal` and `field [NOT] IN (...)` with AND, OR, N
 The org is mutable (`upsert`, `delete`, `purge`) so tests can change it between connector runs;
 every change stamps SystemModstamp with the current second, never below anything already in the
 store (changes within one second tie); purged records live on for getDeleted. `fail_next` scripts
-errors for resilience tests, `delay_next` slow answers (client read timeouts);
-`fail_next_bulk_job` makes the next Bulk job end `Failed`, and `inject_bulk_nul` puts a NUL byte
+errors for resilience tests, `delay_next` slow answers (client read timeouts), `truncate_next`
+bodies cut short (a dropped connection, or a JSON body cut in half);
+`fail_next_bulk_job` makes the next Bulk job end `Failed` (or `Aborted`), and `inject_bulk_nul` puts a NUL byte
 into one value of the Bulk CSV output. The org's shape can differ from the sandbox's like real
 orgs differ: `single_currency=True` (no CurrencyIsoCode, no currency objects),
 `objects_disabled=`/`remove_object` (e.g. no OpportunityFieldHistory when field-history tracking
@@ -488,6 +489,7 @@ class _BulkJob:
     state: str = "UploadComplete"
     polls: int = 0
     fail: str | None = None  # errorMessage if the job is scripted to fail
+    end_state: str = "Failed"  # the state a scripted failure ends in (Failed or Aborted)
 
     def info(self, api_version: str) -> dict:
         out = {"id": self.id, "operation": self.operation, "object": self.obj,
@@ -666,10 +668,11 @@ class FakeSalesforce:
         self._new_ids = itertools.count(1)
         self._faults: list[_Fault] = []
         self._delays: list[_Fault] = []  # delay_next: slow answers, independent of the error faults
+        self._cuts: list[_Fault] = []  # truncate_next: bodies cut short (error_code holds the mode)
         self._tombstones: dict[str, dict[str, str]] = {}  # purged records: obj -> Id -> deletedDate
         self.bulk_jobs: dict[str, _BulkJob] = {}
         self._bulk_ids = itertools.count(1)
-        self._bulk_failures: list[str] = []
+        self._bulk_failures: list[tuple[str, str]] = []  # (final state, errorMessage) of the next jobs
         self._bulk_nul: set[tuple[str, str]] = set()  # (record Id, field) written with a NUL byte
         self._latest = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
         self._server: ThreadingHTTPServer | None = None
@@ -943,10 +946,33 @@ class FakeSalesforce:
             self._faults.append(_Fault(status, error_code, message or error_code.replace("_", " ").lower(),
                                        times, path, body, dict(headers or {})))
 
-    def fail_next_bulk_job(self, message: str = "INTERNAL_ERROR : An unexpected error occurred") -> None:
-        """The next Bulk query job created ends `Failed` with this `errorMessage` (on its last poll)."""
+    def fail_next_bulk_job(self, message: str = "INTERNAL_ERROR : An unexpected error occurred",
+                           state: str = "Failed") -> None:
+        """The next Bulk query job created ends in `state` (`Failed`, or `Aborted` as when an admin
+        aborts it) with this `errorMessage` (on its last poll)."""
+        if state not in ("Failed", "Aborted"):
+            raise ValueError(f"a Bulk job ends Failed or Aborted, not {state!r}")
         with self._lock:
-            self._bulk_failures.append(message)
+            self._bulk_failures.append((state, message))
+
+    def truncate_next(self, times: int = 1, path: str | None = None, mode: str = "length") -> None:
+        """The next `times` answers (to requests whose path or query string contains `path`, if
+        given) arrive cut short. `mode="length"`: `Content-Length` announces the whole body, half
+        of it is sent, then the connection closes (a dropped connection or a crashed proxy);
+        `mode="json"`: the body itself is cut in half and its length says so (a proxy that
+        truncated and re-framed it): the HTTP layer sees nothing wrong, the JSON parser does."""
+        if mode not in ("length", "json"):
+            raise ValueError(f"truncation mode is 'length' or 'json', not {mode!r}")
+        with self._lock:
+            self._cuts.append(_Fault(200, mode, "", times, path, None, {}))
+
+    def _take_cut(self, raw_path: str) -> str | None:
+        """The truncation mode scripted for this request, if any (used up after `times`)."""
+        if not self._cuts:
+            return None
+        parts = urlsplit(raw_path)
+        cut = self._take_fault(parts.path.rstrip("/") or "/", self._cuts, parts.query)
+        return cut.error_code if cut is not None else None
 
     def inject_bulk_nul(self, record_id: str, field: str) -> None:
         """Bulk CSV output of this record's `field` gets a NUL byte in the middle (airbyte#8300)."""
@@ -1165,7 +1191,7 @@ class FakeSalesforce:
                 if job.state in ("UploadComplete", "InProgress"):
                     job.polls += 1
                     if job.polls >= self.bulk_polls:
-                        job.state = "Failed" if job.fail else "JobComplete"
+                        job.state = job.end_state if job.fail else "JobComplete"
                     else:
                         job.state = "InProgress"
                 return 200, job.info(self.api_version), {}
@@ -1202,8 +1228,8 @@ class FakeSalesforce:
             rows = self._select(q, include_deleted=operation == "queryAll")
             job_id = "750" + sfs.sf_id("750", next(self._bulk_ids))[3:15]
             created = sfs.format_datetime(dt.datetime.now(dt.timezone.utc))
-            job = _BulkJob(job_id, operation, q.obj.name, q.fields, rows, created,
-                           fail=self._bulk_failures.pop(0) if self._bulk_failures else None)
+            end_state, fail = self._bulk_failures.pop(0) if self._bulk_failures else ("Failed", None)
+            job = _BulkJob(job_id, operation, q.obj.name, q.fields, rows, created, fail=fail, end_state=end_state)
             self.bulk_jobs[job_id] = job
             return 200, {k: v for k, v in job.info(self.api_version).items()
                          if k not in ("jobType", "numberRecordsProcessed", "retries", "totalProcessingTime")}, {}
@@ -1388,10 +1414,18 @@ class _Handler(BaseHTTPRequestHandler):
             data, ctype = payload.encode("utf-8"), extra.pop("Content-Type", "text/html;charset=UTF-8")
         else:
             data, ctype = sfs.dumps(payload).encode("utf-8"), "application/json;charset=UTF-8"
+        cut = self.fake._take_cut(self.path)
+        announced = len(data)
+        if cut == "json":
+            data = data[: len(data) // 2]
+            announced = len(data)
+        elif cut == "length":
+            data = data[: len(data) // 2]
+            self.close_connection = True  # then hang up: the client reads fewer bytes than announced
         self.send_response(status)
         if ctype:
             self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(announced))
         self.send_header("Sforce-Limit-Info", f"api-usage={self.fake.api_usage}/{self.fake.api_limit}")
         for name, value in extra.items():
             self.send_header(name, value)
