@@ -98,6 +98,46 @@ def _scale_section(scale: int, results: dict[str, dict], fixed: float | None) ->
     return lines + [""]
 
 
+def _floor_section(floors: list[dict]) -> list[str]:
+    """The transform against the floor (benchmarks/floor.py): per scale, the medians of the floor,
+    the dbt build of the five core marts' lineage and the pipeline's whole build, their ratios
+    (measured alternately in one run) and whether the floor's marts equal dbt's."""
+    if not floors:
+        return []
+    lines = ["## Transform against the floor (`make bench-floor`)", "",
+             "| scale | floor s | dbt core s | dbt build s | core / floor | build / floor | CPU core / floor "
+             "| marts equal | load | repeats |", "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+    for d in sorted(floors, key=lambda d: d["scale"]):
+        m = d["median_seconds"]
+        lines.append(f"| {d['scale']:,} | {m['floor']:.2f} | {m['dbt_core']:.2f} | {m['dbt_build']:.2f} "
+                     f"| {d['ratio_core']:.2f} | {d['ratio_build']:.2f} | {d.get('ratio_core_cpu', '–')} "
+                     f"| {'yes' if d.get('all_equal') else 'NO'} | {d['machine'].get('load_average_1m')} "
+                     f"| {d['repeats']} |")
+    return lines + ["", "dbt core: `dbt build` of the five core marts' lineage (seeds and models); dbt build: "
+                        "the pipeline's whole build with its data tests.", ""]
+
+
+def _incremental_section(runs: list[dict]) -> list[str]:
+    """The incremental refresh (benchmarks/incremental.py): per scale, the full and the incremental
+    refresh by phase, the fraction, and whether every mart equals a full rebuild."""
+    if not runs:
+        return []
+    lines = ["## Incremental refresh after 1 % changes (`ltc bench incremental`)", ""]
+    for d in sorted(runs, key=lambda d: d["scale"]):
+        full, inc = d["median_seconds"]["full"], d["median_seconds"]["incremental"]
+        lines += [f"### {d['scale']:,} leads", "",
+                  f"`{d.get('command', '')}`, {d.get('when', '')}, medians of {d['repeats']}; load "
+                  f"{d.get('machine', {}).get('load_average_1m')}.", "",
+                  "| phase | full s | incremental s |", "|---|---:|---:|"]
+        for phase in [p for p in full if p != "total"] + ["total"]:
+            lines.append(f"| {'**total**' if phase == 'total' else phase} | {_cell(full, phase, '.2f')} "
+                         f"| {_cell(inc, phase, '.2f')} |")
+        lines += ["", f"Incremental / full: {d['incremental_fraction_of_full']:.2f} (target "
+                      f"{d.get('target_fraction', 0.2):.2f}); every mart equal to a full rebuild: "
+                      f"{'yes' if d.get('marts_equal') else 'NO: ' + ', '.join(d.get('marts_not_equal') or [])}.", ""]
+    return lines
+
+
 def render(results: Path = RESULTS) -> str:
     scales, others = _load(results)
     duckdb_scales = [d for d in scales if warehouse_of(d) == "duckdb"]
@@ -114,6 +154,8 @@ def render(results: Path = RESULTS) -> str:
                   f"{duckdb_scales[0]['scale']:,} and {duckdb_scales[1]['scale']:,} leads.", ""]
     for scale, results_at_scale in by_scale(scales).items():
         lines += _scale_section(scale, results_at_scale, fixed)
+    lines += _floor_section([d for _, d in others if d.get("benchmark") == "floor"])
+    lines += _incremental_section([d for _, d in others if d.get("benchmark") == "incremental"])
     lines += ["## Other benchmarks", "", "| results file | command | when |", "|---|---|---|"]
     for name, data in others:
         lines.append(f"| `{name}` | `{data.get('command', '')}` | {data.get('when', '')} |")

@@ -108,3 +108,22 @@ def test_a_results_file_from_before_the_warehouse_option_counts_as_duckdb(tmp_pa
     text = render(tmp_path)
     assert "| phase | DuckDB seconds | DuckDB peak RSS (MB) |" in text
     assert f"| **total** (ingest through reports) | {old['median_seconds']['total']:.2f} | 301.0 |" in text
+
+
+def test_floor_and_incremental_results_get_their_tables(tmp_path):
+    """The floor's ratios and the incremental fraction are the issue's targets: BENCHMARKS.md shows
+    them from the results files, not only their names."""
+    machine = {"cores": 2, "load_average_1m": 1.5}
+    floor = {"benchmark": "floor", "scale": 1000000, "repeats": 3, "machine": machine, "all_equal": True,
+             "median_seconds": {"floor": 6.25, "dbt_core": 16.5, "dbt_build": 35.0},
+             "ratio_core": 2.64, "ratio_build": 5.6, "ratio_core_cpu": 2.5}
+    full = {"ingest:salesforce": 60.0, "dbt": 40.0, "total": 100.0}
+    incremental = {"benchmark": "incremental", "scale": 1000000, "repeats": 1, "machine": machine,
+                   "median_seconds": {"full": full, "incremental": {"ingest:salesforce": 5.0, "dbt": 38.0, "total": 43.0}},
+                   "incremental_fraction_of_full": 0.43, "target_fraction": 0.2, "marts_equal": False,
+                   "marts_not_equal": ["fct_example"]}
+    _write(tmp_path, floor, incremental)
+    text = render(tmp_path)
+    assert "| 1,000,000 | 6.25 | 16.50 | 35.00 | 2.64 | 5.60 | 2.5 | yes | 1.5 | 3 |" in text
+    assert "| ingest:salesforce | 60.00 | 5.00 |" in text and "| **total** | 100.00 | 43.00 |" in text
+    assert "Incremental / full: 0.43 (target 0.20)" in text and "NO: fct_example" in text
