@@ -9,8 +9,8 @@ commits, so a row can become visible after a run already saved a later watermark
 the key; these tests pin both edges of that window through `run_ingest` against the real fake
 Salesforce and the sandbox's SQLite ERP.
 
-Not here yet: part b (a backdated receipt changing AR aging and DSO only for the as-of dates it
-should), see the closing note of issue 9.
+Part b (a backdated receipt changing AR aging and DSO only for the as-of dates it should) is
+tests/reliability/test_backdated_receipt.py.
 """
 
 from __future__ import annotations
