@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import importlib.util
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,10 +290,31 @@ def _file_format(settings: Settings) -> str | None:
     return "parquet" if settings.warehouse in ("duckdb", "spark") else None
 
 
+def _complete_interrupted_normalize(pipeline, notes: list[str]) -> None:
+    """Finish dlt's normalize commit that a kill interrupted. dlt commits a normalized package in two
+    steps ("Committing storage, do not kill this process"): it renames the new package into
+    load/normalized, then deletes the extracted one recursively. Killed in between or mid-delete,
+    the extracted package stays (often without its new_jobs folder) beside the committed one, and
+    every later normalize failed on it (FileNotFoundError: .../normalize/extracted/<id>/new_jobs),
+    or would normalize it a second time. A package already in the load storage was normalized:
+    its extracted leftover is deleted, which is the step dlt did not get to
+    (tests/reliability/test_crash_anywhere.py)."""
+    extracted = pipeline._get_normalize_storage().extracted_packages
+    if not os.path.isdir(extracted.storage.storage_path):  # a pipeline that never extracted
+        return
+    load = pipeline._get_load_storage()
+    for load_id in extracted.list_packages():
+        committed = (load.normalized_packages, load.loaded_packages)
+        if any(p.storage.has_folder(p.get_package_path(load_id)) for p in committed):
+            extracted.delete_package(load_id)
+            notes.append(f"removed the leftover of package {load_id}, normalized before a crash")
+
+
 def _finish_pending(pipeline, notes: list[str]) -> None:
     """Load what an interrupted run left behind (extracted or normalised packages, with the state
     they carry) before extracting anew. `Pipeline.run` would load them too, but then return
     without extracting, so a run after a crash would quietly read nothing new."""
+    _complete_interrupted_normalize(pipeline, notes)
     if pipeline.has_pending_data:
         pipeline.normalize()
         pipeline.load()

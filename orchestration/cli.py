@@ -173,8 +173,10 @@ def _run_pipeline(verbose: bool = False) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / "last_run.log"
         _progress(f"dbt and run output: {log_path}")
+        # stderr stays the terminal: the user sees a run recovered from a crash, or a wait for another run
+        notify = lambda message: print(f"[ltc] {message}", file=sys.stderr, flush=True)  # noqa: E731
         with open(log_path, "w", encoding="utf-8") as log, redirect_stdout(log):
-            summary = run_full_refresh(log_level="WARNING")
+            summary = run_full_refresh(log_level="WARNING", notify=notify)
     _progress(f"run {summary.run_id} succeeded, {len(summary.materialized)} assets materialised", started)
 
 
