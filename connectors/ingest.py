@@ -8,6 +8,7 @@ unwrapped from dlt's exception chain so the real reason (e.g. the Salesforce API
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import importlib.util
 import json
@@ -32,6 +33,7 @@ from connectors.landing import (
 )
 from connectors.settings import SYSTEMS, Settings
 from connectors.values import FileFormatError
+from connectors.warehouse_lock import WarehouseBusy, write_access
 
 
 class IngestError(RuntimeError):
@@ -310,6 +312,16 @@ def _complete_interrupted_normalize(pipeline, notes: list[str]) -> None:
             notes.append(f"removed the leftover of package {load_id}, normalized before a crash")
 
 
+def _warehouse_write(settings: Settings, notes: list[str]):
+    """The DuckDB warehouse's writer lock for the whole ingest: dlt opens the file read-write to
+    read its state and the tables' emptiness (while the source is built), to load, and the ERP's
+    delete reconciliation after the load. Readers and other writers wait for it, and it waits for
+    them (connectors/warehouse_lock.py). Postgres and Spark landing need none."""
+    if settings.warehouse != "duckdb":
+        return contextlib.nullcontext()
+    return write_access(settings.duckdb_path, on_wait=notes.append)
+
+
 def _finish_pending(pipeline, notes: list[str]) -> None:
     """Load what an interrupted run left behind (extracted or normalised packages, with the state
     they carry) before extracting anew. `Pipeline.run` would load them too, but then return
@@ -325,14 +337,22 @@ def _finish_pending(pipeline, notes: list[str]) -> None:
 
 def run_ingest(system: str, settings: Settings | None = None, objects: list[str] | None = None) -> IngestResult:
     """Land one system into `raw_<system>`; `objects` limits it to those raw tables."""
-    from connectors.salesforce.errors import SalesforceConfigError, SalesforceExtractError, SalesforceLimitError
-
     if system not in _BUILDERS:
         raise IngestError(f"unknown system {system!r}; choose from {', '.join(SYSTEMS)}")
     settings = settings or Settings.from_env()
+    notes: list[str] = []
+    try:
+        with _warehouse_write(settings, notes):
+            return _land(system, settings, objects, notes)
+    except WarehouseBusy as exc:
+        raise IngestError(f"{system}: {exc}") from exc
+
+
+def _land(system: str, settings: Settings, objects: list[str] | None, notes: list[str]) -> IngestResult:
+    from connectors.salesforce.errors import SalesforceConfigError, SalesforceExtractError, SalesforceLimitError
+
     started = time.perf_counter()
     run_start = utc_now()
-    notes: list[str] = []
     closers: list = []
     after: list = []  # checks once the load committed (e.g. the Salesforce quota stop)
     config_errors = (SalesforceConfigError, LandingConfigError, SalesforceLimitError, SalesforceExtractError)

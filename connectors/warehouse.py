@@ -154,26 +154,27 @@ def duckdb_reader(settings: "Settings",
     """A DuckDB connection to read `tables` (``schema.table`` → the columns to read, None for all)
     of the configured warehouse, closed on exit.
 
-    DuckDB: a read-only connection on the warehouse file, every table in it (DuckDB allows readers
-    beside no writer; hold it only for the block). Postgres: an in-memory DuckDB holding copies of
+    DuckDB: a read-only connection on the warehouse file, every table in it, inside the shared
+    advisory lock (connectors/warehouse_lock.py: it waits for a writer step of another run, and
+    holds writers off for the block). Postgres: an in-memory DuckDB holding copies of
     `tables`, only the columns asked for (never columns a check does not read, which may be personal
     data); a table Postgres does not have is not created, so readers see it missing as they would
     in DuckDB. The copy is the price (module docstring; at larger scales, the Postgres `checks`
     phase of `python -m benchmarks.scale --warehouse postgres`)."""
     import duckdb
 
+    from connectors.warehouse_lock import read_connection
+
     if not is_postgres(settings):
-        path = settings.duckdb_path
-        if not path.exists():
-            raise FileNotFoundError(f"warehouse not found: {path}")
-        con = duckdb.connect(str(path), read_only=True)
-    else:
-        con = duckdb.connect()
-        try:
-            copy_postgres_tables(postgres_dsn(settings), con, tables)
-        except BaseException:
-            con.close()
-            raise
+        with read_connection(settings.duckdb_path) as con:
+            yield con
+        return
+    con = duckdb.connect()
+    try:
+        copy_postgres_tables(postgres_dsn(settings), con, tables)
+    except BaseException:
+        con.close()
+        raise
     try:
         yield con
     finally:

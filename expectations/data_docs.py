@@ -490,12 +490,8 @@ def collect_summaries(duckdb_path: str | Path, *, run_date: dt.date | None = Non
     checks validate (same engine, same run date default) but without the row-count state: this
     reads and records nothing, and the check of this run already recorded the count (a bound
     against it would compare the table with itself)."""
-    import duckdb
-
+    from connectors.warehouse_lock import read_connection
     from expectations.suites import MART_SUITES, SUITES_BY_SYSTEM
 
-    con = duckdb.connect(str(duckdb_path), read_only=True)
-    try:
+    with read_connection(duckdb_path) as con:
         return [*_raw_outcomes(con, SUITES_BY_SYSTEM, run_date), *_mart_outcomes(con, MART_SUITES, run_date)]
-    finally:
-        con.close()

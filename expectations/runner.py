@@ -287,11 +287,10 @@ def _connection(con_or_path: duckdb.DuckDBPyConnection | str | Path) -> Iterator
     """A path opens a read-only connection for the block and closes it (DuckDB allows one writer;
     never hold the file); a connection is the caller's and stays open."""
     if isinstance(con_or_path, (str, Path)):
-        con = duckdb.connect(str(con_or_path), read_only=True)
-        try:
+        from connectors.warehouse_lock import read_connection
+
+        with read_connection(con_or_path) as con:  # waits for another run's writer step
             yield con
-        finally:
-            con.close()
     else:
         yield con_or_path
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import duckdb
 
+from connectors.warehouse_lock import read_connection
+
 CENT = Decimal("0.01")
 RATE_QUANTUM = Decimal("0.0001")
 STAGES: tuple[tuple[str, str], ...] = (
@@ -263,15 +265,10 @@ class ReportData:
 
 @contextmanager
 def read_only(duckdb_path: Path | str) -> Iterator[Connection]:
-    """A read-only connection that is always closed."""
-    path = Path(duckdb_path)
-    if not path.exists():
-        raise FileNotFoundError(f"warehouse not found: {path}")
-    con = duckdb.connect(str(path), read_only=True)
-    try:
+    """A read-only connection that is always closed; it waits for a writer step of another run
+    rather than failing on the file lock (connectors/warehouse_lock.py)."""
+    with read_connection(duckdb_path) as con:
         yield con
-    finally:
-        con.close()
 
 
 def fetch_rows(con: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple]:

@@ -205,13 +205,10 @@ def warehouse_catalog(manifest: Mapping[str, Any], settings: "Settings") -> dict
         if not settings.pg_dsn:
             raise ValueError("LTC_WAREHOUSE=postgres needs LTC_PG_DSN for the dbt docs catalog")
         return build_catalog(manifest, catalog_rows_postgres(settings.pg_dsn, schemas))
-    import duckdb
+    from connectors.warehouse_lock import read_connection
 
-    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
-    try:
+    with read_connection(settings.duckdb_path) as con:
         rows = catalog_rows_duckdb(con, schemas)
-    finally:
-        con.close()
     return build_catalog(manifest, rows)
 
 

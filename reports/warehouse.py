@@ -1,12 +1,18 @@
-"""The DuckDB file the reports read: the warehouse itself, or a copy of a Postgres warehouse's marts.
+"""The DuckDB file the reports read, and the published copy of the marts that other tools read.
 
-Why: every report reads the marts through short read-only DuckDB connections, in DuckDB SQL
-(reports/datasets.py and the report modules), opened by path, many per edition. With the
-warehouse on Postgres (`LTC_WAREHOUSE=postgres`), rather than keep a second dialect of every report
-query, an edition is built from a copy of the `marts` schema taken once per edition into a DuckDB
-file under `$LTC_HOME`, deleted when the edition is done. Marts are the small end of the warehouse
-(one row per lead, invoice, account-month...), and the copy is part of the measured reports phase
-of `python -m benchmarks.scale --warehouse postgres`.
+Why a copy: every report reads the marts through short read-only DuckDB connections, in DuckDB
+SQL (reports/datasets.py and the report modules), opened by path, many per edition. An edition is
+built from one copy of the `marts` schema, taken once per edition into a new DuckDB file beside
+`$LTC_HOME/published/ltc_marts.duckdb`, and when the edition is published that copy replaces the
+published one (an atomic rename). So:
+- a Postgres warehouse (`LTC_WAREHOUSE=postgres`) needs no second dialect of every report query;
+- whoever reads the marts outside a run (a BI tool, a notebook, the DuckDB shell) opens the
+  published copy, which no build ever locks or half-writes: it holds the marts of the last
+  published edition, all of them from the same build (issue 9, item 5). The warehouse file itself
+  belongs to the pipeline: DuckDB lets no process read it while a step writes it, and a reader
+  holding it makes writers wait (connectors/warehouse_lock.py).
+Marts are the small end of the warehouse (one row per lead, invoice, account-month...), and the
+copy is part of the measured reports phase of `python -m benchmarks.scale`.
 
 The copy itself (types kept, NUMERIC money exact) is connectors/warehouse.py, shared with the
 checks; `warehouse_as_of` (the mail step's edition date) copies one column of three marts.
@@ -16,19 +22,20 @@ Nothing here writes to Postgres.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-import tempfile
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connectors.warehouse import copy_postgres_schema, is_postgres, postgres_dsn
+from connectors.warehouse_lock import lock_path
 
 if TYPE_CHECKING:
     from connectors.settings import Settings
 
 MARTS_SCHEMA = "marts"
+PUBLISHED_NAME = "ltc_marts.duckdb"
 
 
 def copy_postgres_marts(dsn: str, path: Path, schema: str = MARTS_SCHEMA) -> list[str]:
@@ -49,19 +56,72 @@ def warehouse_as_of(settings: "Settings") -> dt.date:
         return resolve_as_of(con, EXECUTIVE_AS_OF_MARTS, settings.as_of)
 
 
+def published_marts_path(settings: "Settings") -> Path:
+    """The published copy of the marts (not `marts.duckdb`: its catalog would shadow schema `marts`)."""
+    return settings.home / "published" / PUBLISHED_NAME
+
+
+def copy_duckdb_marts(warehouse: Path, path: Path, schema: str = MARTS_SCHEMA) -> list[str]:
+    """Write every table and view of the DuckDB warehouse's `schema` into a new DuckDB file at
+    `path` (views as tables); return their names."""
+    from connectors.warehouse_lock import read_connection
+
+    with read_connection(warehouse) as source:
+        names = [row[0] for row in source.execute(
+            "select table_name from information_schema.tables "
+            "where table_catalog = current_database() and table_schema = ? order by table_name",
+            [schema]).fetchall()]
+        # the connection is read-only, the new file must not be
+        source.execute(f"attach '{_sql_string(path)}' as published (read_only false)")
+        try:
+            source.execute(f'create schema published."{schema}"')
+            for name in names:
+                source.execute(f'create table published."{schema}"."{name}" as '
+                               f'select * from "{schema}"."{name}"')
+        finally:
+            source.execute("detach published")  # checkpoints the copy and closes its file
+    return names
+
+
+def _sql_string(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _leftovers(folder: Path) -> None:
+    """Remove the unpublished copies of runs that died (their pid is in the name)."""
+    for stale in folder.glob(f".{PUBLISHED_NAME}.*.tmp*"):
+        pid = stale.name.removeprefix(f".{PUBLISHED_NAME}.").split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextmanager
 def reporting_warehouse(settings: "Settings") -> Iterator[Path]:
-    """The DuckDB file to build reports from: the warehouse file itself, or (Postgres warehouse)
-    a copy of its marts under `$LTC_HOME`, removed on exit."""
-    if not is_postgres(settings):
-        yield settings.duckdb_path
-        return
-    dsn = postgres_dsn(settings)
-    settings.home.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="marts-", dir=settings.home))
+    """The DuckDB file to build reports from: a new copy of the warehouse's marts (DuckDB or
+    Postgres), published as `published_marts_path` when the block ends without an error, removed
+    otherwise."""
+    target = published_marts_path(settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _leftovers(target.parent)
+    staging = target.with_name(f".{PUBLISHED_NAME}.{os.getpid()}.tmp")  # DuckDB creates it
     try:
-        path = folder / "reporting.duckdb"  # not marts.duckdb: its catalog would shadow schema `marts`
-        copy_postgres_marts(dsn, path)
-        yield path
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if is_postgres(settings):
+            copy_postgres_marts(postgres_dsn(settings), staging)
+        else:
+            copy_duckdb_marts(settings.duckdb_path, staging)
+        yield staging
+        os.chmod(staging, 0o644)
+        os.replace(staging, target)  # readers of the old copy keep it until they close it
+    finally:  # the readers' advisory lock file too (connectors/warehouse_lock.py)
+        for leftover in (staging, staging.with_name(staging.name + ".wal"), lock_path(staging)):
+            leftover.unlink(missing_ok=True)

@@ -291,6 +291,10 @@ def assert_same_as_reference(home: Path, reference: Reference) -> None:
                        if edition.get(name) != reference.edition.get(name))
     assert not differing, f"the published edition differs from the uncrashed run's: {differing}"
     assert not any((home / "reports" / ".staging").iterdir()), "a crashed build's staging folder was left"
+    published = home / "published"
+    assert mart_hashes(published / "ltc_marts.duckdb") == reference.marts, "the published marts copy differs"
+    unpublished = sorted(p.name for p in published.iterdir() if p.name.startswith("."))
+    assert not unpublished, f"a crashed edition's copy of the marts was left: {unpublished}"
 
 
 # --------------------------------------------------------------------------- the table

@@ -14,6 +14,8 @@ multiply that.
 import importlib.metadata
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,6 +25,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from packaging import version
 
 from connectors.settings import Settings
+from connectors.warehouse_lock import WarehouseBusy, write_access
 from orchestration.defs.ingest.assets import DUCKDB_WRITER_POOL
 from orchestration.prepare import dbt_executable, keep_partial_parse, prune_dbt_run_dirs
 
@@ -114,9 +117,25 @@ translator = LtcDbtTranslator(
 def ltc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     """Staging → intermediate → marts in one `dbt build`; dbt tests become asset checks."""
     prune_dbt_run_dirs()
-    invocation = dbt.cli(dbt_build_args(Settings.from_env()), context=context)
-    yield from invocation.stream()
+    settings = Settings.from_env()
+    with _warehouse_write(settings, context):
+        invocation = dbt.cli(dbt_build_args(settings), context=context)
+        yield from invocation.stream()
     keep_partial_parse(invocation.target_path)
+
+
+@contextmanager
+def _warehouse_write(settings: Settings, context: dg.AssetExecutionContext) -> Iterator[None]:
+    """The DuckDB warehouse's writer lock for the whole build (connectors/warehouse_lock.py): a
+    check or docs step of another run reading the file makes dbt wait instead of fail."""
+    if settings.warehouse != "duckdb":
+        yield
+        return
+    try:
+        with write_access(settings.duckdb_path, on_wait=context.log.info):
+            yield
+    except WarehouseBusy as exc:
+        raise dg.Failure(str(exc)) from exc
 
 
 class LtcDbtCliResource(DbtCliResource):

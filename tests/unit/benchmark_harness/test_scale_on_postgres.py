@@ -162,11 +162,7 @@ create table public.not_a_mart (x int);
 @pytest.mark.postgres
 def test_the_reports_read_a_duckdb_copy_of_the_marts_that_keeps_money_exact(postgres, require_service,
                                                                              ltc_home: Path, monkeypatch):
-    from reports.warehouse import reporting_warehouse
-
-    assert Settings.from_env().warehouse == "duckdb"
-    with reporting_warehouse(Settings.from_env()) as path:
-        assert path == Settings.from_env().duckdb_path  # DuckDB: the warehouse file itself
+    from reports.warehouse import published_marts_path, reporting_warehouse
 
     with fresh_database(require_service, "ltc_bench_marts_test") as dbname:
         _execute(dbname, MARTS_SQL)
@@ -181,7 +177,9 @@ def test_the_reports_read_a_duckdb_copy_of_the_marts_that_keeps_money_exact(post
                                          "where table_name = 'fct_invoices'").fetchall())
                 rows = con.execute("select * from marts.fct_invoices order by invoice_id").fetchall()
                 total = con.execute("select total from marts.rpt_total").fetchone()[0]
-        assert not path.exists()
+        assert not path.exists()  # published: renamed to the published copy
+        with duckdb.connect(str(published_marts_path(Settings.from_env())), read_only=True) as con:
+            assert con.execute("select total from marts.rpt_total").fetchone()[0] == Decimal("1234567.90")
 
     assert tables == {"fct_invoices", "rpt_total"}
     assert types["amount_reporting"] == "DECIMAL(18,2)" and types["as_of_date"] == "DATE"

@@ -267,6 +267,8 @@ def test_the_finance_ingest_retries_a_locked_warehouse_with_growing_waits(ltc_ho
     monkeypatch.setenv("LTC_DUCKDB_PATH", str(warehouse))
     monkeypatch.setenv("LTC_RETRY_MAX", "2")
     monkeypatch.setenv("LTC_RETRY_DELAY_S", "0.2")
+    # each attempt first waits this long for the file (connectors/warehouse_lock.py), then fails
+    monkeypatch.setenv("LTC_WAREHOUSE_LOCK_WAIT_S", "0.3")
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import duckdb, sys
         con = duckdb.connect({str(warehouse)!r}); con.execute("create table t(a int)")
