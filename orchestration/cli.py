@@ -4,6 +4,11 @@ It lives in `orchestration` because `ltc run` and `ltc demo` drive the Dagster j
 import is deferred to the command that needs it, so `ltc --help` and `ltc sandbox generate` stay
 fast. Failures end with one line on stderr saying what went wrong and what to do, and a
 non-zero exit code (`--verbose` shows the traceback).
+
+Its messages are in English or Simplified Chinese (`--locale`, else LTC_LOCALE; reports/i18n.py):
+the summary, progress and error lines go through the report catalogue. Argparse's own `--help`
+and usage text stay English. Messages raised deep in the connectors (a setting's error, say) are
+printed as raised, in English.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from connectors.settings import SYSTEMS, Settings, apply_offline_defaults
+from reports.i18n import UnknownLocale, _, check_locale, using
 
 DEFAULT_SEED = 42
 DEFAULT_SCALE = 2000
@@ -68,7 +74,7 @@ def sandbox_environment(sandbox_dir: Path, salesforce_url: str, token: str, as_o
 def _read_ground_truth(sandbox_dir: Path) -> dict:
     path = sandbox_dir / "ground_truth.json"
     if not path.exists():
-        raise CliError(f"no sandbox company at {sandbox_dir}; run `ltc sandbox generate` first")
+        raise CliError(_("no sandbox company at %(folder)s; run `ltc sandbox generate` first") % {"folder": sandbox_dir})
     return json.loads(path.read_text())
 
 
@@ -107,7 +113,8 @@ def cmd_sandbox_generate(args: argparse.Namespace) -> int:
     truth = generate(out, seed=args.seed, scale=args.scale, region=args.region, story=args.story)
     region = "" if args.region == "default" else f", region {args.region}"
     story = "" if args.story == "default" else f", story {args.story}"
-    _progress(f"sandbox company written to {out} (seed {args.seed}, {args.scale} leads{region}{story})", started)
+    _progress(_("sandbox company written to %(folder)s (seed %(seed)s, %(scale)s leads%(extra)s)") % {
+        "folder": out, "seed": args.seed, "scale": args.scale, "extra": f"{region}{story}"}, started)
     print(json.dumps(truth["figures"], indent=2))
     return 0
 
@@ -134,12 +141,12 @@ def cmd_sandbox_mutate(args: argparse.Namespace) -> int:
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     with serving_sandbox(settings) as env:
-        _progress("sandbox sources are up; export these to use them from another shell:")
+        _progress(_("sandbox sources are up; export these to use them from another shell:"))
         for name, value in env.items():
             if name not in ("SALESFORCE_ACCESS_TOKEN", "LTC_MARKETING_API_TOKEN"):
                 print(f"export {name}={value}")
         print("export SALESFORCE_ACCESS_TOKEN=<the sandbox token, see connectors/sandbox>")
-        _progress("press Ctrl-C to stop")
+        _progress(_("press Ctrl-C to stop"))
         try:
             while True:
                 time.sleep(3600)
@@ -154,9 +161,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     result = run_ingest(args.system, settings)
     rows = ", ".join(f"{t}={n}" for t, n in sorted(result.rows_loaded.items()))
-    _progress(f"ingested {args.system} into raw_{args.system}: {rows or 'nothing new'}", started)
+    _progress(_("ingested %(system)s into raw_%(system)s: %(rows)s") % {
+        "system": args.system, "rows": rows or _("nothing new")}, started)
     for note in result.notes:
-        print(f"  note: {note}")
+        print("  " + _("note: %(note)s") % {"note": note})
     return 0
 
 
@@ -164,7 +172,7 @@ def _run_pipeline(verbose: bool = False) -> None:
     from orchestration.pipeline import run_full_refresh
 
     started = time.perf_counter()
-    _progress("running the full refresh (ingest → checks → dbt build → report) through Dagster")
+    _progress(_("running the full refresh (ingest → checks → dbt build → report) through Dagster"))
     if verbose:
         summary = run_full_refresh(log_level="DEBUG")
     else:
@@ -172,12 +180,13 @@ def _run_pipeline(verbose: bool = False) -> None:
         log_dir = Settings.from_env().home / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / "last_run.log"
-        _progress(f"dbt and run output: {log_path}")
+        _progress(_("dbt and run output: %(path)s") % {"path": log_path})
         # stderr stays the terminal: the user sees a run recovered from a crash, or a wait for another run
         notify = lambda message: print(f"[ltc] {message}", file=sys.stderr, flush=True)  # noqa: E731
         with open(log_path, "w", encoding="utf-8") as log, redirect_stdout(log):
             summary = run_full_refresh(log_level="WARNING", notify=notify)
-    _progress(f"run {summary.run_id} succeeded, {len(summary.materialized)} assets materialised", started)
+    _progress(_("run %(run)s succeeded, %(n)s assets materialised") % {
+        "run": summary.run_id, "n": len(summary.materialized)}, started)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -192,11 +201,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     edition = publish_reports(settings)
-    print(f"edition: {edition.path}")
+    print(_("edition: %(path)s") % {"path": edition.path})
     for path in edition.files:
         print(f"  {path.name}")
     if not args.no_mail and mail_edition(settings, edition):
-        print(f"mailed to {len(settings.report_mail_to or ())} recipient(s)")
+        print(_("mailed to %(n)s recipient(s)") % {"n": len(settings.report_mail_to or ())})
     return 0
 
 
@@ -208,8 +217,9 @@ def _print_report_path(settings: Settings) -> Path | None:
     edition = latest_edition(settings.reports_dir)
     if edition is None:
         return None
-    print(f"reports: {settings.reports_dir / 'latest'} (edition {edition.as_of.isoformat()}, index: "
-          f"{settings.reports_dir / 'index.html'})")
+    print(_("reports: %(latest)s (edition %(date)s, index: %(index)s)") % {
+        "latest": settings.reports_dir / "latest", "date": edition.as_of.isoformat(),
+        "index": settings.reports_dir / "index.html"})
     for path in edition.files:
         print(f"  {path.name}")
     return executive_report(edition.path)
@@ -242,21 +252,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     total = time.perf_counter()
     started = time.perf_counter()
     truth = generate(settings.sandbox_dir, seed=args.seed, scale=args.scale)
-    _progress(f"generated the sandbox company: {args.scale} leads, seed {args.seed}", started)
+    _progress(_("generated the sandbox company: %(scale)s leads, seed %(seed)s") % {
+        "scale": args.scale, "seed": args.seed}, started)
     _reset_warehouse(settings)
     with serving_sandbox(settings) as env:
-        _progress(f"fake Salesforce serving on {env['SALESFORCE_INSTANCE_URL']}")
+        _progress(_("fake Salesforce serving on %(url)s") % {"url": env["SALESFORCE_INSTANCE_URL"]})
         _run_pipeline(args.verbose)
     report = _print_report_path(Settings.from_env())
     if report is None:
-        raise CliError("the run succeeded but wrote no report; see the run in the Dagster UI (make dev)")
+        raise CliError(_("the run succeeded but wrote no report; see the run in the Dagster UI (make dev)"))
     rows = reconcile_report(report, truth)
-    print("\nreport vs sandbox ground truth:")
+    print("\n" + _("report vs sandbox ground truth:"))
     for name, expected, actual, same in rows:
         print(f"  {'ok ' if same else 'BAD'} {name:<20} report={actual:<16} truth={expected}")
-    _progress("demo finished", total)
+    _progress(_("demo finished"), total)
     if not all(same for *_, same in rows):
-        raise CliError("the report does not reconcile with the ground truth (see BAD lines above)")
+        raise CliError(_("the report does not reconcile with the ground truth (see BAD lines above)"))
     return 0
 
 
@@ -281,7 +292,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     dagster = str(bin_dir / "dagster")
     cmd = [dagster, "dev", "-h", "127.0.0.1", "-p", str(args.port), "-m", "orchestration.definitions"]
     with serving_sandbox(settings):
-        _progress(f"Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
+        _progress(_("Dagster UI on %(url)s (Ctrl-C to stop)") % {"url": f"http://127.0.0.1:{args.port}"})
         try:
             return subprocess.call(cmd)
         except KeyboardInterrupt:
@@ -334,6 +345,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ltc", description="Lead-to-cash visibility platform")
     parser.add_argument("--verbose", action="store_true", help="show tracebacks on failure")
+    parser.add_argument("--locale", help="language of the messages and reports: en or zh_CN (default: $LTC_LOCALE, else en)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="generate the sandbox company and run everything once")
@@ -410,20 +422,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _choose_locale(args: argparse.Namespace) -> str:
+    """`--locale`, else the settings' LTC_LOCALE, checked. `--locale` is also exported as
+    LTC_LOCALE, so the reports this command builds (here or in a Dagster run) use it too."""
+    if args.locale:
+        locale = check_locale(args.locale, "--locale")
+        os.environ["LTC_LOCALE"] = locale
+        return locale
+    try:
+        value = Settings.from_env().locale
+    except ValueError:  # another setting is wrong: the command itself reports it
+        return check_locale(None)
+    return check_locale(value, "LTC_LOCALE")
+
+
 def main(argv: list[str] | None = None) -> int:
     apply_offline_defaults()
     args = parse_args(argv)
     try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("ltc: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # one line for the user; the traceback with --verbose
-        if args.verbose:
-            raise
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"ltc: error: {message}", file=sys.stderr)
-        return 1
+        locale = _choose_locale(args)
+    except UnknownLocale as exc:  # before any locale is known: English
+        print(f"ltc: error: {exc}", file=sys.stderr)
+        return 2
+    with using(locale):
+        try:
+            return args.func(args)
+        except KeyboardInterrupt:
+            print(_("ltc: interrupted"), file=sys.stderr)
+            return 130
+        except Exception as exc:  # one line for the user; the traceback with --verbose
+            if args.verbose:
+                raise
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(_("ltc: error: %(message)s") % {"message": message}, file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

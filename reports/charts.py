@@ -22,7 +22,8 @@ NAVY = "#1f4e79"
 SLATE = "#9fb3c8"
 ACCENT = "#b5523b"
 CHART_WIDTH = 1076  # the panel's inner width on screen: SVG text renders at its nominal size
-FONT = "font-family=\"-apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif\""
+FONT = ("font-family=\"-apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, 'PingFang SC', 'Microsoft YaHei', "
+        "'Noto Sans CJK SC', 'Source Han Sans SC', sans-serif\"")
 
 
 def _f(x: float) -> str:

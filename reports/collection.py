@@ -32,6 +32,7 @@ from reports.datasets import (
 from reports.formatting import (
     data_value,
     environment,
+    fmt_compact_money,
     fmt_date_long,
     fmt_days,
     fmt_int,
@@ -41,6 +42,7 @@ from reports.formatting import (
     write_atomic,
 )
 from reports.html import Tile
+from reports.i18n import _
 from reports.worklist import Column, Worklist
 
 TEMPLATE = "cash_collection.html.j2"
@@ -431,24 +433,24 @@ def overdue_worklist(data: CollectionData) -> Worklist:
     cur = data.reporting_currency
     return Worklist(
         key="collection_overdue",
-        title="Overdue invoices",
-        description=(
-            f"One row per invoice past its due date with an open balance as of {data.as_of.isoformat()}, "
+        title=_("Overdue invoices"),
+        description=_(
+            "One row per invoice past its due date with an open balance as of %(date)s, "
             "most days overdue first: chase it at the suggested dunning level."
-        ),
+        ) % {"date": data.as_of.isoformat()},
         columns=(
-            Column("customer", "Customer"),
-            Column("invoice", "Invoice"),
-            Column("due_date", "Due date", "date"),
-            Column("days_overdue", "Days overdue", "int"),
-            Column("bucket", "Bucket"),
-            Column("currency", "Currency"),
-            Column("open_amount", "Open (invoice ccy)", "money"),
-            Column("outstanding", f"Outstanding ({cur})", "money", total=True),
-            Column("owner", "Owner"),
-            Column("last_payment", "Last payment", "date"),
-            Column("dunning_level", "Dunning level", "int"),
-            Column("dunning_step", "Suggested dunning"),
+            Column("customer", _("Customer")),
+            Column("invoice", _("Invoice")),
+            Column("due_date", _("Due date"), "date"),
+            Column("days_overdue", _("Days overdue"), "int"),
+            Column("bucket", _("Bucket")),
+            Column("currency", _("Currency")),
+            Column("open_amount", _("Open (invoice ccy)"), "money"),
+            Column("outstanding", _("Outstanding (%(currency)s)") % {"currency": cur}, "money", total=True),
+            Column("owner", _("Owner")),
+            Column("last_payment", _("Last payment"), "date"),
+            Column("dunning_level", _("Dunning level"), "int"),
+            Column("dunning_step", _("Suggested dunning")),
         ),
         rows=tuple(
             (
@@ -460,8 +462,8 @@ def overdue_worklist(data: CollectionData) -> Worklist:
         ),
         source="marts.rpt_collection_worklist (fct_ar_aging × collection_dunning_levels)",
         notes=(
-            "Dunning levels come from the seed collection_dunning_levels (days-overdue ranges finance "
-            "edits without code). Owner: the opportunity's owner, else the account's.",
+            _("Dunning levels come from the seed collection_dunning_levels (days-overdue ranges finance "
+              "edits without code). Owner: the opportunity's owner, else the account's."),
         ),
     )
 
@@ -470,21 +472,21 @@ def ar_by_customer_worklist(data: CollectionData) -> Worklist:
     cur = data.reporting_currency
     return Worklist(
         key="collection_ar_by_customer",
-        title="AR by customer",
-        description=(
-            f"One row per customer with open receivables as of {data.as_of.isoformat()}, by aging "
-            f"bucket in {cur}, largest balance first."
-        ),
+        title=_("AR by customer"),
+        description=_(
+            "One row per customer with open receivables as of %(date)s, by aging "
+            "bucket in %(currency)s, largest balance first."
+        ) % {"date": data.as_of.isoformat(), "currency": cur},
         columns=(
-            Column("customer", "Customer"),
-            Column("owner", "Account owner"),
-            Column("open_invoices", "Open invoices", "int", total=True),
-            *(Column(key, label, "money", total=True) for key, (_, label) in zip(BUCKET_KEYS, BUCKETS)),
-            Column("total_ar", f"Total AR ({cur})", "money", total=True),
-            Column("overdue", f"Overdue ({cur})", "money", total=True),
-            Column("oldest_days_overdue", "Max days overdue", "int"),
-            Column("last_payment", "Last payment", "date"),
-            Column("dunning_level", "Highest dunning level", "int"),
+            Column("customer", _("Customer")),
+            Column("owner", _("Account owner")),
+            Column("open_invoices", _("Open invoices"), "int", total=True),
+            *(Column(key, label, "money", total=True) for key, (_code, label) in zip(BUCKET_KEYS, BUCKETS)),
+            Column("total_ar", _("Total AR (%(currency)s)") % {"currency": cur}, "money", total=True),
+            Column("overdue", _("Overdue (%(currency)s)") % {"currency": cur}, "money", total=True),
+            Column("oldest_days_overdue", _("Max days overdue"), "int"),
+            Column("last_payment", _("Last payment"), "date"),
+            Column("dunning_level", _("Highest dunning level"), "int"),
         ),
         rows=tuple(
             (
@@ -502,22 +504,22 @@ def largest_risks_worklist(data: CollectionData) -> Worklist:
     overdue_total = data.overdue_ar
     return Worklist(
         key="collection_largest_risks",
-        title="Largest risks",
-        description=(
-            f"The {LARGEST_RISKS} customers with the most overdue AR as of {data.as_of.isoformat()}: "
+        title=_("Largest risks"),
+        description=_(
+            "The %(n)s customers with the most overdue AR as of %(date)s: "
             "90+ days overdue first, then all overdue."
-        ),
+        ) % {"n": LARGEST_RISKS, "date": data.as_of.isoformat()},
         columns=(
-            Column("rank", "Rank", "int"),
-            Column("customer", "Customer"),
-            Column("d90_plus", f"90+ days ({cur})", "money", total=True),
-            Column("overdue", f"Overdue ({cur})", "money", total=True),
-            Column("total_ar", f"Total AR ({cur})", "money", total=True),
-            Column("share_of_overdue", "Share of overdue AR", "pct"),
-            Column("oldest_days_overdue", "Max days overdue", "int"),
-            Column("dunning_level", "Highest dunning level", "int"),
-            Column("owner", "Account owner"),
-            Column("last_payment", "Last payment", "date"),
+            Column("rank", _("Rank"), "int"),
+            Column("customer", _("Customer")),
+            Column("d90_plus", _("90+ days (%(currency)s)") % {"currency": cur}, "money", total=True),
+            Column("overdue", _("Overdue (%(currency)s)") % {"currency": cur}, "money", total=True),
+            Column("total_ar", _("Total AR (%(currency)s)") % {"currency": cur}, "money", total=True),
+            Column("share_of_overdue", _("Share of overdue AR"), "pct"),
+            Column("oldest_days_overdue", _("Max days overdue"), "int"),
+            Column("dunning_level", _("Highest dunning level"), "int"),
+            Column("owner", _("Account owner")),
+            Column("last_payment", _("Last payment"), "date"),
         ),
         rows=tuple(
             (
@@ -547,28 +549,33 @@ def _tiles(data: CollectionData) -> list[Tile]:
     cei = m.cei_pct if m else None  # percent, 2 decimals in the mart
 
     def days(metric: str, label: str, value: Decimal | None, note: str) -> Tile:
-        return Tile(metric, label, fmt_days(value), "days" if value is not None else "", data_value(value), note)
+        return Tile(metric, label, fmt_days(value), _("days") if value is not None else "", data_value(value), note)
 
+    def money(metric: str, label: str, value: Decimal, note: str) -> Tile:
+        compact = fmt_compact_money(value, cur)  # 万 / 亿 with the currency symbol in Chinese
+        return Tile(metric, label, compact, cur if compact == fmt_money(value) else "", data_value(value), note)
+
+    v = {"month": month_label}
     return [
-        Tile("total_ar", "Total AR", fmt_money(data.total_ar), cur, data_value(data.total_ar),
-             f"{fmt_int(data.open_invoices)} open invoices as of {data.as_of.isoformat()}"),
-        Tile("overdue_ar", "Overdue AR", fmt_money(data.overdue_ar), cur, data_value(data.overdue_ar),
-             f"{fmt_int(data.overdue_invoices)} invoices past due · {fmt_pct(share)} of AR"),
-        days("dso_days", "DSO", m.dso_days if m else None, f"{month_label}, ending AR ÷ month's billings"),
-        days("best_possible_dso_days", "Best possible DSO", m.best_possible_dso_days if m else None,
-             f"{month_label}, current AR ÷ month's billings"),
-        days("average_days_delinquent", "Avg days delinquent", m.average_days_delinquent if m else None,
-             f"{month_label}, DSO − best possible DSO"),
-        Tile("cei_pct", "CEI", fmt_days(cei), "%" if cei is not None else "", data_value(cei),
-             f"{month_label}, collection effectiveness index"),
-        Tile("on_time_collection_rate", "On-time collection", fmt_pct(data.on_time_collection_rate), "",
-             data_value(data.on_time_collection_rate), "Paid by due date ÷ amount due, all months"),
+        money("total_ar", _("Total AR"), data.total_ar,
+              _("%(n)s open invoices as of %(date)s") % {"n": fmt_int(data.open_invoices), "date": data.as_of.isoformat()}),
+        money("overdue_ar", _("Overdue AR"), data.overdue_ar,
+              _("%(n)s invoices past due · %(share)s of AR") % {"n": fmt_int(data.overdue_invoices), "share": fmt_pct(share)}),
+        days("dso_days", _("DSO"), m.dso_days if m else None, _("%(month)s, ending AR ÷ month's billings") % v),
+        days("best_possible_dso_days", _("Best possible DSO"), m.best_possible_dso_days if m else None,
+             _("%(month)s, current AR ÷ month's billings") % v),
+        days("average_days_delinquent", _("Avg days delinquent"), m.average_days_delinquent if m else None,
+             _("%(month)s, DSO − best possible DSO") % v),
+        Tile("cei_pct", _("CEI"), fmt_days(cei), "%" if cei is not None else "", data_value(cei),
+             _("%(month)s, collection effectiveness index") % v),
+        Tile("on_time_collection_rate", _("On-time collection"), fmt_pct(data.on_time_collection_rate), "",
+             data_value(data.on_time_collection_rate), _("Paid by due date ÷ amount due, all months")),
     ]
 
 
 def _period_label(data: CollectionData) -> str:
     if not data.months:
-        return f"as of {data.as_of.isoformat()}"
+        return _("as of %(date)s") % {"date": data.as_of.isoformat()}
     return f"{fmt_month(data.months[0].period_month)} – {fmt_month(data.months[-1].period_month)}"
 
 
@@ -577,43 +584,43 @@ def _charts(data: CollectionData) -> dict[str, Any]:
     months = [m.period_month for m in data.months]
     return {
         "aging_chart": aging_bar_svg(
-            data.buckets, currency=cur, title=f"Open AR by aging bucket as of {data.as_of.isoformat()}, {cur}"
+            data.buckets, currency=cur, title=_("Open AR by aging bucket as of %(date)s, %(currency)s") % {"date": data.as_of.isoformat(), "currency": cur}
         ),
         "customer_chart": customer_aging_svg(
-            data.customers[:CHART_CUSTOMERS], [label for _, label in BUCKETS], currency=cur,
-            title=f"Open AR of the {CHART_CUSTOMERS} largest customers by aging bucket, {cur}",
+            data.customers[:CHART_CUSTOMERS], [label for _code, label in BUCKETS], currency=cur,
+            title=_("Open AR of the %(n)s largest customers by aging bucket, %(currency)s") % {"n": CHART_CUSTOMERS, "currency": cur},
         ),
         "dso_chart": line_chart_svg(
             months,
             [
-                ("DSO", [m.dso_days for m in data.months]),
-                ("Countback DSO", [m.countback_dso_days for m in data.months]),
-                ("Best possible DSO", [m.best_possible_dso_days for m in data.months]),
+                (_("DSO"), [m.dso_days for m in data.months]),
+                (_("Countback DSO"), [m.countback_dso_days for m in data.months]),
+                (_("Best possible DSO"), [m.best_possible_dso_days for m in data.months]),
             ],
-            unit="days",
-            title="DSO, countback DSO and best possible DSO by month, days",
+            unit=_("days"),
+            title=_("DSO, countback DSO and best possible DSO by month, days"),
         ),
         "cei_chart": line_chart_svg(
             months,
             [
-                ("CEI", [m.cei_pct for m in data.months]),
-                ("On-time collection rate", [
+                (_("CEI"), [m.cei_pct for m in data.months]),
+                (_("On-time collection rate"), [
                     None if m.on_time_collection_rate is None else m.on_time_collection_rate * 100
                     for m in data.months
                 ]),
             ],
             unit="%",
-            title="Collection effectiveness index and on-time collection rate by month, percent",
+            title=_("Collection effectiveness index and on-time collection rate by month, percent"),
         ),
         "due_chart": grouped_bars_svg(
             months,
             [
-                ("Amount due", [m.amount_due for m in data.months]),
-                ("Collected on time", [m.collected_on_time_amount for m in data.months]),
-                ("Collected in month", [m.collected_amount for m in data.months]),
+                (_("Amount due"), [m.amount_due for m in data.months]),
+                (_("Collected on time"), [m.collected_on_time_amount for m in data.months]),
+                (_("Collected in month"), [m.collected_amount for m in data.months]),
             ],
             currency=cur,
-            title=f"Amount due, collected on time and collected by month, {cur}",
+            title=_("Amount due, collected on time and collected by month, %(currency)s") % {"currency": cur},
         ),
     }
 
@@ -622,7 +629,7 @@ def render_collection(data: CollectionData, *, generated_at: dt.datetime) -> str
     """The report as an HTML string (pure: no I/O)."""
     worklists = collection_worklists(data)
     context = {
-        "title": "Cash-collection report",
+        "title": _("Cash-collection report"),
         "as_of_iso": data.as_of.isoformat(),
         "as_of_long": fmt_date_long(data.as_of),
         "period_label": _period_label(data),

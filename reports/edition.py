@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 from reports.collection import collection_worklists, load_collection, render_collection
 from reports.datasets import read_as_of
 from reports.html import build_html_report, read_report_metrics
+from reports.i18n import N_, _, check_locale, current, using
 from reports.pdf import PdfError, PdfUnavailable, print_pdf
 from reports.publish import Edition, list_editions, publish_edition
-from reports.formatting import write_atomic
+from reports.formatting import fmt_money, write_atomic
 from reports.reconciliation import load_reconciliation, reconciliation_worklists, render_reconciliation
 from reports.warehouse import reporting_warehouse, warehouse_as_of
 from reports.workbook import write_workbook
@@ -39,12 +40,12 @@ EXECUTIVE = "ltc_report"
 WORKBOOK = "finance_worklists"
 # The executive figures a mail's summary shows, in this order, with their labels.
 SUMMARY_FIGURES: tuple[tuple[str, str], ...] = (
-    ("won_amount", "Booked (won amount)"),
-    ("invoiced_total", "Billed"),
-    ("collected_total", "Collected"),
-    ("on_time_collection_rate", "On-time collection rate"),
-    ("dso_days", "DSO (days)"),
-    ("overdue_ar", "Overdue AR"),
+    ("won_amount", N_("Booked (won amount)")),
+    ("invoiced_total", N_("Billed")),
+    ("collected_total", N_("Collected")),
+    ("on_time_collection_rate", N_("On-time collection rate")),
+    ("dso_days", N_("DSO (days)")),
+    ("overdue_ar", N_("Overdue AR")),
 )
 
 
@@ -67,8 +68,16 @@ def _write_page(path: Path, html: str) -> Path:
 
 
 def build_edition(duckdb_path: Path, out_dir: Path, *, as_of: dt.date | None = None,
-                  generated_at: dt.datetime | None = None, pdf: bool = True) -> EditionBuild:
-    """Write every file of one edition into `out_dir` (a staging folder); return them."""
+                  generated_at: dt.datetime | None = None, pdf: bool = True,
+                  locale: str | None = None) -> EditionBuild:
+    """Write every file of one edition into `out_dir` (a staging folder); return them. `locale`
+    (reports/i18n.py: en, zh_CN; default: the current one) is the language of every file."""
+    with using(locale or current()):
+        return _build_edition(duckdb_path, out_dir, as_of=as_of, generated_at=generated_at, pdf=pdf)
+
+
+def _build_edition(duckdb_path: Path, out_dir: Path, *, as_of: dt.date | None,
+                   generated_at: dt.datetime | None, pdf: bool) -> EditionBuild:
     generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
     executive = build_html_report(duckdb_path, out_dir, as_of=as_of, generated_at=generated_at)
     # each dataset is read once: the page and the workbook sheets show the same read of the marts
@@ -84,7 +93,7 @@ def build_edition(duckdb_path: Path, out_dir: Path, *, as_of: dt.date | None = N
         write_workbook(
             out_dir / f"{WORKBOOK}_{as_of.isoformat()}.xlsx",
             [*collection_worklists(collection), *reconciliation_worklists(reconciliation)],
-            title=f"Finance worklists as of {as_of.isoformat()}", as_of=as_of,
+            title=_("Finance worklists as of %(date)s") % {"date": as_of.isoformat()}, as_of=as_of,
             currency=collection.reporting_currency, generated_at=generated_at),
     ]
     skipped = []
@@ -103,7 +112,7 @@ def publish_reports(settings: "Settings", *, run_id: str | None = None,
                     generated_at: dt.datetime | None = None) -> Edition:
     """Build the edition of the warehouse's as-of date and publish it under `reports_dir`."""
     generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
-    with reporting_warehouse(settings) as warehouse:  # a Postgres warehouse: a DuckDB copy of its marts
+    with using(check_locale(settings.locale)), reporting_warehouse(settings) as warehouse:  # a Postgres warehouse: a DuckDB copy of its marts
         as_of = read_as_of(warehouse, settings.as_of)
 
         def build(staging: Path) -> Sequence[Path]:
@@ -123,11 +132,11 @@ def mail_summary(edition_dir: Path) -> list[tuple[str, str]]:
             continue
         number = Decimal(value)
         if name == "on_time_collection_rate":
-            lines.append((label, f"{number * 100:.1f} %"))
+            lines.append((_(label), f"{number * 100:.1f} %"))
         elif name == "dso_days":
-            lines.append((label, f"{number:.1f}"))
+            lines.append((_(label), f"{number:.1f}"))
         else:
-            lines.append((label, f"{number:,.2f}"))
+            lines.append((_(label), fmt_money(number)))
     return lines
 
 
@@ -149,10 +158,11 @@ def mail_edition(settings: "Settings", edition: Edition) -> bool:
     from reports.mail import mail_report
 
     folder = edition.path.resolve()
-    return mail_report(
-        settings,
-        subject=f"Lead-to-cash reports as of {edition.as_of.isoformat()}",
-        summary=[("As of", edition.as_of.isoformat()), *mail_summary(folder)],
-        attachments=[folder / f.name for f in edition.files if f.suffix in (".html", ".xlsx", ".pdf")],
-        links=[str(edition.path)],
-    )
+    with using(check_locale(settings.locale)):  # the subject, the summary and the body's words
+        return mail_report(
+            settings,
+            subject=_("Lead-to-cash reports as of %(date)s") % {"date": edition.as_of.isoformat()},
+            summary=[(_("As of"), edition.as_of.isoformat()), *mail_summary(folder)],
+            attachments=[folder / f.name for f in edition.files if f.suffix in (".html", ".xlsx", ".pdf")],
+            links=[str(edition.path)],
+        )

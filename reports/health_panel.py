@@ -21,63 +21,64 @@ from markupsafe import Markup
 
 from reports.charts import compact, small_multiple_svg
 from reports.datasets import read_only, resolve_as_of, to_date, to_decimal
-from reports.formatting import data_value, fmt_int, fmt_money, fmt_month, fmt_pct
+from reports.formatting import data_value, fmt_days, fmt_int, fmt_money, fmt_month, fmt_pct
+from reports.i18n import N_, _
 
 # ---------------------------------------------------------------------------------------------
 # Every user-facing string of the panel (translate here)
 
 TEXT = {
-    "heading": "LTC health",
-    "hint": "four measures of lead-to-cash discipline, month by month to {as_of}",
-    "caption": ("After FanRuan's LTC case: forecast accuracy, on-time collection, overdue receivables and work "
+    "heading": N_("LTC health"),
+    "hint": N_("four measures of lead-to-cash discipline, month by month to {as_of}"),
+    "caption": N_("After FanRuan's LTC case: forecast accuracy, on-time collection, overdue receivables and work "
                 "started without a signed contract. Each small chart is one measure over the months on its own "
                 "scale (rates on 0–100 %); a dotted line marks each January."),
-    "latest": "Latest ({month})",
-    "vs_year": "vs a year earlier",
-    "vs_first": "vs first month ({month})",
-    "no_figure": "no figure",
-    "clock": "Clock",
-    "source": "Source",
-    "chart_title": "{label} by month, {first} – {last}",
-    "empty": "no months on record",
+    "latest": N_("Latest ({month})"),
+    "vs_year": N_("vs a year earlier"),
+    "vs_first": N_("vs first month ({month})"),
+    "no_figure": N_("no figure"),
+    "clock": N_("Clock"),
+    "source": N_("Source"),
+    "chart_title": N_("{label} by month, {first} – {last}"),
+    "empty": N_("no months on record"),
 }
 
 # metric key (the mart column) -> label, definition, clock, kind (pct, money, int), up is good
 MEASURES: dict[str, dict] = {
     "forecast_accuracy": {
-        "label": "Forecast accuracy",
-        "definition": ("Commit forecast frozen at the start of the month (F) against what those deals won with a "
+        "label": N_("Forecast accuracy"),
+        "definition": N_("Commit forecast frozen at the start of the month (F) against what those deals won with a "
                        "close date in the month (A): max(0, 1 − |A − F| ÷ A). Empty when nothing was won."),
-        "clock": "snapshot at each month's t0, outcome at the month end",
+        "clock": N_("snapshot at each month's t0, outcome at the month end"),
         "source": "rpt_forecast_accuracy.point_accuracy (Commit, month)",
         "kind": "pct", "up_is_good": True,
     },
     "on_time_collection_rate": {
-        "label": "On-time collection",
-        "definition": "Value received on or before the due date ÷ value falling due in the month (by value).",
-        "clock": "period: receivables due in the month",
+        "label": N_("On-time collection"),
+        "definition": N_("Value received on or before the due date ÷ value falling due in the month (by value)."),
+        "clock": N_("period: receivables due in the month"),
         "source": "rpt_cash_collection.on_time_collection_rate",
         "kind": "pct", "up_is_good": True,
     },
     "overdue_ar": {
-        "label": "Overdue receivables",
-        "definition": "Open balance of invoices past their due date, after the cash applied by the month end.",
-        "clock": "as of each month end",
+        "label": N_("Overdue receivables"),
+        "definition": N_("Open balance of invoices past their due date, after the cash applied by the month end."),
+        "clock": N_("as of each month end"),
         "source": "rpt_cash_collection.overdue_ar",
         "kind": "money", "up_is_good": False,
     },
     "work_without_signed_contract_amount": {
-        "label": "Work without a signed contract",
-        "definition": ("Orders booked (or shipped) in the month with no contract, or before their contract was "
+        "label": N_("Work without a signed contract"),
+        "definition": N_("Orders booked (or shipped) in the month with no contract, or before their contract was "
                        "signed (back-signing): their net amount."),
-        "clock": "period: detected in the month",
+        "clock": N_("period: detected in the month"),
         "source": "fct_reconciliation_exceptions ('order without signed contract')",
         "kind": "money", "up_is_good": False,
     },
     "work_without_signed_contract_count": {
-        "label": "Orders without a signed contract",
-        "definition": "The number of those orders.",
-        "clock": "period: detected in the month",
+        "label": N_("Orders without a signed contract"),
+        "definition": N_("The number of those orders."),
+        "clock": N_("period: detected in the month"),
         "source": "fct_reconciliation_exceptions ('order without signed contract')",
         "kind": "int", "up_is_good": False,
     },
@@ -131,10 +132,10 @@ def load_health_panel(duckdb_path: Path | str, as_of: dt.date | None = None) -> 
 
 def _fmt(kind: str, value: Decimal | int | None, *, signed: bool = False) -> str:
     if value is None:
-        return TEXT["no_figure"]
+        return _(TEXT["no_figure"])
     sign = "+" if signed and value > 0 else ""
     if kind == "pct":  # changes of rates are percentage points
-        return f"{sign}{value * 100:,.1f} pp" if signed else fmt_pct(value)  # type: ignore[operator]
+        return _("%(change)s pp") % {"change": sign + fmt_days(value * 100)} if signed else fmt_pct(value)  # type: ignore[operator]
     if kind == "money":
         return sign + fmt_money(value)  # type: ignore[arg-type]
     return sign + fmt_int(value)  # type: ignore[arg-type]
@@ -157,10 +158,10 @@ def health_panel_context(panel: HealthPanel) -> dict:
         with_value = [m for m in months if m.values[metric] is not None]
         latest = with_value[-1] if with_value else None
         first = with_value[0] if with_value else None
-        label = spec["label"] + (f" ({panel.reporting_currency})" if kind == "money" else "")
-        title = TEXT["chart_title"].format(
+        label = _(spec["label"]) + (f" ({panel.reporting_currency})" if kind == "money" else "")
+        title = _(TEXT["chart_title"]).format(
             label=label, first=fmt_month(months[0].period_month), last=fmt_month(months[-1].period_month),
-        ) if months else TEXT["empty"]
+        ) if months else _(TEXT["empty"])
         chart = small_multiple_svg(
             [(month, None if v is None else float(v), data_value(v)) for month, v in series],
             title=title, metric=metric, scale_max=1.0 if kind == "pct" else None,
@@ -171,21 +172,22 @@ def health_panel_context(panel: HealthPanel) -> dict:
         cards.append({
             "metric": metric,
             "label": label,
-            "definition": spec["definition"],
-            "clock": spec["clock"],
+            "definition": _(spec["definition"]),
+            "clock": _(spec["clock"]),
             "source": spec["source"],
             "chart": Markup(chart),
-            "latest_label": TEXT["latest"].format(month=fmt_month(latest.period_month)) if latest else "",
+            "latest_label": _(TEXT["latest"]).format(month=fmt_month(latest.period_month)) if latest else "",
             "latest": _fmt(kind, latest.values[metric] if latest else None),
             "latest_raw": data_value(latest.values[metric]) if latest else "",
             "latest_month": latest.period_month.isoformat() if latest else "",
             "yoy": _fmt(kind, yoy, signed=True),
             "yoy_raw": data_value(yoy),
             "yoy_assessment": _assessment(yoy, spec["up_is_good"]),
-            "first_label": TEXT["vs_first"].format(month=fmt_month(first.period_month)) if first else "",
+            "first_label": _(TEXT["vs_first"]).format(month=fmt_month(first.period_month)) if first else "",
             "since_first": _fmt(kind, since, signed=True),
             "since_first_raw": data_value(since),
             "since_first_assessment": _assessment(since, spec["up_is_good"]),
             "up_is_good": spec["up_is_good"],
         })
-    return {"text": TEXT, "hint": TEXT["hint"].format(as_of=panel.as_of.isoformat()), "cards": cards}
+    text = {key: _(value) for key, value in TEXT.items()}  # in the current locale
+    return {"text": text, "hint": text["hint"].format(as_of=panel.as_of.isoformat()), "cards": cards}

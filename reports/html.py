@@ -28,9 +28,10 @@ from reports.datasets import (
     STAGES, CashMonth, DimensionRow, FunnelRow, ReportData, add_months, load_report_data,
 )
 from reports.formatting import (  # noqa: F401 - data_value and the fmt_* are this module's API too
-    DASH, data_value, environment, fmt_date_long, fmt_days, fmt_int, fmt_money, fmt_month, fmt_pct,
-    write_atomic,
+    DASH, data_value, environment, fmt_compact_int, fmt_compact_money, fmt_date_long, fmt_day_month, fmt_days,
+    fmt_int, fmt_money, fmt_month, fmt_pct, write_atomic,
 )
+from reports.i18n import N_, _, ngettext
 from reports.health_panel import HealthPanel, health_panel_context, load_health_panel
 from reports.revenue_flow import RevenueFlow, load_revenue_flow, revenue_flow_context
 
@@ -83,10 +84,13 @@ def _change_tile(
     days); the visible relative change of an amount is formatting only.
     """
     fmt = {"money": fmt_money, "pct": fmt_pct, "days": fmt_days}[kind]
-    unit = {"money": currency, "pct": "", "days": "days"}[kind] if current is not None else ""
+    unit = {"money": currency, "pct": "", "days": _("days")}[kind] if current is not None else ""
+    if kind == "money" and current is not None and fmt_compact_money(current, currency) != fmt_money(current):
+        # Chinese readers count amounts in 万 / 亿: the compact form carries the currency symbol
+        fmt, unit = (lambda v: fmt_compact_money(v, currency)), ""
     if current is None or prior is None:
         delta = None
-        change = f"no figure for {prior_label}" if current is not None else ""
+        change = _("no figure for %(prior)s") % {"prior": prior_label} if current is not None else ""
         direction = assessment = ""
     else:
         delta = current - prior
@@ -99,11 +103,11 @@ def _change_tile(
         size = abs(delta)
         if kind == "money":
             rel = f" ({sign}{fmt_pct(size / abs(prior))})" if prior else ""
-            change = f"{sign}{fmt_money(size)}{rel} vs {prior_label}"
+            change = _("%(change)s vs %(prior)s") % {"change": f"{sign}{fmt_money(size)}{rel}", "prior": prior_label}
         elif kind == "pct":
-            change = f"{sign}{size * 100:,.1f} pp vs {prior_label}"
+            change = _("%(change)s pp vs %(prior)s") % {"change": f"{sign}{fmt_days(size * 100)}", "prior": prior_label}
         else:
-            change = f"{sign}{fmt_days(size)} days vs {prior_label}"
+            change = _("%(change)s days vs %(prior)s") % {"change": f"{sign}{fmt_days(size)}", "prior": prior_label}
     return Tile(
         metric=metric,
         label=label,
@@ -128,7 +132,7 @@ def headline_period(data: ReportData) -> tuple[str, str]:
     label = fmt_month(current.period_month)
     month_end = add_months(current.period_month, 1) - dt.timedelta(days=1)
     if data.as_of < month_end:  # a partial month says so
-        label = f"{label} to {data.as_of.day} {data.as_of.strftime('%b')}"
+        label = _("%(month)s to %(day)s") % {"month": label, "day": fmt_day_month(data.as_of)}
     return label, fmt_month(prior.period_month)
 
 
@@ -138,40 +142,51 @@ def _headline_tiles(data: ReportData) -> list[Tile]:
         return []
     prior, cur = data.exec_months[0], data.exec_months[-1]
     currency = data.reporting_currency
-    _, prior_label = headline_period(data)
+    _period, prior_label = headline_period(data)
     queue = data.exception_queue
     won_note = (
-        f"{cur.won_count} won of {cur.won_count + cur.lost_count} closed; by value "
-        f"{fmt_pct(cur.win_rate_by_value)}"
+        _("%(won)s won of %(closed)s closed; by value %(rate)s") % {
+            "won": cur.won_count, "closed": cur.won_count + cur.lost_count, "rate": fmt_pct(cur.win_rate_by_value)}
         if cur.won_count is not None and cur.lost_count is not None
-        else "Deals closed in the month"
+        else _("Deals closed in the month")
     )
     spec = (
-        ("booked_month", "Booked", "money", cur.booked_amount, prior.booked_amount, True,
-         f"{fmt_int(cur.booked_count)} {'deal' if cur.booked_count == 1 else 'deals'} closed won "
-         "in the month, close-date rate"),
-        ("billed_month", "Billed", "money", cur.invoiced_amount, prior.invoiced_amount, True,
-         "Invoices issued in the month, incl. tax"),
-        ("collected_month", "Collected", "money", cur.collected_amount, prior.collected_amount, True,
-         "Customer receipts booked in the month"),
-        ("won_rate_month", "Won rate", "pct", cur.win_rate_by_count, prior.win_rate_by_count, True,
+        ("booked_month", _("Booked"), "money", cur.booked_amount, prior.booked_amount, True,
+         ngettext("%(n)s deal closed won in the month, close-date rate",
+                  "%(n)s deals closed won in the month, close-date rate",
+                  cur.booked_count or 0) % {"n": fmt_int(cur.booked_count)}),
+        ("billed_month", _("Billed"), "money", cur.invoiced_amount, prior.invoiced_amount, True,
+         _("Invoices issued in the month, incl. tax")),
+        ("collected_month", _("Collected"), "money", cur.collected_amount, prior.collected_amount, True,
+         _("Customer receipts booked in the month")),
+        ("won_rate_month", _("Won rate"), "pct", cur.win_rate_by_count, prior.win_rate_by_count, True,
          won_note),
-        ("dso_days", "DSO", "days", cur.dso_days, prior.dso_days, False,
-         "Month-end AR ÷ the month's billing × days"),
-        ("on_time_rate_month", "On-time collection", "pct", cur.on_time_collection_rate,
-         prior.on_time_collection_rate, True, "Value paid by due date ÷ value due in the month"),
-        ("overdue_ar", "Overdue AR", "money", cur.overdue_ar, prior.overdue_ar, False,
-         f"Open balance past due at month end ({data.as_of.isoformat()} for this month)"),
-        ("exceptions_month", "New exceptions", "money", cur.exceptions_amount,
+        ("dso_days", _("DSO"), "days", cur.dso_days, prior.dso_days, False,
+         _("Month-end AR ÷ the month's billing × days")),
+        ("on_time_rate_month", _("On-time collection"), "pct", cur.on_time_collection_rate,
+         prior.on_time_collection_rate, True, _("Value paid by due date ÷ value due in the month")),
+        ("overdue_ar", _("Overdue AR"), "money", cur.overdue_ar, prior.overdue_ar, False,
+         _("Open balance past due at month end (%(date)s for this month)") % {"date": data.as_of.isoformat()}),
+        ("exceptions_month", _("New exceptions"), "money", cur.exceptions_amount,
          prior.exceptions_amount, False,
-         f"{fmt_int(cur.exceptions_count)} raised in the month and still open; whole queue "
-         f"{fmt_money(queue.amount)} {currency} in {fmt_int(queue.count)}"),
+         _("%(n)s raised in the month and still open; whole queue %(amount)s %(currency)s in %(count)s") % {
+             "n": fmt_int(cur.exceptions_count), "amount": fmt_money(queue.amount), "currency": currency,
+             "count": fmt_int(queue.count)}),
     )
     return [
         _change_tile(metric, label, kind, current, before, up_is_good=good, note=note,
                      currency=currency, prior_label=prior_label)
         for metric, label, kind, current, before, good, note in spec
     ]
+
+
+def _money_tile(metric: str, label: str, value: Decimal | None, currency: str, note: str) -> Tile:
+    """An amount tile: the exact amount and the currency code in English; 万 / 亿 with the
+    currency's symbol in Chinese (the exact figure stays in data-value either way)."""
+    compact = fmt_compact_money(value, currency)
+    if compact == fmt_money(value):
+        return Tile(metric, label, compact, currency, data_value(value), note)
+    return Tile(metric, label, compact, "", data_value(value), note)
 
 
 def _tiles(data: ReportData) -> tuple[list[Tile], list[Tile]]:
@@ -181,23 +196,22 @@ def _tiles(data: ReportData) -> tuple[list[Tile], list[Tile]]:
         (Decimal(h.converted_leads) / Decimal(h.leads)) if h.leads else None
     )
     pipeline = [
-        Tile("leads", "Leads", fmt_int(h.leads), "", data_value(h.leads),
-             "Non-deleted leads, duplicates included"),
-        Tile("converted_leads", "Converted leads", fmt_int(h.converted_leads), "",
-             data_value(h.converted_leads), f"{fmt_pct(conv_rate)} of leads"),
-        Tile("won_opportunities", "Won opportunities", fmt_int(h.won_opportunities), "",
-             data_value(h.won_opportunities), "Closed Won, non-deleted"),
-        Tile("won_amount", "Won amount", fmt_money(h.won_amount), cur, data_value(h.won_amount),
-             "Bookings at the close-date rate"),
+        Tile("leads", _("Leads"), fmt_compact_int(h.leads), "", data_value(h.leads),
+             _("Non-deleted leads, duplicates included")),
+        Tile("converted_leads", _("Converted leads"), fmt_compact_int(h.converted_leads), "",
+             data_value(h.converted_leads), _("%(rate)s of leads") % {"rate": fmt_pct(conv_rate)}),
+        Tile("won_opportunities", _("Won opportunities"), fmt_compact_int(h.won_opportunities), "",
+             data_value(h.won_opportunities), _("Closed Won, non-deleted")),
+        _money_tile("won_amount", _("Won amount"), h.won_amount, cur, _("Bookings at the close-date rate")),
     ]
     cash = [
-        Tile("invoiced_total", "Invoiced", fmt_money(h.invoiced_total), cur,
-             data_value(h.invoiced_total), "Non-deleted invoices, at issue-date rate"),
-        Tile("collected_total", "Collected", fmt_money(h.collected_total), cur,
-             data_value(h.collected_total), "All customer receipts, matched or not"),
-        Tile("on_time_collection_rate", "On-time collection", fmt_pct(h.on_time_collection_rate),
+        _money_tile("invoiced_total", _("Invoiced"), h.invoiced_total, cur,
+                    _("Non-deleted invoices, at issue-date rate")),
+        _money_tile("collected_total", _("Collected"), h.collected_total, cur,
+                    _("All customer receipts, matched or not")),
+        Tile("on_time_collection_rate", _("On-time collection"), fmt_pct(h.on_time_collection_rate),
              "", data_value(h.on_time_collection_rate),
-             "Value paid by due date ÷ value due, every month to date"),
+             _("Value paid by due date ÷ value due, every month to date")),
     ]
     # DSO and overdue AR of the as-of month are headline tiles (with their change): not repeated here
     return pipeline, cash
@@ -211,7 +225,7 @@ def _matrix(rows: tuple[FunnelRow, ...]) -> tuple[list[tuple[str, str]], list[Ma
         stage_keys.setdefault(r.stage_code, r.stage_order)
         if r.step_name:
             names[r.stage_code] = r.step_name
-    for i, (code, _) in enumerate(STAGES, start=1):
+    for i, (code, _name) in enumerate(STAGES, start=1):
         stage_keys.setdefault(code, i)
     codes = sorted(stage_keys, key=lambda c: (stage_keys[c], c))
     by_month: dict[dt.date, dict[str, int]] = {}
@@ -240,11 +254,12 @@ def _matrix(rows: tuple[FunnelRow, ...]) -> tuple[list[tuple[str, str]], list[Ma
     return [(c, names.get(c, c)) for c in codes], out
 
 
+# (column title, table caption, description) per dimension; translated where they are used
 BREAKDOWN_TITLES = {
-    "channel": ("Channel", "the lead's acquisition channel (seed channel_mapping)"),
-    "campaign": ("Campaign", "the lead's first-touch campaign"),
-    "region": ("Region", "the owner's sales region"),
-    "owner": ("Owner", "the CRM owner of the journey (an employee)"),
+    "channel": (N_("Channel"), N_("By channel"), N_("the lead's acquisition channel (seed channel_mapping)")),
+    "campaign": (N_("Campaign"), N_("By campaign"), N_("the lead's first-touch campaign")),
+    "region": (N_("Region"), N_("By region"), N_("the owner's sales region")),
+    "owner": (N_("Owner"), N_("By owner"), N_("the CRM owner of the journey (an employee)")),
 }
 
 
@@ -255,6 +270,7 @@ class BreakdownView:
 
     dimension: str
     title: str
+    by_title: str  # the table's caption: "By channel"
     description: str
     stage_header: tuple[tuple[str, str], ...]
     rows: tuple[tuple[DimensionRow, Decimal | None, float], ...]  # row, S6 ÷ S1, bar 0..1
@@ -273,12 +289,14 @@ def _breakdown_views(data: ReportData) -> list[BreakdownView]:
         rates = [(r, r.share(last) if last >= 0 else None) for r in b.rows]
         peak = max((float(rate) for _, rate in rates if rate is not None), default=0.0)
         totals = b.totals
-        title, description = BREAKDOWN_TITLES.get(b.dimension, (b.dimension.title(), ""))
+        title, by_title, description = BREAKDOWN_TITLES.get(
+            b.dimension, (b.dimension.title(), f"By {b.dimension}", ""))
         out.append(
             BreakdownView(
                 dimension=b.dimension,
-                title=title,
-                description=description,
+                title=_(title),
+                by_title=_(by_title),
+                description=_(description) if description else "",
                 stage_header=tuple((c, names.get(c, c)) for c in b.stage_codes),
                 rows=tuple(
                     (r, rate, (float(rate) / peak) if rate is not None and peak else 0.0)
@@ -304,49 +322,50 @@ class Definition:
 
 def glossary(data: ReportData) -> list[Definition]:
     """The metric definitions this report uses (reference: ltc-metrics.md §2-§3, §9)."""
-    day = data.as_of.isoformat()
-    cur = data.reporting_currency
-    month = f"period: calendar month, as of {day}"
+    v = {"day": data.as_of.isoformat(), "cur": data.reporting_currency}
+    month = _("period: calendar month, as of %(day)s") % v
+    month_ends = _("as of each month end, %(day)s last") % v
+    cohort = _("cohort, as of %(day)s") % v
     return [
-        Definition("As-of date", f"{day}. Every figure is stated as of this date; none depends on when "
-                   "the report was generated.", "as of", "var as_of (LTC_AS_OF)"),
-        Definition("Booked", f"Σ amount of opportunities closed won (not deleted) with a close date in "
-                   f"the month, in {cur} at the close-date rate.", month, "fct_opportunities"),
-        Definition("Billed", f"Σ invoices issued in the month (not deleted or cancelled), total incl. "
-                   f"tax, in {cur} at the issue-date rate.", month, "rpt_cash_collection.invoiced_amount"),
-        Definition("Collected", "Σ every customer receipt booked in the month, applied to an invoice or "
-                   "not, at the booking-date rate.", month, "rpt_cash_collection.collected_amount"),
-        Definition("Won rate", "# won ÷ (# won + # lost) of the deals closed in the month; open deals "
-                   "excluded. By value: Σ won ÷ (Σ won + Σ lost).", month,
+        Definition(_("As-of date"), _("%(day)s. Every figure is stated as of this date; none depends on when "
+                   "the report was generated.") % v, _("as of"), "var as_of (LTC_AS_OF)"),
+        Definition(_("Booked"), _("Σ amount of opportunities closed won (not deleted) with a close date in "
+                   "the month, in %(cur)s at the close-date rate.") % v, month, "fct_opportunities"),
+        Definition(_("Billed"), _("Σ invoices issued in the month (not deleted or cancelled), total incl. "
+                   "tax, in %(cur)s at the issue-date rate.") % v, month, "rpt_cash_collection.invoiced_amount"),
+        Definition(_("Collected"), _("Σ every customer receipt booked in the month, applied to an invoice or "
+                   "not, at the booking-date rate."), month, "rpt_cash_collection.collected_amount"),
+        Definition(_("Won rate"), _("# won ÷ (# won + # lost) of the deals closed in the month; open deals "
+                   "excluded. By value: Σ won ÷ (Σ won + Σ lost)."), month,
                    "rpt_pipeline_performance.win_rate_by_count"),
-        Definition("DSO", "Standard DSO: AR at the month end ÷ the month's billing × days in the "
-                   "month (to the as-of date in the as-of month).", f"as of each month end, {day} last",
+        Definition(_("DSO"), _("Standard DSO: AR at the month end ÷ the month's billing × days in the "
+                   "month (to the as-of date in the as-of month)."), month_ends,
                    "rpt_cash_collection.dso_days"),
-        Definition("On-time collection", "Σ amount received on or before the due date ÷ Σ amount "
-                   "falling due in the month (by value). The to-date tile sums both over every month.",
+        Definition(_("On-time collection"), _("Σ amount received on or before the due date ÷ Σ amount "
+                   "falling due in the month (by value). The to-date tile sums both over every month."),
                    month, "rpt_cash_collection.on_time_collection_rate"),
-        Definition("Overdue AR", "Σ open balance of invoices whose due date is before the date, after "
-                   "the cash applied on or before it.", f"as of each month end, {day} last",
+        Definition(_("Overdue AR"), _("Σ open balance of invoices whose due date is before the date, after "
+                   "the cash applied on or before it."), month_ends,
                    "rpt_cash_collection.overdue_ar"),
-        Definition("New exceptions", "Σ amount of the reconciliation exceptions (cash application and "
+        Definition(_("New exceptions"), _("Σ amount of the reconciliation exceptions (cash application and "
                    "contract-to-cash) detected in the month and still open; the whole open queue is in "
-                   "the note.", f"as of {day}, by detection month", "fct_reconciliation_exceptions"),
-        Definition("Change", "The month's value minus the month before's: amounts in "
-                   f"{cur}, rates in percentage points (pp), DSO in days. Green when the move is good "
-                   "(up for amounts and rates, down for DSO, overdue AR and exceptions).",
-                   "period vs prior period", "the tiles' marts"),
-        Definition("Funnel, cohort view", "Journeys that started (S1) in a month, counted at every "
-                   "stage they reached by the as-of date; recent cohorts are still maturing.",
-                   f"cohort, as of {day}", "rpt_funnel_conversion (measure_type cohort)"),
-        Definition("Funnel, period view", "Journeys entering each stage in a month, whichever month "
-                   "they started: two populations per ratio, which can exceed 100%.",
+                   "the note."), _("as of %(day)s, by detection month") % v, "fct_reconciliation_exceptions"),
+        Definition(_("Change"), _("The month's value minus the month before's: amounts in "
+                   "%(cur)s, rates in percentage points (pp), DSO in days. Green when the move is good "
+                   "(up for amounts and rates, down for DSO, overdue AR and exceptions).") % v,
+                   _("period vs prior period"), _("the tiles' marts")),
+        Definition(_("Funnel, cohort view"), _("Journeys that started (S1) in a month, counted at every "
+                   "stage they reached by the as-of date; recent cohorts are still maturing."),
+                   cohort, "rpt_funnel_conversion (measure_type cohort)"),
+        Definition(_("Funnel, period view"), _("Journeys entering each stage in a month, whichever month "
+                   "they started: two populations per ratio, which can exceed 100%."),
                    month, "rpt_funnel_conversion (measure_type period)"),
-        Definition("Conversion by channel, campaign, region, owner", "Cohort view over every cohort "
+        Definition(_("Conversion by channel, campaign, region, owner"), _("Cohort view over every cohort "
                    "month; lead to cash = journeys that reached S6 ÷ journeys that started S1. Each "
-                   "journey has one value per dimension, so slices add up to the total.",
-                   f"cohort, as of {day}", "rpt_funnel_conversion (dimension slices)"),
-        Definition("Data freshness", "When each source system last landed: the latest dlt load "
-                   "stamp over its raw tables, and the stalest table's.", "wall clock, UTC",
+                   "journey has one value per dimension, so slices add up to the total."),
+                   cohort, "rpt_funnel_conversion (dimension slices)"),
+        Definition(_("Data freshness"), _("When each source system last landed: the latest dlt load "
+                   "stamp over its raw tables, and the stalest table's."), _("wall clock, UTC"),
                    "rpt_source_freshness"),
     ]
 
@@ -365,16 +384,16 @@ def render_html(data: ReportData, *, generated_at: dt.datetime, revenue: Revenue
     cohort_stages = data.cohort_stages
     period_stages = data.period_stages
     stage_header, cohort_matrix = _matrix(data.funnel_cohort)
-    _, period_matrix = _matrix(data.funnel_period)
+    _header, period_matrix = _matrix(data.funnel_period)
     cash: tuple[CashMonth, ...] = data.cash_collection
     months = [m.period_month for m in cash] or [r.period_month for r in data.funnel_cohort]
     period_label = (
-        f"{fmt_month(min(months))} – {fmt_month(max(months))}" if months else "no activity"
+        f"{fmt_month(min(months))} – {fmt_month(max(months))}" if months else _("no activity")
     )
     # the funnel's own months (its cohorts can start before the first invoice)
     funnel_label = _months_label([r.period_month for r in data.funnel_cohort if r.journeys], period_label)
     context = {
-        "title": "Lead-to-cash report",
+        "title": _("Lead-to-cash report"),
         "as_of": data.as_of,
         "as_of_iso": data.as_of.isoformat(),
         "as_of_long": fmt_date_long(data.as_of),
@@ -391,7 +410,7 @@ def render_html(data: ReportData, *, generated_at: dt.datetime, revenue: Revenue
             [r.period_month for r in data.funnel_period if r.journeys], period_label
         ),
         "funnel_chart": funnel_svg(
-            cohort_stages, title=f"Cohort funnel S1 to S6, journeys started {funnel_label}"
+            cohort_stages, title=_("Cohort funnel S1 to S6, journeys started %(months)s") % {"months": funnel_label}
         ),
         "cohort_stages": cohort_stages,
         "period_stages": period_stages,
@@ -401,16 +420,16 @@ def render_html(data: ReportData, *, generated_at: dt.datetime, revenue: Revenue
         "cash_chart": cash_svg(
             cash,
             currency=data.reporting_currency,
-            title=f"Invoiced vs collected by month, {data.reporting_currency}",
+            title=_("Invoiced vs collected by month, %(currency)s") % {"currency": data.reporting_currency},
         ),
         # phone variants (shown under 520 px by CSS): the wide charts would shrink their text to 4 px
         "funnel_chart_narrow": funnel_svg_compact(
-            cohort_stages, title=f"Cohort funnel S1 to S6, journeys started {funnel_label}"
+            cohort_stages, title=_("Cohort funnel S1 to S6, journeys started %(months)s") % {"months": funnel_label}
         ),
         "cash_chart_narrow": cash_svg(
             cash,
             currency=data.reporting_currency,
-            title=f"Invoiced vs collected by month, {data.reporting_currency}",
+            title=_("Invoiced vs collected by month, %(currency)s") % {"currency": data.reporting_currency},
             width=NARROW_WIDTH,
         ),
         "cash": cash,

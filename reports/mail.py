@@ -35,6 +35,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
 from connectors.settings import Settings
+from reports.i18n import _, html_lang
 
 log = logging.getLogger(__name__)
 
@@ -202,13 +203,13 @@ def _text_body(subject: str, summary: Sequence[tuple[str, str]], attached: Seque
     width = max((len(label) for label, _ in summary), default=0)
     lines = [subject, "", *(f"  {label.ljust(width)}  {value}" for label, value in summary), ""]
     if attached:
-        lines += ["Attached: " + ", ".join(p.name for p in attached), ""]
+        lines += [_("Attached: %(files)s") % {"files": ", ".join(p.name for p in attached)}, ""]
     if oversize:
-        lines.append(f"Not attached (larger than {_size_label(max_bytes)}; see the published edition):")
+        lines.append(_("Not attached (larger than %(size)s; see the published edition):") % {"size": _size_label(max_bytes)})
         lines += [f"  {path.name} ({_size_label(size)})" for path, size in oversize]
         lines.append("")
     if links:
-        lines += ["Links:", *(f"  {link}" for link in links), ""]
+        lines += [_("Links:"), *(f"  {link}" for link in links), ""]
     return "\n".join(lines)
 
 
@@ -225,17 +226,17 @@ def _html_body(subject: str, summary: Sequence[tuple[str, str]], attached: Seque
         f'<td style="{_CELL};font-weight:bold;font-variant-numeric:tabular-nums">{e(value)}</td></tr>'
         for label, value in summary)
     parts = [
-        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{e(subject)}</title></head>',
+        f'<!DOCTYPE html><html lang="{html_lang()}"><head><meta charset="utf-8"><title>{e(subject)}</title></head>',
         f'<body style="{_FONT};font-size:14px;line-height:1.4;margin:0;padding:16px">',
         f'<h1 style="font-size:18px;margin:0 0 12px 0">{e(subject)}</h1>',
         f'<table style="border-collapse:collapse;{_FONT};font-size:14px">{rows}</table>',
     ]
     if attached:
-        parts.append(f'<p style="margin:16px 0 0 0">Attached: {e(", ".join(p.name for p in attached))}</p>')
+        parts.append(f'<p style="margin:16px 0 0 0">{e(_("Attached: %(files)s") % {"files": ", ".join(p.name for p in attached)})}</p>')
     if oversize:
         items = "".join(f"<li>{e(path.name)} ({e(_size_label(size))})</li>" for path, size in oversize)
-        parts.append(f'<p style="margin:16px 0 4px 0">Not attached (larger than {e(_size_label(max_bytes))}; '
-                     f'see the published edition):</p><ul style="margin:0">{items}</ul>')
+        note = _("Not attached (larger than %(size)s; see the published edition):") % {"size": _size_label(max_bytes)}
+        parts.append(f'<p style="margin:16px 0 4px 0">{e(note)}</p><ul style="margin:0">{items}</ul>')
     if links:
         items = "".join(f'<li><a href="{e(link)}" style="color:#1f5fa8">{e(link)}</a></li>' for link in links)
         parts.append(f'<ul style="margin:16px 0 0 0;padding-left:20px">{items}</ul>')

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reports.formatting import environment, fmt_date_long, write_atomic
+from reports.i18n import _
 
 EDITIONS_DIR = ".editions"
 STAGING_DIR = ".staging"
@@ -285,11 +286,11 @@ def render_index(editions: list[Edition], *, generated_at: dt.datetime) -> str:
     editions = sorted(editions, key=lambda e: e.as_of, reverse=True)
     latest = editions[0] if editions else None
     return environment().get_template(TEMPLATE).render(
-        title="Report editions",
+        title=_("Report editions"),
         editions=editions,
         latest=latest,
         as_of_iso=latest.as_of.isoformat() if latest else "",
-        as_of_long=fmt_date_long(latest.as_of) if latest else "no edition yet",
+        as_of_long=fmt_date_long(latest.as_of) if latest else _("no edition yet"),
         generated_at=_utc_label(generated_at),
         utc_label=_utc_label,
         kb=_size_label,

@@ -29,11 +29,12 @@ from typing import Any
 
 from reports.datasets import Connection, money, money_or_none, read_only, resolve_as_of, to_date
 from reports.formatting import environment, fmt_date_long, fmt_int, write_atomic
+from reports.i18n import N_, NP_, _, pgettext
 from reports.reconciliation_charts import contract_flow_svg, exceptions_bar_svg
 from reports.worklist import Column, Worklist
 
 TEMPLATE = "contract_reconciliation.html.j2"
-TITLE = "Contract-to-receipt reconciliation"
+TITLE = N_("Contract-to-receipt reconciliation")
 # Rows per worklist table in the HTML (the totals row always covers every row; the workbook
 # holds them all). Generous: a finance team works its queues from this page.
 HTML_ROW_LIMIT = 2000
@@ -65,14 +66,14 @@ class ExceptionWorklist:
 # (tests/unit/reports/test_reconciliation_report.py reads them from the dbt yml).
 WORKLIST_EXCEPTION_TYPES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     # worklist key                      title (heading, sheet name)          exception types
-    ("unapplied_cash",                  "Unapplied and unidentified cash",   ("unapplied receipt",)),
-    ("short_over_payments",             "Short payments and overpayments",   ("short payment", "overpayment")),
-    ("duplicate_payments",              "Duplicate payments",                ("duplicate payment",)),
-    ("invoices_without_contract",       "Invoices without a contract",       ("invoice without contract",)),
-    ("orders_without_signed_contract",  "Work without a signed contract",    ("order without signed contract",)),
-    ("won_not_invoiced",                "Won but not invoiced",              ("contract won not invoiced",)),
-    ("invoice_over_contract_value",     "Invoices over contract value",      ("invoice over contract value",)),
-    ("fx_differences",                  "Realised FX differences",           ("fx difference",)),
+    ("unapplied_cash",                  N_("Unapplied and unidentified cash"),   ("unapplied receipt",)),
+    ("short_over_payments",             N_("Short payments and overpayments"),   ("short payment", "overpayment")),
+    ("duplicate_payments",              N_("Duplicate payments"),                ("duplicate payment",)),
+    ("invoices_without_contract",       N_("Invoices without a contract"),       ("invoice without contract",)),
+    ("orders_without_signed_contract",  N_("Work without a signed contract"),    ("order without signed contract",)),
+    ("won_not_invoiced",                N_("Won but not invoiced"),              ("contract won not invoiced",)),
+    ("invoice_over_contract_value",     N_("Invoices over contract value"),      ("invoice over contract value",)),
+    ("fx_differences",                  N_("Realised FX differences"),           ("fx difference",)),
 )
 
 # What each worklist shows besides the common columns (date, age, currency, amounts, severity,
@@ -80,49 +81,49 @@ WORKLIST_EXCEPTION_TYPES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 _WORKLIST_DETAILS: dict[str, tuple[tuple[str, ...], str, str]] = {
     "unapplied_cash": (
         ("receipt_id", "application_status", "unapplied_reason", "invoice_id", "customer"),
-        "Booked",
-        "One row per receipt (or its remainder) not applied to an invoice: unidentified when nobody "
+        NP_("document date", "Booked"),
+        N_("One row per receipt (or its remainder) not applied to an invoice: unidentified when nobody "
         "knows who paid, unapplied when the payer or invoice is known but nothing could be applied. "
-        "Identify the customer or invoice and apply the cash."),
+        "Identify the customer or invoice and apply the cash.")),
     "short_over_payments": (
         ("exception_type", "receipt_id", "invoice_id", "invoice_number", "customer"),
-        "Booked",
-        "Short payment: an invoice paid short, the shortfall written off within tolerance or still "
+        NP_("document date", "Booked"),
+        N_("Short payment: an invoice paid short, the shortfall written off within tolerance or still "
         "open. Overpayment: a receipt larger than what it paid, the remainder on account. Claim the "
-        "shortfall, or refund or re-apply the excess."),
+        "shortfall, or refund or re-apply the excess.")),
     "duplicate_payments": (
         ("receipt_id", "invoice_id", "invoice_number", "customer"),
-        "Booked",
-        "One row per receipt naming an invoice that an earlier receipt of the same amount had already "
-        "settled. Refund the customer or apply the cash to another open invoice."),
+        NP_("document date", "Booked"),
+        N_("One row per receipt naming an invoice that an earlier receipt of the same amount had already "
+        "settled. Refund the customer or apply the cash to another open invoice.")),
     "invoices_without_contract": (
         ("invoice_id", "invoice_number", "order_id", "customer"),
-        "Issued",
-        "One row per live invoice whose order has no live Salesforce contract (or that has no order): "
-        "money billed with nothing signed behind it. Get the contract signed or linked."),
+        NP_("document date", "Issued"),
+        N_("One row per live invoice whose order has no live Salesforce contract (or that has no order): "
+        "money billed with nothing signed behind it. Get the contract signed or linked.")),
     "orders_without_signed_contract": (
         ("order_id", "order_number", "contract_id", "contract_number", "signed_date", "customer"),
-        "Started",
-        "One row per live order with no contract, a contract unsigned at the as-of date, or booked or "
+        NP_("document date", "Started"),
+        N_("One row per live order with no contract, a contract unsigned at the as-of date, or booked or "
         "shipped before its contract was signed (back-signing). High severity: still no signed "
-        "contract; medium: signed since."),
+        "contract; medium: signed since.")),
     "won_not_invoiced": (
         ("opportunity_id", "won_date", "order_id", "contract_id", "customer"),
-        "Due to bill",
-        "One row per won opportunity closed long enough ago to be billed (the marts' "
-        "uninvoiced_after_days) with no invoice issued: revenue leakage. Bill it, or find out why not."),
+        NP_("document date", "Due to bill"),
+        N_("One row per won opportunity closed long enough ago to be billed (the marts' "
+        "uninvoiced_after_days) with no invoice issued: revenue leakage. Bill it, or find out why not.")),
     "invoice_over_contract_value": (
         ("contract_id", "contract_number", "invoice_id", "invoice_number", "contract_value", "invoiced_net",
          "customer"),
-        "Crossed on",
-        "One row per contract whose live invoices (net of tax) exceed its value; the amount is the "
-        "excess, the invoice is the one that crossed the value. Amend the contract or credit the excess."),
+        NP_("document date", "Crossed on"),
+        N_("One row per contract whose live invoices (net of tax) exceed its value; the amount is the "
+        "excess, the invoice is the one that crossed the value. Amend the contract or credit the excess.")),
     "fx_differences": (
         ("receipt_id", "invoice_id", "invoice_number", "customer"),
-        "Booked",
-        "One row per cash application in a foreign currency whose value at the receipt's rate differs "
+        NP_("document date", "Booked"),
+        N_("One row per cash application in a foreign currency whose value at the receipt's rate differs "
         "from its value at the invoice's rate: the realised FX gain (+) or loss (-) to book. The total "
-        "is the net."),
+        "is the net.")),
 }
 
 EXCEPTION_WORKLISTS: tuple[ExceptionWorklist, ...] = tuple(
@@ -346,22 +347,22 @@ def load_reconciliation(duckdb_path: Path, as_of: dt.date | None = None) -> Reco
 
 def _exception_column(key: str, spec: ExceptionWorklist) -> Column:
     columns = {
-        "exception_type": Column("exception_type", "Exception"),
-        "receipt_id": Column("receipt_id", "Receipt"),
-        "invoice_id": Column("invoice_id", "Invoice id"),
-        "invoice_number": Column("invoice_number", "Invoice no."),
-        "order_id": Column("order_id", "Order id"),
-        "order_number": Column("order_number", "Order no."),
-        "contract_id": Column("contract_id", "Contract id"),
-        "contract_number": Column("contract_number", "Contract no."),
-        "signed_date": Column("signed_date", "Contract signed", "date"),
-        "contract_value": Column("contract_value", "Contract value", "money"),
-        "invoiced_net": Column("invoiced_net", "Invoiced net", "money"),
-        "opportunity_id": Column("opportunity_id", "Opportunity"),
-        "won_date": Column("won_date", "Won on", "date"),
-        "customer": Column("customer", "Customer"),
-        "application_status": Column("application_status", "Receipt status"),
-        "unapplied_reason": Column("unapplied_reason", "Reason"),
+        "exception_type": Column("exception_type", _("Exception")),
+        "receipt_id": Column("receipt_id", _("Receipt")),
+        "invoice_id": Column("invoice_id", _("Invoice id")),
+        "invoice_number": Column("invoice_number", _("Invoice no.")),
+        "order_id": Column("order_id", _("Order id")),
+        "order_number": Column("order_number", _("Order no.")),
+        "contract_id": Column("contract_id", _("Contract id")),
+        "contract_number": Column("contract_number", _("Contract no.")),
+        "signed_date": Column("signed_date", _("Contract signed"), "date"),
+        "contract_value": Column("contract_value", _("Contract value"), "money"),
+        "invoiced_net": Column("invoiced_net", _("Invoiced net"), "money"),
+        "opportunity_id": Column("opportunity_id", _("Opportunity")),
+        "won_date": Column("won_date", _("Won on"), "date"),
+        "customer": Column("customer", _("Customer")),
+        "application_status": Column("application_status", _("Receipt status")),
+        "unapplied_reason": Column("unapplied_reason", _("Reason")),
     }
     if key not in columns:
         raise KeyError(f"worklist {spec.key!r}: unknown column {key!r}")
@@ -371,14 +372,14 @@ def _exception_column(key: str, spec: ExceptionWorklist) -> Column:
 def _exception_columns(spec: ExceptionWorklist, currency: str) -> tuple[Column, ...]:
     head = tuple(_exception_column(k, spec) for k in spec.columns)
     tail = (
-        Column("detected_date", spec.date_label, "date"),
-        Column("age_days", "Age (days)", "int"),
-        Column("currency", "Currency"),
+        Column("detected_date", pgettext("document date", spec.date_label), "date"),
+        Column("age_days", _("Age (days)"), "int"),
+        Column("currency", _("Currency")),
         # transaction currency: amounts in several currencies do not add up, so no total
-        Column("amount", "Amount", "money"),
-        Column("amount_reporting", f"Amount ({currency})", "money", total=True),
-        Column("severity", "Severity"),
-        Column("owner", "Owner"),
+        Column("amount", _("Amount"), "money"),
+        Column("amount_reporting", _("Amount (%(currency)s)") % {"currency": currency}, "money", total=True),
+        Column("severity", _("Severity")),
+        Column("owner", _("Owner")),
     )
     return head + tail
 
@@ -389,36 +390,37 @@ def exception_worklist(data: ReconciliationData, spec: ExceptionWorklist) -> Wor
     rows = tuple(tuple(getattr(line, c.key) for c in columns) for line in lines)
     types = ", ".join(f"'{t}'" for t in spec.exception_types)
     return Worklist(
-        key=spec.key, title=spec.title, description=spec.description, columns=columns, rows=rows,
+        key=spec.key, title=_(spec.title), description=_(spec.description), columns=columns, rows=rows,
         source=f"fct_reconciliation_exceptions (exception_type {types})",
-        notes=(f"Age: days from the {spec.date_label.lower()} date to the as-of date "
-               f"{data.as_of.isoformat()}. Amounts in {data.reporting_currency} at the marts' FX rate.",),
+        notes=(_("Age: days from the %(label)s date to the as-of date %(date)s. Amounts in %(currency)s at "
+                 "the marts' FX rate.") % {"label": pgettext("document date", spec.date_label).lower(), "date": data.as_of.isoformat(),
+                                           "currency": data.reporting_currency},),
     )
 
 
 CONTRACT_COLUMNS: tuple[tuple[str, str, str, bool], ...] = (
     # key, label, kind, total
-    ("contract", "Contract", "text", False),
-    ("contract_id", "Contract id", "text", False),
-    ("customer", "Customer", "text", False),
-    ("reconciliation_status", "Status", "text", False),
-    ("signed_date", "Signed", "date", False),
-    ("currency", "Currency", "text", False),
-    ("contract_value", "Value", "money", True),
-    ("ordered", "Ordered", "money", True),
-    ("delivered", "Delivered", "money", True),
-    ("invoiced", "Invoiced net", "money", True),
-    ("invoiced_total", "Invoiced incl. tax", "money", True),
-    ("received", "Received", "money", True),
-    ("unordered", "Gap: not ordered", "money", True),
-    ("undelivered", "Gap: not delivered", "money", True),
-    ("delivered_not_invoiced", "Gap: delivered not invoiced", "money", True),
-    ("uncollected", "Gap: not collected", "money", True),
+    ("contract", N_("Contract"), "text", False),
+    ("contract_id", N_("Contract id"), "text", False),
+    ("customer", N_("Customer"), "text", False),
+    ("reconciliation_status", N_("Status"), "text", False),
+    ("signed_date", N_("Signed"), "date", False),
+    ("currency", N_("Currency"), "text", False),
+    ("contract_value", N_("Value"), "money", True),
+    ("ordered", N_("Ordered"), "money", True),
+    ("delivered", N_("Delivered"), "money", True),
+    ("invoiced", N_("Invoiced net"), "money", True),
+    ("invoiced_total", N_("Invoiced incl. tax"), "money", True),
+    ("received", N_("Received"), "money", True),
+    ("unordered", N_("Gap: not ordered"), "money", True),
+    ("undelivered", N_("Gap: not delivered"), "money", True),
+    ("delivered_not_invoiced", N_("Gap: delivered not invoiced"), "money", True),
+    ("uncollected", N_("Gap: not collected"), "money", True),
 )
 
 
 def contract_worklist(data: ReconciliationData) -> Worklist:
-    columns = tuple(Column(k, label, kind, total) for k, label, kind, total in CONTRACT_COLUMNS)
+    columns = tuple(Column(k, _(label), kind, total) for k, label, kind, total in CONTRACT_COLUMNS)
     rows = tuple(
         tuple(
             # the no-contract rows are keyed 'no contract:<currency>' by the mart
@@ -429,7 +431,7 @@ def contract_worklist(data: ReconciliationData) -> Worklist:
     )
     return Worklist(
         key=CONTRACT_WORKLIST_KEY,
-        title="Contract reconciliation",
+        title=_("Contract reconciliation"),
         description=(
             "One row per live contract, plus one per currency for the orders and invoices with no live "
             "contract: value, ordered, delivered, invoiced and received as of the as-of date, in "
@@ -481,7 +483,7 @@ def queue_summaries(data: ReconciliationData) -> list[QueueSummary]:
     for spec in EXCEPTION_WORKLISTS:
         lines = [e for e in data.exceptions if e.exception_type in spec.exception_types]
         out.append(QueueSummary(
-            key=spec.key, title=spec.title, count=len(lines),
+            key=spec.key, title=_(spec.title), count=len(lines),
             amount=sum((e.amount_reporting for e in lines if e.amount_reporting is not None), Decimal("0.00")),
             high=sum(e.severity == "high" for e in lines),
         ))
@@ -526,11 +528,11 @@ def _tiles(data: ReconciliationData, queues: Sequence[QueueSummary]) -> list[Til
     total_count = sum(q.count for q in queues)
     total_amount = sum((q.amount for q in queues), Decimal("0.00"))
     high = sum(q.high for q in queues)
-    tiles = [Tile("exceptions.total", "All exceptions", total_amount, total_count,
-                  f"{fmt_int(high)} of high severity; FX differences net")]
+    tiles = [Tile("exceptions.total", _("All exceptions"), total_amount, total_count,
+                  _("%(n)s of high severity; FX differences net") % {"n": fmt_int(high)})]
     for q in queues:
         tiles.append(Tile(f"exceptions.{q.key}", q.title, q.amount, q.count,
-                          f"{fmt_int(q.high)} of high severity" if q.count else "nothing to work on"))
+                          _("%(n)s of high severity") % {"n": fmt_int(q.high)} if q.count else _("nothing to work on")))
     return tiles
 
 
@@ -553,7 +555,7 @@ def render_reconciliation(data: ReconciliationData, *, generated_at: dt.datetime
     currency = data.reporting_currency
     flow = _flow(data)
     context = {
-        "title": TITLE,
+        "title": _(TITLE),
         "as_of_iso": data.as_of.isoformat(),
         "as_of_long": fmt_date_long(data.as_of),
         "currency": currency,
@@ -569,11 +571,11 @@ def render_reconciliation(data: ReconciliationData, *, generated_at: dt.datetime
         "slug": slug,
         "exceptions_chart": exceptions_bar_svg(
             [(q.title, q.count, q.amount) for q in queues], currency=currency,
-            title=f"Open exceptions by value, {currency}, as of {data.as_of.isoformat()}",
+            title=_("Open exceptions by value, %(currency)s, as of %(date)s") % {"currency": currency, "date": data.as_of.isoformat()},
         ),
         "flow_chart": contract_flow_svg(
-            flow, currency=currency,
-            title=f"Contract value to cash received, {currency}, as of {data.as_of.isoformat()}",
+            [(_(label), under, outside) for label, under, outside in flow], currency=currency,
+            title=_("Contract value to cash received, %(currency)s, as of %(date)s") % {"currency": currency, "date": data.as_of.isoformat()},
         ),
     }
     return environment().get_template(TEMPLATE).render(**context)

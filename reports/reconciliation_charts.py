@@ -15,6 +15,7 @@ from decimal import Decimal
 from markupsafe import Markup, escape
 
 from reports.charts import ACCENT, FONT, GRID, INK, MUTED, NAVY, _f, compact, nice_ticks
+from reports.i18n import _
 
 # narrower than the executive report's CHART_WIDTH: these charts sit in a capped-width panel, so
 # their text stays legible when a phone scales them down
@@ -66,7 +67,7 @@ def exceptions_bar_svg(items: Sequence[tuple[str, int, Decimal]], *, currency: s
 
 def _two_lines(label: str) -> tuple[str, str]:
     """A column label on at most two lines: the first word, then the rest."""
-    first, _, rest = label.partition(" ")
+    first, _sep, rest = label.partition(" ")
     return (first, rest) if len(label) > 9 else (label, "")
 
 
@@ -120,7 +121,7 @@ def contract_flow_svg(stages: Sequence[tuple[str, Decimal, Decimal]], *, currenc
             )
     parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="{MUTED}"/>')
     lx = left
-    for colour, text in ((NAVY, "Under a live contract"), (ACCENT, "No contract")):
+    for colour, text in ((NAVY, _("Under a live contract")), (ACCENT, _("No contract"))):
         parts.append(f'<rect x="{lx}" y="8" width="11" height="11" fill="{colour}"/>'
                      f'<text x="{lx + 16}" y="18" font-size="12" fill="{INK}">{escape(text)}</text>')
         lx += 40 + 7 * len(text)

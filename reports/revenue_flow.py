@@ -30,6 +30,7 @@ from reports.datasets import (
     Connection, fetch_rows, money, money_or_none, read_only, resolve_as_of, to_date, to_decimal,
 )
 from reports.formatting import data_value, fmt_date_long, fmt_days, fmt_int, fmt_money, fmt_pct
+from reports.i18n import N_, _
 
 DAYS_QUANTUM = Decimal("0.1")
 FORECAST_HEADLINE_CATEGORY = "Commit"
@@ -483,15 +484,15 @@ def _velocity_context(flow: RevenueFlow) -> dict:
         window = f"{v.trailing_start:%b %Y}–{v.period_month:%b %Y}" if v.trailing_start else ""
         figs = [
             _fig("sales_velocity", v.sales_velocity_per_day, fmt_money(v.sales_velocity_per_day),
-                 label="Sales velocity", unit=f"{ccy}/day", note=f"as of {as_of_iso}"),
+                 label=_("Sales velocity"), unit=f"{ccy}/day", note=_("as of %(date)s") % {"date": as_of_iso}),
             _fig("open_opportunities", v.open_opportunity_count, fmt_int(v.open_opportunity_count),
-                 label="Open qualified opportunities", unit="", note=f"as of {v.end_snapshot_date or as_of_iso}"),
+                 label=_("Open qualified opportunities"), unit="", note=f"as of {v.end_snapshot_date or as_of_iso}"),
             _fig("win_rate_by_count", v.win_rate_by_count, fmt_pct(v.win_rate_by_count),
-                 label="Win rate (count)", unit="", note=f"closed {window}"),
+                 label=_("Win rate (count)"), unit="", note=f"closed {window}"),
             _fig("avg_deal_size", v.avg_deal_size, fmt_money(v.avg_deal_size),
-                 label="Average won deal", unit=ccy, note=f"won {window}"),
+                 label=_("Average won deal"), unit=ccy, note=f"won {window}"),
             _fig("sales_cycle_avg_days", v.sales_cycle_avg_days, fmt_days(v.sales_cycle_avg_days),
-                 label="Sales cycle (won)", unit="days", note=f"created → won, {window}"),
+                 label=_("Sales cycle (won)"), unit=_("days"), note=f"created → won, {window}"),
         ]
     return {
         "velocity_figs": figs,
@@ -514,38 +515,38 @@ def _pipeline_context(flow: RevenueFlow) -> tuple[dict, list[tuple[str, str, Dec
     )
     figs = [
         _fig("coverage", q.coverage_vs_prior_year_won, _ratio_x(q.coverage_vs_prior_year_won),
-             label="Pipeline coverage", unit="", note=coverage_note),
+             label=_("Pipeline coverage"), unit="", note=coverage_note),
         _fig("required_coverage", q.required_coverage, _ratio_x(q.required_coverage),
-             label="Required coverage", unit="", note="1 ÷ win rate by value, prior 12 months"),
+             label=_("Required coverage"), unit="", note=_("1 ÷ win rate by value, prior 12 months")),
         _fig("win_rate_by_value", q.win_rate_by_value, fmt_pct(q.win_rate_by_value),
-             label="Win rate (value)", unit="", note=f"closed in {label}"),
+             label=_("Win rate (value)"), unit="", note=f"closed in {label}"),
         _fig("sales_cycle_median_days", q.sales_cycle_median_days, fmt_days(q.sales_cycle_median_days),
-             label="Median sales cycle", unit="days", note=f"won in {label}"),
+             label=_("Median sales cycle"), unit=_("days"), note=f"won in {label}"),
     ]
     movements = (
-        ("start", "Start (open pipeline closing in the quarter)", q.start_amount, q.start_count),
-        ("created", "+ Created", q.created_amount, q.created_count),
-        ("pulled_in", "+ Pulled in", q.pulled_in_amount, None),
-        ("amount_change", "± Amount changes (net)", q.amount_change, None),
-        ("pushed_out", "− Pushed out", q.pushed_out_amount, None),
-        ("lost", "− Lost", q.lost_amount, q.lost_count),
-        ("won", "− Won", q.won_amount, q.won_count),
-        ("end", "End (open pipeline closing in the quarter)", q.end_amount, q.end_count),
+        ("start", _("Start (open pipeline closing in the quarter)"), q.start_amount, q.start_count),
+        ("created", _("+ Created"), q.created_amount, q.created_count),
+        ("pulled_in", _("+ Pulled in"), q.pulled_in_amount, None),
+        ("amount_change", _("± Amount changes (net)"), q.amount_change, None),
+        ("pushed_out", _("− Pushed out"), q.pushed_out_amount, None),
+        ("lost", _("− Lost"), q.lost_amount, q.lost_count),
+        ("won", _("− Won"), q.won_amount, q.won_count),
+        ("end", _("End (open pipeline closing in the quarter)"), q.end_amount, q.end_count),
     )
     waterfall_figs = [
         _fig(f"pipeline.{key}", value, fmt_money(value), label=text, count="" if n is None else fmt_int(n))
         for key, text, value, n in movements
     ]
     steps = [
-        ("total", "Start", q.start_amount),
-        ("delta", "Created", q.created_amount),
-        ("delta", "Pulled in", q.pulled_in_amount),
-        ("delta", "Amount ↑", q.amount_increase),
-        ("delta", "Amount ↓", q.amount_decrease),
-        ("delta", "Pushed out", -q.pushed_out_amount),
-        ("delta", "Lost", -q.lost_amount),
-        ("delta", "Won", -q.won_amount),
-        ("total", "End", q.end_amount),
+        ("total", _("Start"), q.start_amount),
+        ("delta", _("Created"), q.created_amount),
+        ("delta", _("Pulled in"), q.pulled_in_amount),
+        ("delta", _("Amount ↑"), q.amount_increase),
+        ("delta", _("Amount ↓"), q.amount_decrease),
+        ("delta", _("Pushed out"), -q.pushed_out_amount),
+        ("delta", _("Lost"), -q.lost_amount),
+        ("delta", _("Won"), -q.won_amount),
+        ("total", _("End"), q.end_amount),
     ]
     section = {
         "quarter_label": label,
@@ -570,13 +571,13 @@ def _forecast_context(flow: RevenueFlow) -> dict:
     label = _quarter_label(f.period_start)
     section["forecast_label"] = label
     section["forecast_figs"] = [
-        _fig("forecast_accuracy", f.point_accuracy, fmt_pct(f.point_accuracy), label="Forecast accuracy",
+        _fig("forecast_accuracy", f.point_accuracy, fmt_pct(f.point_accuracy), label=_("Forecast accuracy"),
              unit="", note=f"{f.forecast_category}, {label}: max(0, 1 − |A − F| ÷ A)"),
-        _fig("forecast_bias", f.bias, _signed_pct(f.bias), label="Forecast bias",
-             unit="", note="(F − A) ÷ A: + over-forecast, − sandbagging"),
-        _fig("forecast_amount", f.forecast_amount, fmt_money(f.forecast_amount), label="Forecast (F)",
+        _fig("forecast_bias", f.bias, _signed_pct(f.bias), label=_("Forecast bias"),
+             unit="", note=_("(F − A) ÷ A: + over-forecast, − sandbagging")),
+        _fig("forecast_amount", f.forecast_amount, fmt_money(f.forecast_amount), label=_("Forecast (F)"),
              unit=ccy, note=f"{f.forecast_category} frozen {f.t0_snapshot_date or '—'}"),
-        _fig("forecast_actual", f.actual_amount, fmt_money(f.actual_amount), label="Actual won (A)",
+        _fig("forecast_actual", f.actual_amount, fmt_money(f.actual_amount), label=_("Actual won (A)"),
              unit=ccy, note=f"of those deals, by {f.end_snapshot_date or '—'}"),
     ]
     section["forecast_to_date"] = {
@@ -588,13 +589,13 @@ def _forecast_context(flow: RevenueFlow) -> dict:
 
 # (data-metric key, RevenueFlow.bridge_totals() key, label); the totals are the bridge's levels
 BRIDGE_LINES = (
-    ("booked", "booked_amount", "Booked (closed won)"),
-    ("booking_billing_variance", "booking_billing_variance", "less: booked − billed (billing timing, tax on invoices)"),
-    ("invoiced", "invoiced_amount", "Billed (invoiced, incl. tax)"),
-    ("ar_change", "ar_change", "less: increase in open AR"),
-    ("other_ar_movement", "other_ar_movement", "less: AR settled without cash (write-offs, rounding)"),
-    ("unapplied_cash", "unapplied_cash_amount", "plus: cash not applied to invoices (unapplied, overpaid, FX)"),
-    ("collected", "collected_amount", "Collected (bank receipts)"),
+    ("booked", "booked_amount", N_("Booked (closed won)")),
+    ("booking_billing_variance", "booking_billing_variance", N_("less: booked − billed (billing timing, tax on invoices)")),
+    ("invoiced", "invoiced_amount", N_("Billed (invoiced, incl. tax)")),
+    ("ar_change", "ar_change", N_("less: increase in open AR")),
+    ("other_ar_movement", "other_ar_movement", N_("less: AR settled without cash (write-offs, rounding)")),
+    ("unapplied_cash", "unapplied_cash_amount", N_("plus: cash not applied to invoices (unapplied, overpaid, FX)")),
+    ("collected", "collected_amount", N_("Collected (bank receipts)")),
 )
 
 
@@ -602,18 +603,18 @@ def _bridge_context(flow: RevenueFlow) -> tuple[dict, list[tuple[str, str, Decim
     """The bridge section and its waterfall steps: booked → billed → collected."""
     totals = flow.bridge_totals()
     figs = [
-        _fig(f"bridge.{key}", totals[col], fmt_money(totals[col]), label=text,
+        _fig(f"bridge.{key}", totals[col], fmt_money(totals[col]), label=_(text),
              is_total=key in ("booked", "invoiced", "collected"))
         for key, col, text in BRIDGE_LINES
     ]
     steps = [
-        ("total", "Booked", totals["booked_amount"]),
-        ("delta", "Timing & tax", -totals["booking_billing_variance"]),
-        ("total", "Billed", totals["invoiced_amount"]),
-        ("delta", "Open AR ↑", -totals["ar_change"]),
-        ("delta", "Written off", -totals["other_ar_movement"]),
-        ("delta", "Unapplied cash", totals["unapplied_cash_amount"]),
-        ("total", "Collected", totals["collected_amount"]),
+        ("total", _("Booked"), totals["booked_amount"]),
+        ("delta", _("Timing & tax"), -totals["booking_billing_variance"]),
+        ("total", _("Billed"), totals["invoiced_amount"]),
+        ("delta", _("Open AR ↑"), -totals["ar_change"]),
+        ("delta", _("Written off"), -totals["other_ar_movement"]),
+        ("delta", _("Unapplied cash"), totals["unapplied_cash_amount"]),
+        ("total", _("Collected"), totals["collected_amount"]),
     ]
     first = flow.bridge[0].period_month if flow.bridge else None
     span = f"{first:%b %Y} – {flow.as_of:%b %Y}" if first else ""

@@ -48,9 +48,10 @@ from xlsxwriter.utility import xl_col_to_name
 from xlsxwriter.worksheet import Worksheet
 
 from reports.formatting import fmt_cell
+from reports.i18n import N_, _
 from reports.worklist import Column, Worklist
 
-SUMMARY_SHEET = "Summary"
+SUMMARY_SHEET = N_("Summary")  # its name in the workbook's language: _(SUMMARY_SHEET)
 MAX_SHEET_NAME = 31  # Excel's limit
 # Characters Excel refuses in a sheet name; a name may also not start or end with an apostrophe.
 _INVALID_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
@@ -58,7 +59,7 @@ _INVALID_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 # a reader needs, so they are dropped from every string.
 _ILLEGAL_CHARACTERS = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 # "History" is reserved by Excel (change tracking); the summary's name is taken by the summary.
-_RESERVED_SHEET_NAMES = {"history", SUMMARY_SHEET.lower()}
+_RESERVED_SHEET_NAMES = {"history", SUMMARY_SHEET.lower(), "摘要"}
 
 MONEY_FORMAT = "#,##0.00"
 INT_FORMAT = "#,##0"
@@ -288,7 +289,7 @@ def _sheet_data(worklist: Worklist, totals: dict[str, Decimal | int], styles: _S
     if totals:
         last_row += 1
         label_col = next((c for c, col in enumerate(columns) if not col.total), None)
-        cells = [(letter, "Total", "text") if c == label_col else (letter, totals.get(column.key), column.kind)
+        cells = [(letter, _("Total"), "text") if c == label_col else (letter, totals.get(column.key), column.kind)
                  for c, (letter, column) in enumerate(zip(letters, columns))]
         parts.append(_row_xml(last_row, cells, styles, bold=True))
     return f"<sheetData>{''.join(parts)}</sheetData>", f"A1:{letters[-1] if letters else 'A'}{last_row}"
@@ -357,9 +358,9 @@ def _summary_sheet(sheet: Worksheet, worklists: Sequence[Worklist], names: Seque
                    as_of: dt.date, currency: str, generated_at: dt.datetime) -> None:
     sheet.write_string(0, 0, _text(title), styles.format(bold=True, size=14))
     facts: tuple[tuple[str, Any, str], ...] = (
-        ("As of", as_of, "date"),
-        ("Reporting currency", currency, "text"),
-        ("Generated at (UTC)" if generated_at.tzinfo else "Generated at", generated_at, "date"),
+        (_("As of"), as_of, "date"),
+        (_("Reporting currency"), currency, "text"),
+        (_("Generated at (UTC)") if generated_at.tzinfo else _("Generated at"), generated_at, "date"),
     )
     for r, (label, value, kind) in enumerate(facts, start=2):
         write_cell(sheet, r, 0, label, "text", styles, bold=True)
@@ -367,7 +368,7 @@ def _summary_sheet(sheet: Worksheet, worklists: Sequence[Worklist], names: Seque
 
     header_row = 2 + len(facts) + 1
     width = max((len(t) for t in totals), default=0)
-    header = ["Sheet", "Worklist", "Source", "Rows"] + ["Total", "Value"] * width
+    header = [_("Sheet"), _("Worklist"), _("Source"), _("Rows")] + [_("Total"), _("Value")] * width
     for c, label in enumerate(header):
         write_cell(sheet, header_row, c, label, "text", styles, bold=True)
     for r, (worklist, name, sums) in enumerate(zip(worklists, names, totals), start=header_row + 1):
@@ -438,7 +439,7 @@ def workbook_bytes(worklists: Sequence[Worklist], *, title: str, as_of: dt.date,
     styles = _Styles(book)
     names = sheet_names([w.title for w in worklists])
     totals = [w.totals() for w in worklists]
-    _summary_sheet(book.add_worksheet(SUMMARY_SHEET), worklists, names, totals, styles, title=title,
+    _summary_sheet(book.add_worksheet(_(SUMMARY_SHEET)), worklists, names, totals, styles, title=title,
                    as_of=as_of, currency=currency, generated_at=generated_at)
     sheet_data = {}
     for index, (worklist, name, sums) in enumerate(zip(worklists, names, totals), start=2):

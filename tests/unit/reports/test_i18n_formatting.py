@@ -1,0 +1,74 @@
+"""Locale-aware formatting (reports/formatting.py, reports/i18n.py): Babel's forms per locale.
+
+English keeps the forms the reports always had; Chinese gets CLDR's dates and 万 / 亿 on the
+headline amounts; CNY is formatted with Babel's symbols in both locales; an unknown locale is an
+error naming the allowed values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from reports import i18n
+from reports.formatting import (
+    fmt_compact_int, fmt_compact_money, fmt_currency, fmt_date_long, fmt_day_month, fmt_days, fmt_int,
+    fmt_money, fmt_month, fmt_pct,
+)
+
+D = Decimal
+
+
+def test_english_forms_are_unchanged():
+    assert fmt_int(1234567) == "1,234,567"
+    assert fmt_money(D("-1234.565")) == f"{D('-1234.565'):,.2f}" == "-1,234.56"
+    assert fmt_pct(D("0.1234")) == "12.3%"
+    assert fmt_days(D("41.25")) == "41.2"
+    assert fmt_month(dt.date(2026, 3, 1)) == "Mar 2026"
+    assert fmt_date_long(dt.date(2026, 3, 5)) == "5 March 2026"
+    assert fmt_day_month(dt.date(2026, 3, 5)) == "5 Mar"
+    assert fmt_compact_money(D("123456789.12"), "USD") == "123,456,789.12"
+    assert fmt_compact_int(123456) == "123,456"
+
+
+def test_chinese_dates_and_large_number_units():
+    with i18n.using("zh_CN"):
+        assert fmt_month(dt.date(2026, 3, 1)) == "2026年3月"
+        assert fmt_date_long(dt.date(2026, 3, 5)) == "2026年3月5日"
+        assert fmt_day_month(dt.date(2026, 3, 5)) == "3月5日"
+        assert fmt_compact_money(D("123456789.12"), "CNY") == "¥1.23亿"
+        assert fmt_compact_money(D("1234567.89"), "CNY") == "¥123.46万"
+        assert fmt_compact_money(D("1234.5"), "CNY") == "¥1,234.50"  # below 1万: exact
+        assert fmt_compact_int(123456) == "12.3万"
+        assert fmt_pct(D("0.705")) == "70.5%"
+    assert i18n.current() == "en"  # the block's locale ends with it
+
+
+@pytest.mark.parametrize(("locale", "expected"), [("en", "CN¥1,234,567.80"), ("zh_CN", "¥1,234,567.80")])
+def test_cny_is_a_first_class_currency(locale: str, expected: str):
+    assert fmt_currency(D("1234567.8"), "CNY", locale=locale) == expected
+
+
+def test_usd_in_chinese_carries_its_own_symbol():
+    assert fmt_compact_money(D("12345678"), "USD", locale="zh_CN") == "US$1234.57万"
+
+
+def test_unknown_locale_names_the_allowed_values():
+    with pytest.raises(ValueError, match=r"LTC_LOCALE='fr'.*en, zh_CN"):
+        i18n.check_locale("fr")
+    with pytest.raises(ValueError, match="en, zh_CN"), i18n.using("de_DE"):
+        pass
+    assert i18n.check_locale("zh-CN") == i18n.check_locale("zh_CN") == "zh_CN"
+    assert i18n.check_locale(None) == "en"
+
+
+def test_chinese_messages_come_from_the_catalogue():
+    with i18n.using("zh_CN"):
+        assert i18n._("Overdue AR") == "逾期回款"
+        assert i18n._("On-time collection rate") == "回款及时率"
+        assert i18n._("Work without a signed contract") == "无合同投入"
+        assert i18n.pgettext("document date", "Booked") == "入账日"
+        assert i18n._("Booked") == "成交金额"
+    assert i18n._("Overdue AR") == "Overdue AR"
