@@ -11,9 +11,13 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from babel.numbers import format_decimal
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reports import i18n
 from reports.formatting import (
+    _NumberFormat,
     fmt_compact_int, fmt_compact_money, fmt_currency, fmt_date_long, fmt_day_month, fmt_days, fmt_int,
     fmt_money, fmt_month, fmt_pct,
 )
@@ -72,3 +76,29 @@ def test_chinese_messages_come_from_the_catalogue():
         assert i18n.pgettext("document date", "Booked") == "入账日"
         assert i18n._("Booked") == "成交金额"
     assert i18n._("Overdue AR") == "Overdue AR"
+
+
+# Compiled number formats (formatting._NumberFormat) must write exactly what Babel writes.
+PATTERNS = ("#,##0", "#,##0.00", "#,##0.0", "#,##0.0%", "#,##0%", "#,##0.000%",
+            "#,##0.##", "#,##,##0.00")  # the last two take Babel's own path
+_decimals = st.decimals(allow_nan=False, allow_infinity=False, min_value=D("-1e15"), max_value=D("1e15"),
+                        places=None) | st.decimals(allow_nan=False, allow_infinity=False, places=3,
+                                                   min_value=D("-1e6"), max_value=D("1e6"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_decimals | st.integers(min_value=-10**15, max_value=10**15),
+       pattern=st.sampled_from(PATTERNS),
+       # de_DE swaps the group and decimal symbols; the others are the reports' own locales
+       locale=st.sampled_from((*i18n.LOCALES, "de_DE")))
+def test_compiled_number_formats_write_what_babel_writes(value, pattern, locale):
+    assert _NumberFormat(pattern, locale)(value) == format_decimal(value, format=pattern, locale=locale)
+
+
+def test_the_compiled_path_is_taken_where_it_can_be_and_babel_elsewhere():
+    assert _NumberFormat("#,##0.00", "zh_CN").fast
+    assert _NumberFormat("#,##0.0%", "de_DE").fast
+    assert not _NumberFormat("#,##0.##", "en").fast  # a variable number of decimals
+    assert not _NumberFormat("#,##,##0.00", "en_IN").fast  # lakh grouping: 12,34,567.00
+    assert _NumberFormat("#,##,##0.00", "en_IN")(D("1234567")) == "12,34,567.00"
+    assert _NumberFormat("#,##0.00", "de_DE")(D("-1234.5")) == "-1.234,50"
