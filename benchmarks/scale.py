@@ -91,6 +91,7 @@ def _sources(tmp: Path, home: Path, as_of: str) -> Iterator[dict[str, str]]:
     """Start the sources' server (not timed: loading them is part of the company, like generate)
     and yield the environment that points the phases at it."""
     ready = home / "sources.json"
+    ready.unlink(missing_ok=True)  # a previous server's ports (benchmarks/incremental.py serves thrice)
     cmd = [sys.executable, "-m", "benchmarks.scale", "--child", "serve", "--home", str(home)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(tmp, home, as_of), stdout=subprocess.DEVNULL)
     try:
