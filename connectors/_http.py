@@ -6,8 +6,8 @@ them a `requests.Session` whose mounted adapter
 
 * sets a default (connect, read) timeout on every request,
 * retries idempotent GETs on transient statuses (5xx, 420, 429) and connection errors with
-  exponential backoff, honouring `Retry-After`; POSTs are never retried (e.g. a Bulk job
-  creation is not idempotent),
+  exponential backoff, honouring `Retry-After` up to `RETRY_AFTER_MAX_S`; POSTs are never retried
+  (e.g. a Bulk job creation is not idempotent),
 * reads a GET's body inside the adapter and asks again (`BODY_RETRIES` times) when it arrives cut
   short or stalls mid-body: urllib3's retries end once the headers are in, so a dropped connection
   mid-body used to surface from simple-salesforce as a bare `ChunkedEncodingError`,
@@ -28,6 +28,13 @@ from urllib3.util.retry import Retry
 DEFAULT_TIMEOUT = (10.0, 120.0)  # seconds: connect, read (a 2000-row page can take a while)
 RETRY_STATUSES = frozenset({420, 429, 500, 502, 503, 504})
 BODY_RETRIES = 2  # further attempts of a GET whose body was cut short or timed out mid-body
+# The longest wait one `Retry-After` may impose. urllib3 honours it up to 6 h by default
+# (`Retry.DEFAULT_RETRY_AFTER_MAX` = 21600 s), so a 429/503 saying "Retry-After: 3600" parked an
+# ingest in a silent sleep for an hour per retry, five retries in all (found while writing the
+# checklist #6 tests, tests/reliability/test_checklist_salesforce.py). Longer waits belong to the
+# step-level retry (orchestration/defs/automation/retries.py: minutes apart, logged), not to a
+# GET stuck inside simple-salesforce. At the cap a GET blocks at most 5 x 60 s.
+RETRY_AFTER_MAX_S = 60
 
 
 def default_retry(
@@ -35,16 +42,19 @@ def default_retry(
     backoff_factor: float = 0.5,
     backoff_jitter: float = 0.5,
     backoff_max: float = 30.0,
+    retry_after_max: int = RETRY_AFTER_MAX_S,
 ) -> Retry:
     """GET-only retry, at most `total` retries (so `total + 1` attempts), then the last error
     response goes to the client. urllib3 retries the first failure at once, then waits
     `backoff_factor * 2**(n-1)` (1, 2, 4, 8 s by default) plus up to `backoff_jitter` s of random
-    jitter, capped at `backoff_max`, unless the server says `Retry-After`. Tests pass a tiny factor."""
+    jitter, capped at `backoff_max`, unless the server says `Retry-After`, which is honoured up
+    to `retry_after_max` s. Tests pass a tiny factor."""
     return Retry(
         total=total,
         backoff_factor=backoff_factor,
         backoff_jitter=backoff_jitter,
         backoff_max=backoff_max,
+        retry_after_max=retry_after_max,
         status_forcelist=RETRY_STATUSES,
         allowed_methods=frozenset({"GET", "HEAD"}),
         respect_retry_after_header=True,

@@ -70,6 +70,8 @@ import pyarrow.compute as pc
 import urllib3
 from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCaseNaming
 
+from connectors._http import RETRY_AFTER_MAX_S
+
 CAMPAIGN_PROPERTIES = ("hs_name", "hs_start_date", "hs_end_date", "hs_campaign_status", "hs_currency_code",
                        "hs_budget_items_sum_amount", "hs_campaign_type", "salesforce_campaign_id")
 LIFECYCLE_STAGES = ("lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer")
@@ -353,8 +355,10 @@ class HubSpotClient:
         self.page_size = api.page_size
         self._headers = {"Authorization": f"Bearer {api.token}", "Accept": "application/json"}
         self._post_headers = {**self._headers, "Content-Type": "application/json"}
+        # Retry-After honoured up to RETRY_AFTER_MAX_S, not urllib3's 6 h (connectors/_http.py says why)
         retry = _Retry(total=retries, backoff_factor=0.5, backoff_max=60, status_forcelist=RETRY_STATUS,
-                              respect_retry_after_header=True, allowed_methods=None, raise_on_status=False)
+                       respect_retry_after_header=True, retry_after_max=RETRY_AFTER_MAX_S,
+                       allowed_methods=None, raise_on_status=False)
         self._pool = urllib3.PoolManager(maxsize=POOL_SIZE, retries=retry,
                                          timeout=api.timeout_s if timeout_s is None else timeout_s)
         self.retries = retries

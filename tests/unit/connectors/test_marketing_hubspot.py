@@ -208,3 +208,21 @@ def test_search_refuses_what_it_cannot_filter(fake):
               {"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "x"}]}]})
     assert r.status_code == 400 and "email" in r.json()["message"]
     assert _post(fake, "/crm/v3/objects/deals/search", {}).status_code == 404
+
+
+def test_a_long_retry_after_is_waited_only_up_to_the_cap(data, monkeypatch):
+    """A 429 asking for an hour (`Retry-After: 3600`) must not park the ingest for an hour: urllib3
+    honours up to 6 h unless told otherwise. The cap (connectors/_http.RETRY_AFTER_MAX_S) is shrunk
+    to 1 s here, as other tests shrink the backoff."""
+    import time
+
+    from connectors.marketing import hubspot
+
+    monkeypatch.setattr(hubspot, "RETRY_AFTER_MAX_S", 1)
+    with FakeHubSpot(data=data, retry_after_s=3600) as server:
+        client = hubspot.HubSpotClient(hubspot.HubSpotApi(server.url, server.access_token), timeout_s=10)
+        server.fail_next(1, 429)
+        started = time.monotonic()
+        body = client.get("/marketing/v3/forms", {})
+        waited = time.monotonic() - started
+    assert body["results"] and 0.9 <= waited < 60, waited
