@@ -298,11 +298,24 @@ def _sheet_data(worklist: Worklist, totals: dict[str, Decimal | int], styles: _S
 def _width(column: Column, values: Sequence[Any], totals: dict[str, Decimal | int]) -> float:
     """A column width that fits the header and the longest formatted value, within bounds."""
     longest = len(column.label) + 2  # room for the autofilter's drop-down button
-    present = [value for value in values if value is not None]
+    present = _widest_candidates([value for value in values if value is not None], column.kind)
     longest = max(longest, max(map(len, map(fmt_cell, present, repeat(column.kind))), default=0))
     if column.key in totals:
         longest = max(longest, len(fmt_cell(totals[column.key], column.kind)))
     return float(min(max(longest + 1, _MIN_WIDTH), _MAX_WIDTH))
+
+
+def _widest_candidates(values: list[Any], kind: str) -> list[Any]:
+    """The values among which the longest formatted one is. In a column of numbers of one type it
+    is the largest or the smallest where the kind formats it with a fixed number of decimals: that
+    never makes a number of larger magnitude shorter (a minus sign only adds). Formatting every
+    cell of a 116,000-row sheet for its width cost 8.6 s of a 1M-lead edition (stop 21); text and
+    mixed columns are still measured cell by cell."""
+    classes = {value.__class__ for value in values}
+    fixed = kind in ("money", "pct", "days") or (kind == "int" and classes == {int})  # formatting.fmt_cell
+    if fixed and (classes == {int} or (classes == {Decimal} and all(value.is_finite() for value in values))):
+        return [min(values), max(values)]
+    return values
 
 
 def _set_width(sheet: Worksheet, col: int, width: float) -> None:

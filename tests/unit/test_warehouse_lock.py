@@ -126,20 +126,37 @@ def test_the_marts_are_published_as_a_copy_only_when_the_edition_succeeds(wareho
     settings = Settings.from_env()
     published = published_marts_path(settings)
     with pytest.raises(ZeroDivisionError):
-        with reporting_warehouse(settings) as staging:
-            assert staging != warehouse and staging.exists()
+        with reporting_warehouse(settings) as read_from:
+            assert read_from == warehouse  # on DuckDB the edition reads the warehouse, copied meanwhile
             1 / 0
-    assert not published.exists() and not staging.exists()
+    assert not published.exists() and list(published.parent.iterdir()) == []  # no temp copy left
 
-    with reporting_warehouse(settings) as staging:
-        with read_connection(staging) as con:  # as the reports read it (it leaves a lock file)
+    with reporting_warehouse(settings) as read_from:
+        with read_connection(read_from) as con:  # as the reports read it
             assert con.execute("select y from marts.rpt_b").fetchone() == (2,)
+        # no writer step of another process can change the marts while the edition reads them
+        writer = subprocess.run(
+            [sys.executable, "-c", "import sys\nfrom connectors.warehouse_lock import warehouse_lock\n"
+             "with warehouse_lock(sys.argv[1], write=True, wait_s=0.3): pass", str(warehouse)],
+            capture_output=True, text=True)
+        assert writer.returncode != 0 and "WarehouseBusy" in writer.stderr, writer.stderr
     assert sorted(p.name for p in published.parent.iterdir()) == [published.name]  # no temp nor lock left
     with duckdb.connect(str(published), read_only=True) as con:
         tables = con.execute("select table_schema, table_name, table_type from information_schema.tables "
                              "order by all").fetchall()
     # the marts only (the view as a table), nothing of the other schemas
     assert tables == [("marts", "fct_a", "BASE TABLE"), ("marts", "rpt_b", "BASE TABLE")]
+
+    # a copy that fails (here: its file already holds bytes that are no DuckDB file) fails the
+    # edition after the block ran, and the published copy stays the last good one
+    published.with_name(f".ltc_marts.duckdb.{os.getpid()}.tmp").write_bytes(b"not a database")
+    before = published.read_bytes()
+    ran = []
+    with pytest.raises(duckdb.Error):
+        with reporting_warehouse(settings):
+            ran.append(True)
+    assert ran and published.read_bytes() == before
+    assert sorted(p.name for p in published.parent.iterdir()) == [published.name]
 
     # a dead run's unpublished copy is removed by the next edition; a live one's is left alone
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,

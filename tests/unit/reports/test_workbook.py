@@ -14,6 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from reports import workbook as workbook_module
@@ -302,3 +304,36 @@ def test_a_number_that_is_not_finite_is_refused(tmp_path: Path, bad):
         write_workbook(tmp_path / "bad.xlsx", [worklist], title="Bad", as_of=AS_OF, currency="USD",
                        generated_at=GENERATED_AT)
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+_numbers = st.one_of(
+    st.lists(st.integers(min_value=-10**12, max_value=10**12), max_size=30),
+    st.lists(st.decimals(allow_nan=False, allow_infinity=False, min_value=Decimal("-1e12"),
+                         max_value=Decimal("1e12")), max_size=30),
+    st.lists(st.one_of(st.integers(-10**6, 10**6), st.decimals(allow_nan=False, allow_infinity=False),
+                       st.none()), max_size=30),
+)
+_cells = st.one_of(
+    st.tuples(_numbers, st.sampled_from(("money", "pct", "int", "days", "text"))),
+    st.tuples(st.lists(st.one_of(st.text(max_size=40), st.dates(), st.none(), st.integers()), max_size=30),
+              st.sampled_from(("text", "date"))),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(column_cells=_cells)
+def test_a_column_width_measured_from_its_extremes_equals_one_measured_from_every_cell(column_cells):
+    """The width shortcut (workbook._widest_candidates: only the smallest and the largest number of
+    a numeric column are formatted) must give the width that formatting every cell gives."""
+    from itertools import repeat
+
+    from reports.formatting import fmt_cell
+
+    values, kind = column_cells
+    column = Column("amount", "Amount", kind)
+    present = [value for value in values if value is not None]
+    every_cell = max(map(len, map(fmt_cell, present, repeat(kind))), default=0)
+    candidates = workbook_module._widest_candidates(present, kind)
+    assert max(map(len, map(fmt_cell, candidates, repeat(kind))), default=0) == every_cell
+    assert workbook_module._width(column, values, {}) == float(
+        min(max(max(len(column.label) + 2, every_cell) + 1, workbook_module._MIN_WIDTH), workbook_module._MAX_WIDTH))
