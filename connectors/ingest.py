@@ -20,6 +20,7 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 import urllib3
+from dlt.common.schema.exceptions import DataValidationError
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.landing import (
@@ -333,6 +334,19 @@ def _finish_pending(pipeline, notes: list[str]) -> None:
         notes.append("finished loading the package(s) an interrupted run left pending")
 
 
+def _drop_refused_package(pipeline, exc: PipelineStepFailed) -> None:
+    """Drop the load package a schema contract refused (e.g. ad_spend's `data_type: freeze`).
+
+    dlt keeps a package whose normalize failed as pending, and every later run normalizes pending
+    packages first (`_finish_pending`, and `Pipeline.run` itself), so the same violation failed
+    every later run, conforming data or not, until someone dropped the package by hand (found by
+    tests/reliability/test_checklist_dbt.py, checklist #8). Refused at normalize, nothing of it
+    reached the warehouse, and its source state (e.g. the ad-spend files marked as read) goes with
+    it, so the refused input is read, and refused, again until it is fixed: loud, never lost."""
+    if exc.step == "normalize":
+        pipeline.abort_packages()  # deletes the pending packages, restores local state and schemas
+
+
 # ---- entry point ----------------------------------------------------------------------------------
 
 def run_ingest(system: str, settings: Settings | None = None, objects: list[str] | None = None) -> IngestResult:
@@ -372,6 +386,11 @@ def _land(system: str, settings: Settings, objects: list[str] | None, notes: lis
         _finish_pending(pipeline, notes)
         info = pipeline.run(source, loader_file_format=_file_format(settings))
     except PipelineStepFailed as exc:
+        refused = _root_cause(exc, (DataValidationError,))
+        if isinstance(refused, DataValidationError):
+            _drop_refused_package(pipeline, exc)
+            raise IngestError(f"{system}: refused by the table's schema contract, nothing of this run "
+                              f"landed: {_one_line(refused)}") from exc
         # errors whose message already says what happened and what to do (the deepest link of the
         # chain can be a bystander, e.g. the StopIteration a paging generator was handling)
         actionable = (*config_errors, FileFormatError, *_source_errors(system))

@@ -93,7 +93,73 @@ def test_full_job_materialises_everything_and_the_report_matches_ground_truth(sa
     assert [name for name, *_ in rows] == list(RECONCILED_FIGURES)
     _assert_funnel_slices_match_ground_truth(settings.duckdb_path, truth["funnel_slices"])
     _assert_the_edition_holds_every_report(settings)
+    _assert_dbt_statuses_match_materializations(settings, summary.run_id)
     _assert_the_next_dbt_call_parses_partially(tmp_path / "dbt_target")
+
+
+def _run_results(run_id: str) -> dict:
+    """The `run_results.json` the run's `dbt build` wrote: dagster-dbt gives each run its own target
+    folder, `<dbt target>/ltc_dbt_models-<run id[:7]>-<hash>/`."""
+    import json
+
+    from reports.docs_site import DBT_OP_NAME, dbt_target_dir
+
+    found = sorted(dbt_target_dir().glob(f"{DBT_OP_NAME}-{run_id[:7]}-*/run_results.json"))
+    assert len(found) == 1, f"expected one run_results.json for run {run_id}, found {found}"
+    return json.loads(found[0].read_text())
+
+
+def _dagster_events(settings: Settings, run_id: str) -> dict[str, set[str]]:
+    """Asset keys with a materialization, and with an observation, in the run's event log."""
+    import dagster as dg
+
+    from orchestration.instance import get_instance
+
+    instance = get_instance(settings)
+    keys = {}
+    for name, kind in (("materialized", dg.DagsterEventType.ASSET_MATERIALIZATION),
+                       ("observed", dg.DagsterEventType.ASSET_OBSERVATION)):
+        records = instance.get_records_for_run(run_id, of_type=kind, limit=100_000).records
+        keys[name] = {r.event_log_entry.dagster_event.asset_key.to_user_string() for r in records}
+    return keys
+
+
+def _assert_dbt_statuses_match_materializations(settings: Settings, run_id: str) -> None:
+    """Checklist #12 (green run, asset not materialized; dagster#33920, #23109): dbt's own
+    run_results.json and the Dagster event log of the same run agree, node by node.
+    - every model, seed and snapshot dbt says succeeded has an ASSET_MATERIALIZATION;
+    - every selected one (the job selects every dbt asset) has a materialization or an explicit
+      no-op record (an observation) — a node dbt never reported on fails this too;
+    - none that errored or was skipped has a materialization, and no dbt asset is materialized
+      that run_results does not list at all.
+    Fails if dagster-dbt drops the event for a status it does not know (`no-op`, `reused`), if a
+    model runs outside the build the run made, or if a failed model is shown as fresh."""
+    import json
+
+    from orchestration.defs.transform.dbt import dbt_project, ltc_dbt_models, translator
+
+    manifest = json.loads(Path(dbt_project.manifest_path).read_text())
+    key_of = {uid: translator.get_asset_spec(manifest, uid, dbt_project).key.to_user_string()
+              for uid, node in manifest["nodes"].items()
+              if node["resource_type"] in ("model", "seed", "snapshot")
+              and node["config"].get("materialized") != "ephemeral" and node["config"].get("enabled", True)}
+    dbt_keys = {k.to_user_string() for k in ltc_dbt_models.keys}
+    assert set(key_of.values()) == dbt_keys, "manifest nodes and the dbt assets disagree"
+    status = {r["unique_id"]: r["status"] for r in _run_results(run_id)["results"] if r["unique_id"] in key_of}
+    events = _dagster_events(settings, run_id)
+    materialized = events["materialized"] & dbt_keys
+
+    succeeded = {key_of[u] for u, s in status.items() if s == "success"}
+    not_run = {key_of[u] for u, s in status.items() if s in ("error", "skipped", "fail")}
+    unreported = sorted(key_of[u] for u in key_of if u not in status)
+    assert not unreported, f"selected dbt nodes with no entry in run_results.json: {unreported[:10]}"
+    assert succeeded, "run_results.json reports no successful model"
+    assert not succeeded - materialized, f"dbt succeeded, no materialization: {sorted(succeeded - materialized)[:10]}"
+    no_record = dbt_keys - materialized - events["observed"]
+    assert not no_record, f"selected dbt assets with neither a materialization nor a no-op record: {sorted(no_record)[:10]}"
+    assert not not_run & materialized, f"errored/skipped in dbt, yet materialized: {sorted(not_run & materialized)}"
+    reported = {key_of[u] for u in status}
+    assert materialized <= reported, f"materialized, not in run_results.json: {sorted(materialized - reported)[:10]}"
 
 
 def _channel_of(lead_source: str) -> str:

@@ -25,11 +25,18 @@ table is compared, row for row over all business columns (not dlt's `_dlt_load_i
 the per-run `_loaded_at` stamp), with a clean uncrashed run into another LTC_HOME against the same
 org; ids are unique, each Id set equals the org's, and the incremental cursors committed in the
 warehouse equal the clean run's.
+
+Checklist #1 (reliability-and-performance.md §9): right after each kill, before the re-run, the
+warehouse is reopened and every raw table must be as before the run or as a complete run leaves
+it, never in between, with no staging leftovers (`torn_tables`). That check is proven able to
+fail by a test-local writer that reloads a table in autocommit and is killed half-way (the
+reference's scenario B), next to the same writer inside a transaction (scenario A), which passes.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -196,6 +203,69 @@ def _cursors(home: Path) -> dict[str, object]:
             for name, res in sorted(resources.items())}
 
 
+def _digests(warehouse: Path) -> dict[str, tuple[int, int]]:
+    """Per `raw_salesforce` data table: (row count, order-independent hash of its business rows)."""
+    if not warehouse.exists():
+        return {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        out = {}
+        for table in _data_tables(con):
+            cols = [c for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_schema = 'raw_salesforce' "
+                "and table_name = ? order by ordinal_position", [table]).fetchall() if c not in RUN_COLUMNS]
+            row = ", ".join(f'"{c}"' for c in cols)
+            out[table] = con.execute(
+                f'select count(*), coalesce(sum(hash(({row}))::hugeint), 0) from raw_salesforce."{table}"').fetchone()
+    return out
+
+
+def torn_tables(warehouse: Path, before: dict[str, tuple], after: dict[str, tuple]) -> list[str]:
+    """Checklist #1's check, right after a kill and before anything reruns: every raw table is
+    either exactly as it was before the killed run (`before`; absent = empty) or exactly as a
+    complete run leaves it (`after`), never in between; and no dataset or table the run only
+    stages in is left (dlt's `raw_salesforce_staging`, dbt-style `__tmp`/`__backup` names)
+    beyond what a complete run leaves. Returns what is wrong; empty when intact."""
+    problems = []
+    now = _digests(warehouse)
+    empty = (0, 0)
+    for table in sorted(set(now) | set(before)):
+        if table not in after:
+            problems.append(f"raw_salesforce.{table}: a table a complete run does not have")
+            continue
+        state = now.get(table, empty)
+        if state not in (before.get(table, empty), after[table]):
+            problems.append(f"raw_salesforce.{table}: {state[0]} rows, neither the {before.get(table, empty)[0]} "
+                            f"before the run nor the {after[table][0]} of a complete run")
+    if warehouse.exists():
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            stray = con.execute(
+                "select table_schema || '.' || table_name from information_schema.tables "
+                "where table_schema like 'raw\\_salesforce%' escape '\\' and table_schema <> 'raw_salesforce' "
+                "and table_schema <> 'raw_salesforce_staging' or table_name similar to '.*__(tmp|backup|dbt_tmp).*'"
+            ).fetchall()
+        problems += [f"{name}: a staging leftover" for (name,) in stray]
+    return problems
+
+
+def half_applied_loads(warehouse: Path) -> dict[str, list[str]]:
+    """Per `raw_salesforce` table, the `_dlt_load_id`s of its rows that `_dlt_loads` does not list
+    as finished (status 0): rows of a load package that was only partly applied."""
+    if not warehouse.exists():
+        return {}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = _data_tables(con)
+        if not tables:
+            return {}
+        found = {}
+        for table in tables:
+            ids = con.execute(
+                f'select distinct _dlt_load_id from raw_salesforce."{table}" where _dlt_load_id not in '
+                "(select load_id from raw_salesforce._dlt_loads where status = 0)").fetchall()
+            if ids:
+                found[table] = sorted(i for (i,) in ids)
+    return found
+
+
 def assert_same_landing(home: Path, reference: dict[str, dict], reference_cursors: dict, org: FakeSalesforce) -> None:
     landed = _landed(home)
     expected_tables = sorted(table_name(o) for o in DEFAULT_OBJECTS)
@@ -239,7 +309,7 @@ def clean(org, tmp_path_factory):
     requests = org.requests[since:]
     assert sum("/query/" in r for r in requests) >= 15, "the org should need many REST pages"
     landed = _landed(home)
-    return landed, _cursors(home), requests
+    return landed, _cursors(home), requests, home
 
 
 # ---- the crash points ----------------------------------------------------------------------------
@@ -308,10 +378,17 @@ def _crash(point: str, home: Path, org: GatedFake, requests: list[str]) -> str:
 
 @pytest.mark.parametrize("point", list(CRASH_POINTS))
 def test_rerun_after_kill_9_lands_what_a_clean_run_lands(point, org, clean, tmp_path):
-    reference, reference_cursors, requests = clean
+    reference, reference_cursors, requests, clean_home = clean
     home = tmp_path / "ltc_home"
     where = _crash(point, home, org, requests)
     print(f"{point}: SIGKILL during {where}")
+    # checklist #1, before anything reruns: the first run of this home died, so every raw table
+    # must be absent/empty (as before it) or whole (as a complete run leaves it)
+    problems = torn_tables(home / "warehouse.duckdb", before={}, after=_digests(clean_home / "warehouse.duckdb"))
+    assert not problems, f"right after the kill ({where}): {problems}"
+    half_applied = half_applied_loads(home / "warehouse.duckdb")
+    if point != "load":
+        assert not half_applied, f"killed before the load step, yet rows of an unfinished load landed: {half_applied}"
 
     since = len(org.requests)
     _run_ingest(home, org)
@@ -327,3 +404,53 @@ def test_rerun_after_kill_9_lands_what_a_clean_run_lands(point, org, clean, tmp_
     for stage in ("load/new", "load/normalized", "normalize/extracted"):
         pending = [p.name for p in (pipeline / stage).iterdir() if p.is_dir()]
         assert not pending, f"load package(s) {pending} still pending in {stage}"
+    assert not half_applied_loads(home / "warehouse.duckdb")
+    if half_applied:
+        # Known gap, measured: dlt commits each table's load job on its own, so a kill in the load
+        # step leaves the tables whose jobs finished (5 to 14 of 16 tables in our runs) with rows
+        # of a load that `_dlt_loads` does not list, next to the other tables' older state, until the
+        # next salesforce ingest finishes the package (asserted above). dbt reads raw tables without
+        # filtering on finished loads, so a dbt run in between (another job's) would see them.
+        pytest.xfail(f"a kill in dlt's load step leaves a half-applied load package: {half_applied}")
+
+
+# ---- the checker can fail: a writer without the wrapping transaction (reference §4, scenario B) ---
+
+_WRITER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+if sys.argv[2] == "transaction":
+    con.execute("begin")
+# a reload of raw_salesforce.lead: delete, then insert the rows again; killed in between
+con.execute("create temp table reload as select * from raw_salesforce.lead")
+con.execute("delete from raw_salesforce.lead where id in (select id from reload order by id limit 300)")
+print("deleted", flush=True)
+time.sleep(120)  # the insert that never comes
+con.execute("insert into raw_salesforce.lead select * from reload anti join raw_salesforce.lead using (id)")
+"""
+
+
+@pytest.mark.parametrize("mode", ["transaction", "autocommit"])
+def test_the_torn_table_check_catches_a_writer_without_a_transaction(mode, clean, tmp_path):
+    """Checklist #1's negative control: the check above (`torn_tables`) must be able to fail. A
+    test-local reload of `raw_salesforce.lead` (delete 300 rows, then insert them again) is
+    SIGKILLed between the two. Inside one transaction (scenario A) the table is intact on reopen;
+    in autocommit (scenario B) the delete is committed and 300 rows are gone, which the check must
+    report. Fails if the check passes a torn table, or flags an intact one."""
+    *_, clean_home = clean
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(clean_home / "warehouse.duckdb", warehouse)
+    before = _digests(warehouse)
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(warehouse), mode],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.strip() == "deleted", proc.stderr.read()
+    finally:
+        _kill(proc)
+    problems = torn_tables(warehouse, before=before, after=before)  # a complete reload changes nothing
+    if mode == "transaction":
+        assert not problems, problems
+    else:
+        assert problems == [f"raw_salesforce.lead: {before['lead'][0] - 300} rows, neither the "
+                            f"{before['lead'][0]} before the run nor the {before['lead'][0]} of a complete run"]
