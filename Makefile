@@ -27,18 +27,18 @@ demo: $(STAMP)
 	$(BIN)/ltc demo
 
 test: $(STAMP) dbt-parse
-	$(BIN)/python -m pytest -q -m "not extended and not spark and not reliability"
+	$(BIN)/python -m pytest -q -m "not extended and not spark and not reliability" --durations=10
 
 # The extended suite: the sandbox company landed through the connectors and built end to end per
 # model family, and the external-dataset validations (Olist, IBM AR). Minutes of dbt each; CI runs
 # it after `make test` (.ci/run).
 test-extended: $(STAMP) dbt-parse
-	$(BIN)/python -m pytest -q -m extended
+	$(BIN)/python -m pytest -q -m extended --durations=10
 
 # The fault-injection and security suite (tests/reliability): crashes, API faults, the bad-input
 # corpus, late data, concurrency, secrets and exposure. CI runs it after the extended suite.
 test-reliability: $(STAMP) dbt-parse
-	$(BIN)/python -m pytest -q -m reliability tests/reliability
+	$(BIN)/python -m pytest -q -m reliability tests/reliability --durations=15
 
 # dbt on Spark in local mode against the DuckDB marts (tests/spark; needs Java 17). The `spark`
 # extra (pyspark: 478 MB installed) is installed here only, not by `make setup`.
