@@ -75,8 +75,9 @@ def refresh(tmp: Path, home: Path, scale: int, as_of: str, phases: tuple[str, ..
     The sandbox's fake Salesforce and HubSpot are served by a process of their own, started anew
     for each refresh (the mutated company must be served as it now is) and not timed, as in
     benchmarks/scale.py: they stand for remote systems. Before stop 21 each ingest child served
-    them itself, so at 1M leads its time included loading the company into the fakes and its peak
-    RSS was theirs (12.4 GB, against 1.1 GB for the ingest alone in scale.py)."""
+    them itself: its timer started after they were loaded, but its peak RSS was theirs (12.4 GB at
+    1M leads, against 1.1 GB for the ingest alone in scale.py) and the benchmark paid the loading
+    once per ingest child."""
     with _sources(tmp, home, as_of) as sources:
         runs = {phase: _phase(phase, tmp, home, scale, as_of, sources) for phase in phases}
     runs["total"] = {"seconds": sum(r["seconds"] for r in runs.values()),
