@@ -198,11 +198,47 @@ def arrow_schema(columns: list[Column]) -> pa.Schema:
     return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in columns])
 
 
+# What a refused value's error says to do (checklist #8, "changed type: no silent NULLs").
+REFUSED = ("; refused, nothing of this run landed and the cursors are unchanged: fix the value at the "
+           "source (or, if the property's type changed for good, its column in connectors/marketing/"
+           "hubspot.py and the dbt staging model that reads it), then re-run: the next run reads it again")
+
+
 def _objects_array(objects: list[dict], raw_type: pa.StructType, table: str) -> pa.StructArray:
     try:
         return pa.array(objects, type=raw_type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
-        raise HubSpotDataError(f"{table}: an object does not have the expected shape: {exc}") from exc
+        culprit = _shape_culprit(objects, raw_type, table)
+        raise HubSpotDataError(culprit or f"{table}: an object does not have the expected shape: {exc}{REFUSED}") from exc
+
+
+def _shape_culprit(objects: list[dict], raw_type: pa.StructType, table: str) -> str | None:
+    """Which object and field broke the JSON shape (e.g. a number where a property is text): only
+    on failure, object by object, then leaf by leaf. None if no single leaf explains it."""
+    for obj in objects:
+        try:
+            pa.array([obj], type=raw_type)
+            continue
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            pass
+        ident = obj.get("id", obj.get("conversionId")) if isinstance(obj, dict) else None
+        for path, leaf in _leaves(raw_type):
+            value = obj
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            try:
+                pa.array([value], type=leaf)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+                return f"{table} id {ident}: {'.'.join(path)}={value!r} is not a {leaf}{REFUSED}"
+    return None
+
+
+def _leaves(struct: pa.StructType, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], pa.DataType]]:
+    for f in struct:
+        if pa.types.is_struct(f.type):
+            yield from _leaves(f.type, (*prefix, f.name))
+        else:
+            yield (*prefix, f.name), f.type
 
 
 def _convert(values: pa.Array, column: Column, ids: pa.Array, table: str) -> pa.Array:
@@ -222,7 +258,7 @@ def _convert(values: pa.Array, column: Column, ids: pa.Array, table: str) -> pa.
                 pc.cast(pa.array([value], values.type), column.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 raise HubSpotDataError(f"{table} id {ids[i].as_py()}: {column.name}={value!r} is not a "
-                                       f"{column.type}") from exc
+                                       f"{column.type}{REFUSED}") from exc
         raise
 
 

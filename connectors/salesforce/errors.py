@@ -17,3 +17,18 @@ class SalesforceLimitError(RuntimeError):
 
 class SalesforceExtractError(RuntimeError):
     """Salesforce refused a describe or query; the message carries its errorCode."""
+
+
+class SalesforceValueError(SalesforceExtractError):
+    """A record's value does not fit its field's describe type (a changed type: text where a number,
+    date or boolean belongs). Raised while extracting, so nothing of the run lands and no cursor
+    moves: the same window is read again once the source is fixed, never a silent NULL."""
+
+
+def changed_type(table: str, record_id: object, column: str, value: object, expected: object) -> SalesforceValueError:
+    """The refusal of one value, naming where it is and what to do (checklist #8: loud, lossless)."""
+    return SalesforceValueError(
+        f"{table} id {record_id}: column {column} = {value!r} is not a {expected} (the field's type changed, "
+        "or the record holds a bad value); refused, nothing of this run landed and the cursors are "
+        "unchanged: fix the value in Salesforce (or, if the field's type changed for good, the column and "
+        "the dbt staging model that reads it), then re-run: the next run reads the same window again")

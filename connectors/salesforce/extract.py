@@ -22,6 +22,8 @@ from typing import Any, Callable, Iterator
 import pyarrow as pa
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
+from connectors.salesforce.errors import changed_type
+
 CURSOR_PREFERENCE = ("SystemModstamp", "LastModifiedDate", "CreatedDate")
 PAGE_SIZE = 2000  # the REST API's maximum batch size
 # describe types with no scalar value to land: compound address/location and blobs
@@ -163,7 +165,9 @@ _TEXT_PARSERS: dict[str, Callable[[str], Any]] = {
 class RecordConverter:
     """Turns API records into landing rows: strip `attributes`, snake-case keys, parse dates."""
 
-    def __init__(self, fields: list[FieldSpec]):
+    def __init__(self, fields: list[FieldSpec], table: str = "?"):
+        self.table = table  # named with the record in the error of a value that does not parse
+        self.types = {f.name: f.type for f in fields}
         self.columns = {f.name: f.column for f in fields}
         self.parsers = {f.name: _PARSERS[f.type] for f in fields if f.type in _PARSERS}
         self.text_parsers = {f.name: _TEXT_PARSERS[f.type] for f in fields if f.type in _TEXT_PARSERS}
@@ -176,7 +180,13 @@ class RecordConverter:
             if key == "attributes":
                 continue
             parse = parsers.get(key)
-            row[columns.get(key) or snake(key)] = parse(value) if parse and value is not None else value
+            if parse and value is not None:
+                try:
+                    value = parse(value)
+                except (ValueError, TypeError, AttributeError) as exc:  # e.g. "soon" in a date field
+                    column = columns.get(key) or snake(key)
+                    raise changed_type(self.table, record.get("Id"), column, value, self.types.get(key)) from exc
+            row[columns.get(key) or snake(key)] = value
         return row
 
     def from_text(self, record: dict[str, str]) -> dict:

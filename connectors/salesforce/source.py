@@ -24,7 +24,9 @@ spent, stop the run with `SalesforceExtractError` and nothing loaded.
 
 Schema drift: describe runs every time; the field list is kept in the resource state, and fields
 added or removed since the last committed run are reported in the notes (a new field becomes a new
-column; a removed field's column stays, null for rows landed from then on).
+column; a removed field's column stays, null for rows landed from then on). A value whose type
+changed (text in a currency, date or boolean field) stops the run at extract, naming the table,
+record, column and value (`_typed_page`): nothing lands, no cursor moves, never a variant column.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from simple_salesforce.exceptions import (
 
 from connectors.salesforce.bulk import choose_pages
 from connectors.salesforce.errors import SalesforceExtractError, SalesforceLimitError  # noqa: F401 - re-exported
+from connectors.salesforce.errors import changed_type
 from connectors.salesforce.extract import (
     HISTORY_CURSOR,
     FieldSpec,
@@ -233,7 +236,7 @@ def _pages_with_refresh(
                 last = page[-1][cursor_col]  # ORDER BY cursor: the last row holds the max
                 # as Arrow, typed like a Bulk page: dlt then writes Parquet instead of normalizing
                 # row by row (the JSON normalizer spent 27 of 57 s landing 43k rows at 10k leads)
-                yield pa.Table.from_pylist(page, schema=schema)
+                yield _typed_page(page, schema, table_name(obj), fields)
                 resume_from = last or resume_from
             return
         except SalesforceExpiredSession:
@@ -250,6 +253,30 @@ def _pages_with_refresh(
                 raise translated from exc
             _stop(stop, translated, arrow_pages)
             return
+
+
+def _typed_page(page: list[dict], schema: pa.Schema, table: str, fields: list[FieldSpec]) -> pa.Table:
+    """A REST page as an Arrow table typed from describe. A value that does not fit its column (a
+    changed type: "12.5k" in a currency field, "yes" in a boolean, a number in a text field) stops
+    the run here, at extract, naming the record and the column (`changed_type`): Arrow would only
+    say "int or Decimal object expected, got str", and a dict row would have let dlt land the value
+    in a variant column (`amount__v_text`) that staging never reads, a silent NULL downstream."""
+    try:
+        return pa.Table.from_pylist(page, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+        kinds = {f.column: f.type for f in fields}
+        for field in schema:  # only on failure: find the culprit, column by column
+            values = [row.get(field.name) for row in page]
+            try:
+                pa.array(values, type=field.type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+                for row, value in zip(page, values):
+                    try:
+                        pa.array([value], type=field.type)
+                    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+                        raise changed_type(table, row.get("id"), field.name, value,
+                                           kinds.get(field.name, field.type)) from exc
+        raise
 
 
 def _stop(stop: RunStop | None, exc: SalesforceLimitError, arrow_pages: int) -> None:
@@ -287,7 +314,7 @@ def _object_resource(
     except ValueError as exc:
         raise SalesforceExtractError(f"{obj}: {exc}") from exc
     names = [f.name for f in fields]
-    convert = RecordConverter(fields)
+    convert = RecordConverter(fields, table_name(obj))
     table = table_name(obj)
     stop = stop or RunStop()
 
