@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from connectors.values import ISO_4217
+
 SYSTEMS = ("salesforce", "erp", "finance", "marketing")
 
 # Nothing at run time may reach the internet: every library that phones home by default is
@@ -45,6 +47,16 @@ def _date(name: str, value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{name}={value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _reporting_currency(value: str) -> str:
+    """LTC_REPORTING_CURRENCY as an active ISO 4217 code, or ValueError naming the variable: it
+    reaches dbt's SQL as a quoted literal (macro reporting_currency()), so nothing but three
+    letters from the list may pass, and a typo ("RMB", "usd ") must not silently match no FX rate."""
+    code = value.strip().upper()
+    if code not in ISO_4217:
+        raise ValueError(f"LTC_REPORTING_CURRENCY={value!r} is not an active ISO 4217 currency code (e.g. USD, CNY)")
+    return code
 
 
 def _csv_tuple(value: str | None) -> tuple[str, ...] | None:
@@ -218,7 +230,7 @@ class Settings:
             dagster_pg_db=_env("LTC_DAGSTER_PG_DB", "dagster"),
             dagster_pg_user=_env("LTC_DAGSTER_PG_USER", "postgres"),
             dagster_pg_password=_env("LTC_DAGSTER_PG_PASSWORD"),
-            reporting_currency=_env("LTC_REPORTING_CURRENCY", "USD"),
+            reporting_currency=_reporting_currency(_env("LTC_REPORTING_CURRENCY", "USD")),
             as_of=_date("LTC_AS_OF", as_of),
             locale=_env("LTC_LOCALE", "en"),
             salesforce_instance_url=_env("SALESFORCE_INSTANCE_URL"),

@@ -59,9 +59,12 @@ def _progress(message: str, started: float | None = None) -> None:
 # --------------------------------------------------------------------------- sandbox helpers
 
 
-def sandbox_environment(sandbox_dir: Path, salesforce_url: str, token: str, as_of: str) -> dict[str, str]:
-    """The environment that points every connector at the sandbox company's local sources."""
+def sandbox_environment(sandbox_dir: Path, salesforce_url: str, token: str, as_of: str,
+                        reporting_currency: str = "USD") -> dict[str, str]:
+    """The environment that points every connector at the sandbox company's local sources, with
+    the company's as-of date and reporting currency (its FX rates are into that currency only)."""
     return {
+        "LTC_REPORTING_CURRENCY": reporting_currency,
         "SALESFORCE_INSTANCE_URL": salesforce_url,
         "SALESFORCE_ACCESS_TOKEN": token,
         "LTC_ERP_URL": f"sqlite:///{sandbox_dir / 'erp.sqlite'}",
@@ -87,7 +90,8 @@ def serving_sandbox(settings: Settings) -> Iterator[dict[str, str]]:
 
     truth = _read_ground_truth(settings.sandbox_dir)
     with FakeSalesforce(settings.sandbox_dir) as fake, FakeHubSpot(settings.sandbox_dir) as hubspot:
-        env = sandbox_environment(settings.sandbox_dir, fake.url, fake.access_token, truth["as_of"])
+        env = sandbox_environment(settings.sandbox_dir, fake.url, fake.access_token, truth["as_of"],
+                                  truth.get("reporting_currency", "USD"))
         env.update({"LTC_MARKETING_API_URL": hubspot.url, "LTC_MARKETING_API_TOKEN": hubspot.access_token})
         saved = {name: os.environ.get(name) for name in env}
         os.environ.update(env)
@@ -110,11 +114,13 @@ def cmd_sandbox_generate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     out = Path(args.out) if args.out else settings.sandbox_dir
     started = time.perf_counter()
-    truth = generate(out, seed=args.seed, scale=args.scale, region=args.region, story=args.story)
+    truth = generate(out, seed=args.seed, scale=args.scale, region=args.region, story=args.story,
+                     reporting_currency=args.reporting_currency)
     region = "" if args.region == "default" else f", region {args.region}"
     story = "" if args.story == "default" else f", story {args.story}"
+    currency = f", {truth['reporting_currency']}"
     _progress(_("sandbox company written to %(folder)s (seed %(seed)s, %(scale)s leads%(extra)s)") % {
-        "folder": out, "seed": args.seed, "scale": args.scale, "extra": f"{region}{story}"}, started)
+        "folder": out, "seed": args.seed, "scale": args.scale, "extra": f"{region}{story}{currency}"}, started)
     print(json.dumps(truth["figures"], indent=2))
     return 0
 
@@ -343,70 +349,74 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ltc", description="Lead-to-cash visibility platform")
-    parser.add_argument("--verbose", action="store_true", help="show tracebacks on failure")
-    parser.add_argument("--locale", help="language of the messages and reports: en or zh_CN (default: $LTC_LOCALE, else en)")
+    parser = argparse.ArgumentParser(prog="ltc", description=_("Lead-to-cash visibility platform"))
+    parser.add_argument("--verbose", action="store_true", help=_("show tracebacks on failure"))
+    parser.add_argument("--locale", help=_("language of the messages and reports: en or zh_CN (default: $LTC_LOCALE, else en)"))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="generate the sandbox company and run everything once")
-    demo.add_argument("--scale", type=int, default=DEFAULT_SCALE, help="number of leads")
+    demo = sub.add_parser("demo", help=_("generate the sandbox company and run everything once"))
+    demo.add_argument("--scale", type=int, default=DEFAULT_SCALE, help=_("number of leads"))
     demo.add_argument("--seed", type=int, default=DEFAULT_SEED)
     demo.set_defaults(func=cmd_demo)
 
-    sandbox = sub.add_parser("sandbox", help="the synthetic sandbox company")
+    sandbox = sub.add_parser("sandbox", help=_("the synthetic sandbox company"))
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
-    gen = sandbox_sub.add_parser("generate", help="write the sandbox company and its ground truth")
-    gen.add_argument("--scale", type=int, default=DEFAULT_SCALE, help="number of leads")
+    gen = sandbox_sub.add_parser("generate", help=_("write the sandbox company and its ground truth"))
+    gen.add_argument("--scale", type=int, default=DEFAULT_SCALE, help=_("number of leads"))
     gen.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    gen.add_argument("--out", help="output folder (default $LTC_HOME/sandbox)")
+    gen.add_argument("--out", help=_("output folder (default $LTC_HOME/sandbox)"))
     gen.add_argument("--region", choices=("default", "cn"), default="default",
-                     help="where the company sells: default (NA/EMEA/UK) or cn (China: Chinese names, CNY)")
+                     help=_("where the company sells: default (NA/EMEA/UK) or cn (China: Chinese names, CNY)"))
+    gen.add_argument("--reporting-currency", type=str.upper, metavar="CCY",
+                     help=_("the company's reporting currency, one it trades in: its FX rates are written "
+                          "into it and `ltc demo/run/dev` on this sandbox report in it "
+                          "(default: CNY for --region cn, else USD)"))
     gen.add_argument("--story", choices=("default", "improving"), default="default",
-                     help="how the company behaves over time: default (one year) or improving (two years, "
-                          "LTC discipline adopted halfway; planted panel figures in ground_truth.json)")
+                     help=_("how the company behaves over time: default (one year) or improving (two years, "
+                          "LTC discipline adopted halfway; planted panel figures in ground_truth.json)"))
     gen.set_defaults(func=cmd_sandbox_generate)
-    mut = sandbox_sub.add_parser("mutate", help="change the sandbox company as its sources look the next day")
-    mut.add_argument("--fraction", type=float, default=0.01, help="share of every source's records changed")
+    mut = sandbox_sub.add_parser("mutate", help=_("change the sandbox company as its sources look the next day"))
+    mut.add_argument("--fraction", type=float, default=0.01, help=_("share of every source's records changed"))
     mut.add_argument("--seed", type=int, default=1)
-    mut.add_argument("--sandbox", help="the sandbox folder (default $LTC_HOME/sandbox)")
+    mut.add_argument("--sandbox", help=_("the sandbox folder (default $LTC_HOME/sandbox)"))
     mut.set_defaults(func=cmd_sandbox_mutate)
-    serve = sandbox_sub.add_parser("serve", help="serve the sandbox's fake APIs on 127.0.0.1")
+    serve = sandbox_sub.add_parser("serve", help=_("serve the sandbox's fake APIs on 127.0.0.1"))
     serve.set_defaults(func=cmd_sandbox_serve)
 
-    ingest = sub.add_parser("ingest", help="run one connector against the configured source")
+    ingest = sub.add_parser("ingest", help=_("run one connector against the configured source"))
     ingest.add_argument("system", choices=SYSTEMS)
     ingest.set_defaults(func=cmd_ingest)
 
-    run = sub.add_parser("run", help="the full refresh against the configured sources, via Dagster")
+    run = sub.add_parser("run", help=_("the full refresh against the configured sources, via Dagster"))
     run.set_defaults(func=cmd_run)
 
-    report = sub.add_parser("report", help="rebuild and publish the reports from the warehouse (and mail them)")
-    report.add_argument("--no-mail", action="store_true", help="publish without mailing, even when mail is configured")
+    report = sub.add_parser("report", help=_("rebuild and publish the reports from the warehouse (and mail them)"))
+    report.add_argument("--no-mail", action="store_true", help=_("publish without mailing, even when mail is configured"))
     report.set_defaults(func=cmd_report)
 
-    dev = sub.add_parser("dev", help="open the Dagster UI on 127.0.0.1 against the sandbox")
+    dev = sub.add_parser("dev", help=_("open the Dagster UI on 127.0.0.1 against the sandbox"))
     dev.add_argument("--port", type=int, default=3000)
     dev.set_defaults(func=cmd_dev)
 
     bench = sub.add_parser(
         "bench", allow_abbrev=False,  # `--scale` (floor, incremental) must not be read as `--scales`
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        help="run a benchmark (default: the full refresh by scale) and regenerate BENCHMARKS.md",
-        description="Run `python -m benchmarks.<name>` from the source checkout, then regenerate\n"
+        help=_("run a benchmark (default: the full refresh by scale) and regenerate BENCHMARKS.md"),
+        description=_("Run `python -m benchmarks.<name>` from the source checkout, then regenerate\n"
                     "BENCHMARKS.md from benchmarks/results/*.json. Options not listed here go to the\n"
-                    "benchmark as they are.",
+                    "benchmark as they are."),
         epilog="examples:\n"
                "  ltc bench --scales 10000 100000 --repeat 3\n"
                "  ltc bench --scales 100000 --repeat 1 --warehouse postgres\n"
                "  ltc bench floor --scale 10000")
     bench.add_argument("benchmark", nargs="?", default="scale",
-                       help="benchmarks/<name>.py: scale (default), floor, incremental, spark, erp, ...")
-    bench.add_argument("--scales", type=int, nargs="+", help="scale: sandbox sizes in leads (default 10000 100000)")
-    bench.add_argument("--repeat", type=int, help="repeats per measurement; the figures are their medians")
+                       help=_("benchmarks/<name>.py: scale (default), floor, incremental, spark, erp, ..."))
+    bench.add_argument("--scales", type=int, nargs="+", help=_("scale: sandbox sizes in leads (default 10000 100000)"))
+    bench.add_argument("--repeat", type=int, help=_("repeats per measurement; the figures are their medians"))
     bench.add_argument("--warehouse", choices=("duckdb", "postgres"),
-                       help="scale: the warehouse (postgres: a fresh database per repeat, dropped after)")
+                       help=_("scale: the warehouse (postgres: a fresh database per repeat, dropped after)"))
     bench.add_argument("--no-markdown", dest="markdown", action="store_false",
-                       help="do not regenerate BENCHMARKS.md afterwards")
+                       help=_("do not regenerate BENCHMARKS.md afterwards"))
     bench.set_defaults(func=cmd_bench, accepts_passthrough=True)
     return parser
 
@@ -436,9 +446,27 @@ def _choose_locale(args: argparse.Namespace) -> str:
     return check_locale(value, "LTC_LOCALE")
 
 
+def _help_locale(argv: list[str] | None) -> str:
+    """The locale of the parser's own texts (--help, usage errors), known before parsing: the
+    `--locale X` / `--locale=X` on the command line, else LTC_LOCALE; English when neither names a
+    known locale (`_choose_locale` reports a wrong one after parsing)."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    value = os.environ.get("LTC_LOCALE")
+    for i, word in enumerate(words):
+        if word == "--locale" and i + 1 < len(words):
+            value = words[i + 1]
+        elif word.startswith("--locale="):
+            value = word.split("=", 1)[1]
+    try:
+        return check_locale(value)
+    except UnknownLocale:
+        return check_locale(None)
+
+
 def main(argv: list[str] | None = None) -> int:
     apply_offline_defaults()
-    args = parse_args(argv)
+    with using(_help_locale(argv)):  # the help texts are gettext messages, translated as the parser is built
+        args = parse_args(argv)
     try:
         locale = _choose_locale(args)
     except UnknownLocale as exc:  # before any locale is known: English

@@ -14,6 +14,9 @@ from decimal import Decimal
 from markupsafe import Markup, escape
 
 from reports.datasets import CashMonth, FunnelStage
+from reports.formatting import fmt_axis_number, fmt_currency, fmt_int, fmt_month, fmt_month_axis, fmt_pct
+from reports.i18n import _
+from reports.labels import label as display_label
 
 INK = "#1f2933"
 MUTED = "#6b7785"
@@ -48,8 +51,17 @@ def nice_ticks(max_value: float, target_ticks: int = 5) -> list[float]:
     return [i * step for i in range(n + 1)]
 
 
+def month_amount(month: dt.date, amount: Decimal, currency: str) -> dict[str, str]:
+    """The `%(month)s` and `%(amount)s` of a chart's tooltip, as the locale writes them
+    ("Mar 2025", "CN¥1,234.56"; "2025年3月", "¥1,234.56")."""
+    return {"month": fmt_month(month), "amount": fmt_currency(amount, currency)}
+
+
 def compact(value: float) -> str:
-    """Axis labels: 0, 950, 12k, 1.5M, 2B."""
+    """Axis labels: 0, 950, 12k, 1.5M, 2B in English; the locale's own units elsewhere (4.4万)."""
+    local = fmt_axis_number(value)
+    if local is not None:
+        return local
     a = abs(value)
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if a >= limit:
@@ -65,12 +77,13 @@ def _pct(value: Decimal | None, places: int = 1) -> str:
 
 
 def _empty(width: int, height: int, label: str) -> Markup:
+    no_data = _("No data for this period")
     return Markup(
         f'<svg viewBox="0 0 {width} {height}" '
         f'width="100%" role="img" aria-label="{escape(label)}">'
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#f7f9fb"/>'
         f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" fill="{MUTED}" '
-        f'font-size="14" {FONT}>No data for this period</text></svg>'
+        f'font-size="14" {FONT}>{escape(no_data)}</text></svg>'
     )
 
 
@@ -91,12 +104,14 @@ def funnel_svg(stages: Sequence[FunnelStage], *, title: str) -> Markup:
     for i, s in enumerate(stages):
         y = top + i * (row + gap)
         w = max(2.0, bar_area * s.journeys / peak) if s.journeys else 0.0
+        # gettext outside the f-strings: Babel's extractor does not look inside them
+        share = _("%(share)s of %(stage)s") % {"share": fmt_pct(s.share_of_first), "stage": stages[0].stage_code}
         x = label_w + (bar_area - w) / 2
         shade = 1.0 - 0.11 * i
         parts.append(
             f'<text x="0" y="{_f(y + row / 2 + 5)}" font-size="13" fill="{INK}">'
             f'<tspan font-weight="600">{escape(s.stage_code)}</tspan>'
-            f'<tspan fill="{MUTED}">  {escape(s.step_name)}</tspan></text>'
+            f'<tspan fill="{MUTED}">  {escape(display_label(s.step_name))}</tspan></text>'
         )
         parts.append(
             f'<rect x="{_f(label_w + 0)}" y="{_f(y)}" width="{_f(bar_area)}" height="{row}" '
@@ -109,15 +124,15 @@ def funnel_svg(stages: Sequence[FunnelStage], *, title: str) -> Markup:
             )
         parts.append(
             f'<text x="{width - value_w + 14}" y="{_f(y + row / 2 + 5)}" font-size="13" fill="{INK}">'
-            f'<tspan font-weight="600">{s.journeys:,}</tspan>'
-            f'<tspan fill="{MUTED}">  {escape(_pct(s.share_of_first))} of S1</tspan></text>'
+            f'<tspan font-weight="600">{escape(fmt_int(s.journeys))}</tspan>'
+            f'<tspan fill="{MUTED}">  {escape(share)}</tspan></text>'
         )
         if i + 1 < len(stages):
             nxt = stages[i + 1]
+            step = _("%(rate)s to %(stage)s") % {"rate": fmt_pct(nxt.conversion_from_previous), "stage": nxt.stage_code}
             parts.append(
                 f'<text x="{_f(label_w + bar_area / 2)}" y="{_f(y + row + gap / 2 + 4)}" '
-                f'text-anchor="middle" font-size="11" fill="{MUTED}">▼ '
-                f"{escape(_pct(nxt.conversion_from_previous))} to {escape(nxt.stage_code)}</text>"
+                f'text-anchor="middle" font-size="11" fill="{MUTED}">▼ {escape(step)}</text>'
             )
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -144,7 +159,7 @@ def funnel_svg_compact(stages: Sequence[FunnelStage], *, title: str, width: int 
         parts.append(
             f'<text x="0" y="{_f(y + 12)}" font-size="12" fill="{INK}">'
             f'<tspan font-weight="600">{escape(s.stage_code)}</tspan>'
-            f'<tspan fill="{MUTED}"> {escape(s.step_name)}</tspan></text>'
+            f'<tspan fill="{MUTED}"> {escape(display_label(s.step_name))}</tspan></text>'
             f'<text x="{width}" y="{_f(y + 12)}" font-size="12" fill="{INK}" text-anchor="end">'
             f'<tspan font-weight="600">{s.journeys:,}</tspan>'
             f'<tspan fill="{MUTED}"> · {escape(_pct(s.share_of_first))}</tspan></text>'
@@ -211,31 +226,33 @@ def cash_svg(
                 f'<text x="{left + pw + 8}" y="{_f(yd(t) + 4)}" font-size="11" fill="{ACCENT}">'
                 f"{escape(compact(t))}</text>"
             )
+        dso_axis = _("days") if narrow else _("DSO, days")
         parts.append(
             f'<text x="{width - 2}" y="{top - 14}" text-anchor="end" font-size="11" '
-            f'fill="{ACCENT}">{"days" if narrow else "DSO, days"}</text>'
+            f'fill="{ACCENT}">{escape(dso_axis)}</text>'
         )
     segments: list[list[str]] = [[]]  # the DSO line breaks where a month has no DSO
     for i, m in enumerate(months):
         cx = left + group * i + group / 2
         inv, col = float(m.invoiced_amount), float(m.collected_amount)
+        # gettext outside the f-strings: Babel's extractor does not look inside them
+        invoiced_tip = _("%(month)s invoiced %(amount)s") % month_amount(m.period_month, m.invoiced_amount, currency)
+        collected_tip = _("%(month)s collected %(amount)s") % month_amount(m.period_month, m.collected_amount, currency)
         parts.append(
             f'<rect x="{_f(cx - bw - 1)}" y="{_f(y(inv))}" width="{_f(bw)}" '
             f'height="{_f(top + ph - y(inv))}" fill="{SLATE}"><title>'
-            f"{escape(m.period_month.strftime('%b %Y'))} invoiced {escape(currency)} "
-            f"{m.invoiced_amount:,.2f}</title></rect>"
+            f"{escape(invoiced_tip)}"
+            "</title></rect>"
         )
         parts.append(
             f'<rect x="{_f(cx + 1)}" y="{_f(y(col))}" width="{_f(bw)}" '
             f'height="{_f(top + ph - y(col))}" fill="{NAVY}"><title>'
-            f"{escape(m.period_month.strftime('%b %Y'))} collected {escape(currency)} "
-            f"{m.collected_amount:,.2f}</title></rect>"
+            f"{escape(collected_tip)}"
+            "</title></rect>"
         )
-        label = m.period_month.strftime("%b")
-        if i == 0 or m.period_month.month == 1:
-            label = m.period_month.strftime("%b %y")
-        if narrow:  # one letter a month; the first and every January keep their year
-            label = label if (i == 0 or m.period_month.month == 1) else label[0]
+        # the first month and every January keep their year; narrow: one letter (digit) a month
+        with_year = i == 0 or m.period_month.month == 1
+        label = fmt_month_axis(m.period_month, with_year=with_year, narrow=narrow)
         parts.append(
             f'<text x="{_f(cx)}" y="{top + ph + 18}" text-anchor="middle" font-size="11" '
             f'fill="{MUTED}">{escape(label)}</text>'
@@ -259,9 +276,9 @@ def cash_svg(
     # legend
     lx = left
     for color, text, kind in (
-        (SLATE, "Invoiced", "box"),
-        (NAVY, "Collected", "box"),
-        (ACCENT, "DSO (right)" if narrow else "DSO (days, right axis)", "line"),
+        (SLATE, _("Invoiced"), "box"),
+        (NAVY, _("Collected"), "box"),
+        (ACCENT, _("DSO (right)") if narrow else _("DSO (days, right axis)"), "line"),
     ):
         if kind == "box":
             parts.append(f'<rect x="{lx}" y="6" width="11" height="11" fill="{color}"/>')
@@ -320,7 +337,7 @@ def small_multiple_svg(
             f'<text x="{left - 6}" y="{_f(y(t) + 4)}" text-anchor="end" font-size="10" '
             f'fill="{MUTED}">{escape(axis_label(t))}</text>'
         )
-    labels = [m.strftime("%b %y") for m, _, _ in points]
+    labels = [fmt_month_axis(m, with_year=True) for m, _v, _r in points]
     for i, (month, _, _) in enumerate(points):
         if i and month.month == 1:
             parts.append(f'<line x1="{_f(x(i))}" x2="{_f(x(i))}" y1="{top}" y2="{top + ph}" '

@@ -43,6 +43,7 @@ from reports.formatting import (
 )
 from reports.html import Tile
 from reports.i18n import _
+from reports.labels import label as display_label
 from reports.worklist import Column, Worklist
 
 TEMPLATE = "cash_collection.html.j2"
@@ -261,7 +262,7 @@ def _buckets(con: Connection, as_of: dt.date) -> tuple[AgingBucket, ...]:
     if unknown:
         raise ValueError(f"fct_ar_aging has aging buckets this report does not know: {sorted(unknown)}")
     return tuple(
-        AgingBucket(bucket=b, label=label, invoices=found.get(b, (0, Decimal("0.00")))[0],
+        AgingBucket(bucket=b, label=display_label(label), invoices=found.get(b, (0, Decimal("0.00")))[0],
                     amount=found.get(b, (0, Decimal("0.00")))[1])
         for b, label in BUCKETS
     )
@@ -481,7 +482,7 @@ def ar_by_customer_worklist(data: CollectionData) -> Worklist:
             Column("customer", _("Customer")),
             Column("owner", _("Account owner")),
             Column("open_invoices", _("Open invoices"), "int", total=True),
-            *(Column(key, label, "money", total=True) for key, (_code, label) in zip(BUCKET_KEYS, BUCKETS)),
+            *(Column(key, display_label(label), "money", total=True) for key, (_code, label) in zip(BUCKET_KEYS, BUCKETS)),
             Column("total_ar", _("Total AR (%(currency)s)") % {"currency": cur}, "money", total=True),
             Column("overdue", _("Overdue (%(currency)s)") % {"currency": cur}, "money", total=True),
             Column("oldest_days_overdue", _("Max days overdue"), "int"),
@@ -587,7 +588,7 @@ def _charts(data: CollectionData) -> dict[str, Any]:
             data.buckets, currency=cur, title=_("Open AR by aging bucket as of %(date)s, %(currency)s") % {"date": data.as_of.isoformat(), "currency": cur}
         ),
         "customer_chart": customer_aging_svg(
-            data.customers[:CHART_CUSTOMERS], [label for _code, label in BUCKETS], currency=cur,
+            data.customers[:CHART_CUSTOMERS], [display_label(label) for _code, label in BUCKETS], currency=cur,
             title=_("Open AR of the %(n)s largest customers by aging bucket, %(currency)s") % {"n": CHART_CUSTOMERS, "currency": cur},
         ),
         "dso_chart": line_chart_svg(

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from markupsafe import Markup, escape
 
+from reports.formatting import fmt_currency, fmt_int, fmt_money, fmt_month, fmt_month_axis, fmt_pct
+from reports.i18n import _, ngettext
 from reports.charts import ACCENT, CHART_WIDTH, FONT, GRID, INK, MUTED, NAVY, SLATE, _empty, _f, compact, nice_ticks
 
 if TYPE_CHECKING:
@@ -46,7 +48,7 @@ def _legend(items: Sequence[tuple[str, str]], *, x: float, y: float, line: bool 
 
 
 def _month_label(month: dt.date, first: bool) -> str:
-    return month.strftime("%b %y") if first or month.month == 1 else month.strftime("%b")
+    return fmt_month_axis(month, with_year=first or month.month == 1)
 
 
 def aging_bar_svg(buckets: Sequence[AgingBucket], *, currency: str, title: str) -> Markup:
@@ -64,22 +66,25 @@ def aging_bar_svg(buckets: Sequence[AgingBucket], *, currency: str, title: str) 
         if w <= 0:
             continue
         share = b.amount / total
+        invoices = ngettext("%(n)s invoice", "%(n)s invoices", b.invoices) % {"n": fmt_int(b.invoices)}
         parts.append(
             f'<rect x="{_f(x)}" y="{_f(top)}" width="{_f(w)}" height="{_f(bar_h)}" fill="{BUCKET_COLOURS[i]}">'
-            f"<title>{escape(b.label)}: {escape(currency)} {b.amount:,.2f} ({share * 100:.1f}%), "
-            f"{b.invoices:,} invoices</title></rect>"
+            f"<title>{escape(b.label)}: {escape(fmt_currency(b.amount, currency))} ({escape(fmt_pct(share))}), "
+            f"{escape(invoices)}"
+            "</title></rect>"
         )
         if w > 70:  # label the segment below it when there is room
             parts.append(
                 f'<text x="{_f(x + 4)}" y="{_f(top + bar_h + 18)}" font-size="12" fill="{INK}" '
                 f'font-weight="600">{escape(compact(float(b.amount)))}</text>'
                 f'<text x="{_f(x + 4)}" y="{_f(top + bar_h + 34)}" font-size="11" fill="{MUTED}">'
-                f"{share * 100:.1f}%</text>"
+                f"{escape(fmt_pct(share))}</text>"
             )
         x += w
+    total_text = _("Total %(amount)s") % {"amount": fmt_currency(total, currency)}
     parts.append(
         f'<text x="{width}" y="{_f(top + bar_h + 60)}" text-anchor="end" font-size="11" fill="{MUTED}">'
-        f"Total {escape(currency)} {total:,.2f}</text>"
+        f"{escape(total_text)}</text>"
     )
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -123,7 +128,7 @@ def customer_aging_svg(
             parts.append(
                 f'<rect x="{_f(x)}" y="{_f(y)}" width="{_f(max(w, 0.5))}" height="{row}" '
                 f'fill="{BUCKET_COLOURS[j]}"><title>{escape(c.customer_name)}, {escape(labels[j])}: '
-                f"{escape(currency)} {amount:,.2f}</title></rect>"
+                f"{escape(fmt_currency(amount, currency))}</title></rect>"
             )
             x += w
         parts.append(
@@ -198,7 +203,7 @@ def line_chart_svg(
                              f'stroke-linejoin="round"/>')
             for px, py, v in seg:
                 parts.append(f'<circle cx="{_f(px)}" cy="{_f(py)}" r="2.5" fill="#fff" stroke="{colour}" '
-                             f'stroke-width="1.5"><title>{escape(name)}: {v:,.2f} {escape(unit)}</title></circle>')
+                             f'stroke-width="1.5"><title>{escape(name)}: {escape(fmt_money(v))} {escape(unit)}</title></circle>')
     parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{top + ph}" y2="{top + ph}" stroke="{MUTED}"/>')
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -247,8 +252,8 @@ def grouped_bars_svg(
             if v > 0:
                 parts.append(
                     f'<rect x="{_f(x0 + j * bw)}" y="{_f(y(v))}" width="{_f(bw - 1)}" height="{_f(top + ph - y(v))}" '
-                    f'fill="{colours[j % 3]}"><title>{escape(month.strftime("%b %Y"))} {escape(name)}: '
-                    f"{escape(currency)} {vs[i]:,.2f}</title></rect>"
+                    f'fill="{colours[j % 3]}"><title>{escape(fmt_month(month))} {escape(name)}: '
+                    f"{escape(fmt_currency(vs[i], currency))}</title></rect>"
                 )
         if i % every == 0:
             parts.append(f'<text x="{_f(cx)}" y="{top + ph + 18}" text-anchor="middle" font-size="11" '

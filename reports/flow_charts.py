@@ -15,6 +15,9 @@ from decimal import Decimal
 
 from markupsafe import Markup, escape
 
+from reports.formatting import fmt_currency, fmt_days, fmt_int, fmt_month, fmt_month_axis
+from reports.i18n import _
+from reports.labels import label as display_label
 from reports.charts import (
     ACCENT,
     CHART_WIDTH,
@@ -67,10 +70,6 @@ def _grid(parts: list[str], ticks: Sequence[float], y, left: float, pw: float, t
     )
 
 
-def _money_text(value: Decimal) -> str:
-    return f"{value:,.2f}"
-
-
 def _legend(parts: list[str], items: Sequence[tuple[str, str, str]], x: float, y: float = 6) -> None:
     for color, text, kind in items:
         if kind == "box":
@@ -96,7 +95,7 @@ def waterfall_svg(steps: Sequence[tuple[str, str, Decimal]], *, currency: str, t
     pw, ph = width - left - right, height - top - bottom
     spans: list[tuple[float, float]] = []
     level = 0.0
-    for kind, _, value in steps:
+    for kind, _label, value in steps:
         v = float(value)
         if kind == "total":
             spans.append((0.0, v))
@@ -122,7 +121,7 @@ def waterfall_svg(steps: Sequence[tuple[str, str, Decimal]], *, currency: str, t
         color = NAVY if kind == "total" else (GOOD if value >= 0 else ACCENT)
         parts.append(
             f'<rect x="{_f(cx - bw / 2)}" y="{_f(y0)}" width="{_f(bw)}" height="{_f(max(1.0, y1 - y0))}" '
-            f'fill="{color}"><title>{escape(label)}: {escape(currency)} {escape(_money_text(value))}</title></rect>'
+            f'fill="{color}"><title>{escape(label)}: {escape(fmt_currency(value, currency))}</title></rect>'
         )
         sign = "" if kind == "total" or not value else ("+" if value > 0 else "−")
         parts.append(
@@ -139,7 +138,7 @@ def waterfall_svg(steps: Sequence[tuple[str, str, Decimal]], *, currency: str, t
                 f'stroke="{MUTED}" stroke-dasharray="3 3"/>'
             )
     parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{_f(y(0))}" y2="{_f(y(0))}" stroke="{MUTED}"/>')
-    _legend(parts, ((NAVY, "Level", "box"), (GOOD, "Increase", "box"), (ACCENT, "Decrease", "box")), left)
+    _legend(parts, ((NAVY, _("Level"), "box"), (GOOD, _("Increase"), "box"), (ACCENT, _("Decrease"), "box")), left)
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -167,17 +166,19 @@ def forecast_svg(
     for i, (label, fc, ac, total, complete) in enumerate(periods):
         cx = left + group * i + group / 2
         faded = "" if complete else ' fill-opacity="0.5"'  # an incomplete period's actuals are partial
-        for x, value, color, name in ((cx - bw - 1, fc, SLATE, "forecast"), (cx + 1, ac, NAVY, "actual")):
+        for x, value, color, name in ((cx - bw - 1, fc, SLATE, _("forecast")), (cx + 1, ac, NAVY, _("actual"))):
             v = float(value)
             parts.append(
                 f'<rect x="{_f(x)}" y="{_f(y(v))}" width="{_f(bw)}" height="{_f(y(0) - y(v))}" fill="{color}"'
-                f'{faded}><title>{escape(label)} {name} '
-                f"{escape(currency)} {escape(_money_text(value))}</title></rect>"
+                f'{faded}><title>{escape(label)} {escape(name)} '
+                f"{escape(fmt_currency(value, currency))}</title></rect>"
             )
         points.append((cx, y(float(total)), label, total))
+        # gettext outside the f-strings: Babel's extractor does not look inside them
+        axis_label = label if complete else _("%(period)s (partial)") % {"period": label}
         parts.append(
             f'<text x="{_f(cx)}" y="{top + ph + 18}" text-anchor="middle" font-size="12" fill="{MUTED}">'
-            f"{escape(label + ('' if complete else ' (partial)'))}</text>"
+            f"{escape(axis_label)}</text>"
         )
     if len(points) > 1:
         parts.append(
@@ -185,17 +186,18 @@ def forecast_svg(
             f'stroke="{ACCENT}" stroke-width="2" stroke-linejoin="round"/>'
         )
     for px, py, label, total in points:
+        tip = _("%(period)s all deals won %(amount)s") % {"period": label, "amount": fmt_currency(total, currency)}
         parts.append(
             f'<circle cx="{_f(px)}" cy="{_f(py)}" r="3.5" fill="#fff" stroke="{ACCENT}" stroke-width="2">'
-            f"<title>{escape(label)} all deals won {escape(currency)} {escape(_money_text(total))}</title></circle>"
+            f"<title>{escape(tip)}</title></circle>"
         )
     parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{_f(y(0))}" y2="{_f(y(0))}" stroke="{MUTED}"/>')
     _legend(
         parts,
         (
-            (SLATE, "Forecast at t0 (F)", "box"),
-            (NAVY, "Won of those deals (A)", "box"),
-            (ACCENT, "All deals won", "line"),
+            (SLATE, _("Forecast at t0 (F)"), "box"),
+            (NAVY, _("Won of those deals (A)"), "box"),
+            (ACCENT, _("All deals won"), "line"),
         ),
         left,
     )
@@ -225,22 +227,22 @@ def bridge_months_svg(
     for i, (month, booked, billed, collected) in enumerate(months):
         cx = left + group * i + group / 2
         for k, (value, color, name) in enumerate(
-            ((booked, "#6b8fb3", "booked"), (billed, SLATE, "billed"), (collected, NAVY, "collected"))
+            ((booked, "#6b8fb3", _("booked")), (billed, SLATE, _("billed")), (collected, NAVY, _("collected")))
         ):
             v = float(value)
             x = cx - 1.5 * bw - 1 + k * (bw + 1)
             parts.append(
                 f'<rect x="{_f(x)}" y="{_f(y(max(v, 0.0)))}" width="{_f(bw)}" height="{_f(abs(y(0) - y(v)))}" '
-                f'fill="{color}"><title>{escape(month.strftime("%b %Y"))} {name} {escape(currency)} '
-                f"{escape(_money_text(value))}</title></rect>"
+                f'fill="{color}"><title>{escape(fmt_month(month))} {escape(name)} '
+                f"{escape(fmt_currency(value, currency))}</title></rect>"
             )
-        label = month.strftime("%b %y") if i == 0 or month.month == 1 else month.strftime("%b")
+        label = fmt_month_axis(month, with_year=i == 0 or month.month == 1)
         parts.append(
             f'<text x="{_f(cx)}" y="{top + ph + 18}" text-anchor="middle" font-size="11" fill="{MUTED}">'
             f"{escape(label)}</text>"
         )
     parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{_f(y(0))}" y2="{_f(y(0))}" stroke="{MUTED}"/>')
-    _legend(parts, (("#6b8fb3", "Booked", "box"), (SLATE, "Billed", "box"), (NAVY, "Collected", "box")), left)
+    _legend(parts, (("#6b8fb3", _("Booked"), "box"), (SLATE, _("Billed"), "box"), (NAVY, _("Collected"), "box")), left)
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -266,23 +268,24 @@ def duration_bars_svg(
     for i, (label, avg, count) in enumerate(rows):
         yy = top + i * (row + gap)
         parts.append(
-            f'<text x="0" y="{_f(yy + row / 2 + 4)}" font-size="12.5" fill="{INK}">{escape(label)}</text>'
+            f'<text x="0" y="{_f(yy + row / 2 + 4)}" font-size="12.5" fill="{INK}">{escape(display_label(label))}</text>'
             f'<rect x="{label_w}" y="{_f(yy)}" width="{_f(area)}" height="{row}" fill="{PALE}" rx="2"/>'
         )
         if avg is not None:
             v = float(avg)
             x0, x1 = sorted((zero, label_w + area * (v - lo) / span))
             color = NAVY if v >= 0 else ACCENT
+            tip = _("%(label)s: %(days)s days on average, %(n)s measured") % {
+                "label": display_label(label), "days": fmt_days(avg), "n": fmt_int(count)}
             parts.append(
                 f'<rect x="{_f(x0)}" y="{_f(yy)}" width="{_f(max(1.0, x1 - x0))}" height="{row}" '
-                f'fill="{color}" rx="2">'
-                f"<title>{escape(label)}: {avg} days on average, {count:,} measured</title></rect>"
+                f'fill="{color}" rx="2"><title>{escape(tip)}</title></rect>'
             )
-        text = "—" if avg is None else f"{avg:,.1f} d"
+        text = "—" if avg is None else _("%(days)s d") % {"days": fmt_days(avg)}
         parts.append(
             f'<text x="{width - value_w + 12}" y="{_f(yy + row / 2 + 4)}" font-size="12.5" fill="{INK}">'
             f'<tspan font-weight="600">{escape(text)}</tspan>'
-            f'<tspan fill="{MUTED}">  n = {count:,}</tspan></text>'
+            f'<tspan fill="{MUTED}">  n = {escape(fmt_int(count))}</tspan></text>'
         )
     if lo < 0:
         parts.append(f'<line x1="{_f(zero)}" x2="{_f(zero)}" y1="{top - 4}" y2="{height - 2}" stroke="{MUTED}"/>')

@@ -24,6 +24,7 @@ from babel.numbers import (
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from reports import i18n
+from reports.labels import label
 
 TEMPLATES = Path(__file__).with_name("templates")
 DASH = "—"
@@ -127,13 +128,14 @@ def fmt_currency(value: Decimal | None, currency: str, locale: str | None = None
 
 
 def fmt_compact_money(value: Decimal | None, currency: str, locale: str | None = None) -> str:
-    """A headline amount in the units its readers count in: 1.23亿 / 45.67万 in Chinese (with the
-    currency's symbol); in English the exact amount, as the tiles have always shown it."""
+    """A headline amount in the units its readers count in: 1.23亿 / 45.67万 in Chinese; in English
+    the exact amount. Both with the currency's symbol as CLDR writes it ($, CN¥, ¥), never a bare
+    figure followed by its ISO code."""
     loc = _locale(locale)
     if value is None:
         return DASH
     if loc == "en":
-        return fmt_money(value, loc)
+        return format_currency(value, currency, locale=loc)
     if abs(value) < 10_000:  # below 1万 the exact amount reads best (CLDR has no shorter form)
         return format_currency(value, currency, locale=loc)
     return format_compact_currency(value, currency, locale=loc, fraction_digits=2)
@@ -151,6 +153,27 @@ def fmt_compact_int(value: int | None, locale: str | None = None) -> str:
 
 def fmt_month(value: dt.date, locale: str | None = None) -> str:
     return format_skeleton("yMMM", value, locale=_locale(locale))  # Mar 2026 / 2026年3月
+
+
+def fmt_month_axis(value: dt.date, *, with_year: bool = False, narrow: bool = False,
+                   locale: str | None = None) -> str:
+    """A month under a chart's axis: "Mar" / "Mar 25" / "M" in English (the labels the charts have
+    always drawn); CLDR's abbreviated and narrow months elsewhere ("3月" / "2025年3月" / "3")."""
+    loc = _locale(locale)
+    if narrow and not with_year:
+        return format_date(value, "MMMMM", locale=loc)
+    if loc == "en":
+        return format_date(value, "MMM yy" if with_year else "MMM", locale=loc)
+    return format_skeleton("yMMM" if with_year else "MMM", value, locale=loc)
+
+
+def fmt_axis_number(value: float, locale: str | None = None) -> str | None:
+    """A chart axis' compact number in the locale's own units (4.4万, 1.2亿), or None for English,
+    whose axes keep their k / M / B (reports.charts.compact)."""
+    loc = _locale(locale)
+    if loc == "en":
+        return None
+    return format_compact_decimal(value, locale=loc, fraction_digits=1)
 
 
 # the long date of the masthead: English keeps its day-first form; other locales use CLDR's long date
@@ -182,7 +205,7 @@ def fmt_cell(value: object, kind: str) -> str:
         return fmt_days(value)  # type: ignore[arg-type]
     if isinstance(value, dt.date):
         return value.isoformat()
-    return str(value)
+    return label(value)  # a mart's status or type word in the reader's language; other text as it is
 
 
 def cell_value(value: object) -> str:
@@ -224,6 +247,7 @@ def environment() -> Environment:
         compact_money=fmt_compact_money,
         daymonth=fmt_day_month,
         date_long=fmt_date_long,
+        label=label,  # a mart value (stage, status, bucket) as a display label: reports/labels.py
     )
     return env
 

@@ -28,7 +28,7 @@ from reports.datasets import (
     STAGES, CashMonth, DimensionRow, FunnelRow, ReportData, add_months, load_report_data,
 )
 from reports.formatting import (  # noqa: F401 - data_value and the fmt_* are this module's API too
-    DASH, data_value, environment, fmt_compact_int, fmt_compact_money, fmt_date_long, fmt_day_month, fmt_days,
+    DASH, data_value, environment, fmt_compact_int, fmt_compact_money, fmt_currency, fmt_date_long, fmt_day_month, fmt_days,
     fmt_int, fmt_money, fmt_month, fmt_pct, write_atomic,
 )
 from reports.i18n import N_, _, ngettext
@@ -86,7 +86,7 @@ def _change_tile(
     fmt = {"money": fmt_money, "pct": fmt_pct, "days": fmt_days}[kind]
     unit = {"money": currency, "pct": "", "days": _("days")}[kind] if current is not None else ""
     if kind == "money" and current is not None and fmt_compact_money(current, currency) != fmt_money(current):
-        # Chinese readers count amounts in 万 / 亿: the compact form carries the currency symbol
+        # the currency symbol in the figure itself (CN¥1,234.56; Chinese readers count in 万 / 亿)
         fmt, unit = (lambda v: fmt_compact_money(v, currency)), ""
     if current is None or prior is None:
         delta = None
@@ -169,8 +169,8 @@ def _headline_tiles(data: ReportData) -> list[Tile]:
          _("Open balance past due at month end (%(date)s for this month)") % {"date": data.as_of.isoformat()}),
         ("exceptions_month", _("New exceptions"), "money", cur.exceptions_amount,
          prior.exceptions_amount, False,
-         _("%(n)s raised in the month and still open; whole queue %(amount)s %(currency)s in %(count)s") % {
-             "n": fmt_int(cur.exceptions_count), "amount": fmt_money(queue.amount), "currency": currency,
+         _("%(n)s raised in the month and still open; whole queue %(amount)s in %(count)s") % {
+             "n": fmt_int(cur.exceptions_count), "amount": fmt_currency(queue.amount, currency),
              "count": fmt_int(queue.count)}),
     )
     return [

@@ -432,20 +432,19 @@ def contract_worklist(data: ReconciliationData) -> Worklist:
     return Worklist(
         key=CONTRACT_WORKLIST_KEY,
         title=_("Contract reconciliation"),
-        description=(
+        description=_(
             "One row per live contract, plus one per currency for the orders and invoices with no live "
             "contract: value, ordered, delivered, invoiced and received as of the as-of date, in "
-            f"{data.reporting_currency}, with the gaps between them and the first reconciliation status "
-            "that applies."
-        ),
+            "%(currency)s, with the gaps between them and the first reconciliation status that applies."
+        ) % {"currency": data.reporting_currency},
         columns=columns,
         rows=rows,
         source="rpt_contract_reconciliation",
         notes=(
-            "Gaps: not ordered = value - ordered; not delivered = ordered - delivered; delivered not "
-            "invoiced = delivered - invoiced net (negative when billed ahead of delivery); not collected = "
-            "invoiced incl. tax - received. Each document is converted at its own rate, so reporting-"
-            "currency gaps include rate differences.",
+            _("Gaps: not ordered = value - ordered; not delivered = ordered - delivered; delivered not "
+              "invoiced = delivered - invoiced net (negative when billed ahead of delivery); not collected = "
+              "invoiced incl. tax - received. Each document is converted at its own rate, so reporting-"
+              "currency gaps include rate differences."),
         ),
     )
 

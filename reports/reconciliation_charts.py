@@ -15,6 +15,7 @@ from decimal import Decimal
 from markupsafe import Markup, escape
 
 from reports.charts import ACCENT, FONT, GRID, INK, MUTED, NAVY, _f, compact, nice_ticks
+from reports.formatting import fmt_currency, fmt_int, fmt_money
 from reports.i18n import _
 
 # narrower than the executive report's CHART_WIDTH: these charts sit in a capped-width panel, so
@@ -31,7 +32,7 @@ def _open(width: int, height: int, title: str) -> list[str]:
 
 
 def _money(value: Decimal) -> str:
-    return f"{value:,.2f}"
+    return fmt_money(value)
 
 
 def exceptions_bar_svg(items: Sequence[tuple[str, int, Decimal]], *, currency: str, title: str) -> Markup:
@@ -51,15 +52,16 @@ def exceptions_bar_svg(items: Sequence[tuple[str, int, Decimal]], *, currency: s
             f'<rect x="0" y="{y + 20}" width="{_f(bar_area)}" height="{bar_h}" fill="#f3f5f8" rx="2"/>'
         )
         if count and w > 0:
+            tip = _("%(label)s: %(n)s open, %(amount)s") % {
+                "label": label, "n": fmt_int(count), "amount": fmt_currency(amount, currency)}
             parts.append(
                 f'<rect x="0" y="{y + 20}" width="{_f(max(w, 2.0))}" height="{bar_h}" fill="{colour}" rx="2">'
-                f"<title>{escape(label)}: {count:,} open, {escape(currency)} {escape(_money(amount))}"
-                f"</title></rect>"
+                f"<title>{escape(tip)}</title></rect>"
             )
         parts.append(
             f'<text x="{bar_area + 8}" y="{y + 32}" font-size="13" fill="{INK}">'
             f'<tspan font-weight="600">{escape(_money(amount))}</tspan>'
-            f'<tspan fill="{MUTED}"> · {count:,}</tspan></text>'
+            f'<tspan fill="{MUTED}"> · {escape(fmt_int(count))}</tspan></text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -98,17 +100,20 @@ def contract_flow_svg(stages: Sequence[tuple[str, Decimal, Decimal]], *, currenc
     for i, (label, under, outside) in enumerate(stages):
         cx = left + group * i + group / 2
         u, o = max(float(under), 0.0), max(float(outside), 0.0)
+        # gettext outside the f-strings: Babel's extractor does not look inside them
+        under_tip = _("%(stage)s under a contract: %(amount)s") % {"stage": label, "amount": fmt_currency(under, currency)}
+        outside_tip = _("%(stage)s with no contract: %(amount)s") % {"stage": label, "amount": fmt_currency(outside, currency)}
         if u:
             parts.append(
                 f'<rect x="{_f(cx - bw / 2)}" y="{_f(y(u))}" width="{_f(bw)}" height="{_f(top + ph - y(u))}" '
-                f'fill="{NAVY}"><title>{escape(label)} under a contract: {escape(currency)} '
-                f"{escape(_money(under))}</title></rect>"
+                f'fill="{NAVY}"><title>{escape(under_tip)}'
+                "</title></rect>"
             )
         if o:
             parts.append(
                 f'<rect x="{_f(cx - bw / 2)}" y="{_f(y(u + o))}" width="{_f(bw)}" height="{_f(y(u) - y(u + o))}" '
-                f'fill="{ACCENT}"><title>{escape(label)} with no contract: {escape(currency)} '
-                f"{escape(_money(outside))}</title></rect>"
+                f'fill="{ACCENT}"><title>{escape(outside_tip)}'
+                "</title></rect>"
             )
         parts.append(
             f'<text x="{_f(cx)}" y="{_f(y(u + o) - 6)}" text-anchor="middle" font-size="11" fill="{INK}" '

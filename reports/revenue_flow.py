@@ -29,8 +29,9 @@ from reports import flow_charts
 from reports.datasets import (
     Connection, fetch_rows, money, money_or_none, read_only, resolve_as_of, to_date, to_decimal,
 )
-from reports.formatting import data_value, fmt_date_long, fmt_days, fmt_int, fmt_money, fmt_pct
+from reports.formatting import data_value, fmt_date_long, fmt_days, fmt_int, fmt_money, fmt_month, fmt_pct
 from reports.i18n import N_, _
+from reports.labels import label as display_label
 
 DAYS_QUANTUM = Decimal("0.1")
 FORECAST_HEADLINE_CATEGORY = "Commit"
@@ -38,13 +39,13 @@ OPEN_STAGES_EXCLUDED = ("Closed Won", "Closed Lost")  # a closed stage is not se
 
 # fct_lead_to_cash duration columns, in journey order: (column, label)
 CYCLE_STEPS: tuple[tuple[str, str], ...] = (
-    ("days_lead_to_opportunity", "Lead → opportunity"),
-    ("days_opportunity_to_close", "Opportunity → close"),
-    ("days_won_to_contract", "Won → contract signed"),
-    ("days_contract_to_order", "Contract → first order"),
-    ("days_order_to_invoice", "Order → first invoice"),
-    ("days_invoice_to_collected", "Invoice → fully collected"),
-    ("days_lead_to_cash", "Lead → cash (whole journey)"),
+    ("days_lead_to_opportunity", N_("Lead → opportunity")),
+    ("days_opportunity_to_close", N_("Opportunity → close")),
+    ("days_won_to_contract", N_("Won → contract signed")),
+    ("days_contract_to_order", N_("Contract → first order")),
+    ("days_order_to_invoice", N_("Order → first invoice")),
+    ("days_invoice_to_collected", N_("Invoice → fully collected")),
+    ("days_lead_to_cash", N_("Lead → cash (whole journey)")),
 )
 
 # The marts this module reads; each must be built for the same as-of date.
@@ -448,7 +449,7 @@ def load_revenue_flow(duckdb_path: Path, as_of: dt.date | None = None) -> Revenu
 
 
 def _quarter_label(start: dt.date) -> str:
-    return f"Q{(start.month - 1) // 3 + 1} {start.year}"
+    return _("Q%(quarter)s %(year)s") % {"quarter": (start.month - 1) // 3 + 1, "year": start.year}
 
 
 def _fig(metric: str, value: int | Decimal | None, text: str, **extra: object) -> dict:
@@ -469,9 +470,18 @@ def _signed_money(value: Decimal) -> str:
     return ("+" if value > 0 else "") + fmt_money(value)
 
 
+def _bar_label(label: str) -> str:
+    """A duration bar's label to show: a milestone step of CYCLE_STEPS through the catalogue, an
+    opportunity stage (a mart value) through reports/labels.py."""
+    return _(label) if label in _CYCLE_LABELS else display_label(label)
+
+
+_CYCLE_LABELS = frozenset(label for _column, label in CYCLE_STEPS)
+
+
 def _duration_rows(bars: Sequence[DurationBar]) -> list[dict]:
     return [
-        {"key": b.key, "label": b.label, "count": fmt_int(b.count), "avg": fmt_days(b.avg_days),
+        {"key": b.key, "label": _bar_label(b.label), "count": fmt_int(b.count), "avg": fmt_days(b.avg_days),
          "raw": data_value(b.avg_days)}
         for b in bars
     ]
@@ -481,22 +491,22 @@ def _velocity_context(flow: RevenueFlow) -> dict:
     v, ccy, as_of_iso = flow.velocity_latest, flow.reporting_currency, flow.as_of.isoformat()
     figs: list[dict] = []
     if v is not None:
-        window = f"{v.trailing_start:%b %Y}–{v.period_month:%b %Y}" if v.trailing_start else ""
+        window = f"{fmt_month(v.trailing_start)}–{fmt_month(v.period_month)}" if v.trailing_start else ""
         figs = [
             _fig("sales_velocity", v.sales_velocity_per_day, fmt_money(v.sales_velocity_per_day),
-                 label=_("Sales velocity"), unit=f"{ccy}/day", note=_("as of %(date)s") % {"date": as_of_iso}),
+                 label=_("Sales velocity"), unit=_("%(currency)s/day") % {"currency": ccy}, note=_("as of %(date)s") % {"date": as_of_iso}),
             _fig("open_opportunities", v.open_opportunity_count, fmt_int(v.open_opportunity_count),
-                 label=_("Open qualified opportunities"), unit="", note=f"as of {v.end_snapshot_date or as_of_iso}"),
+                 label=_("Open qualified opportunities"), unit="", note=_("as of %(date)s") % {"date": v.end_snapshot_date or as_of_iso}),
             _fig("win_rate_by_count", v.win_rate_by_count, fmt_pct(v.win_rate_by_count),
-                 label=_("Win rate (count)"), unit="", note=f"closed {window}"),
+                 label=_("Win rate (count)"), unit="", note=_("closed %(window)s") % {"window": window}),
             _fig("avg_deal_size", v.avg_deal_size, fmt_money(v.avg_deal_size),
-                 label=_("Average won deal"), unit=ccy, note=f"won {window}"),
+                 label=_("Average won deal"), unit=ccy, note=_("won %(window)s") % {"window": window}),
             _fig("sales_cycle_avg_days", v.sales_cycle_avg_days, fmt_days(v.sales_cycle_avg_days),
-                 label=_("Sales cycle (won)"), unit=_("days"), note=f"created → won, {window}"),
+                 label=_("Sales cycle (won)"), unit=_("days"), note=_("created → won, %(window)s") % {"window": window}),
         ]
     return {
         "velocity_figs": figs,
-        "velocity_month": f"{v.period_month:%b %Y}" if v else "",
+        "velocity_month": fmt_month(v.period_month) if v else "",
         "stage_rows": _duration_rows(flow.stage_times),
         "cycle_rows": _duration_rows(flow.cycle_steps),
     }
@@ -507,11 +517,12 @@ def _pipeline_context(flow: RevenueFlow) -> tuple[dict, list[tuple[str, str, Dec
     q = flow.pipeline_quarter
     if q is None:
         return {"quarter_label": "", "pipeline_figs": [], "waterfall_figs": [], "pipeline_rows": []}, []
-    label = _quarter_label(q.period_start) + ("" if q.is_period_complete else " to date")
+    quarter = _quarter_label(q.period_start)
+    label = quarter if q.is_period_complete else _("%(quarter)s to date") % {"quarter": quarter}
     coverage_note = (
-        f"{label}: open pipeline at its start ÷ won a year earlier"
+        _("%(quarter)s: open pipeline at its start ÷ won a year earlier") % {"quarter": label}
         if q.won_prior_year_amount
-        else f"{label}: nothing won a year earlier to compare with"
+        else _("%(quarter)s: nothing won a year earlier to compare with") % {"quarter": label}
     )
     figs = [
         _fig("coverage", q.coverage_vs_prior_year_won, _ratio_x(q.coverage_vs_prior_year_won),
@@ -519,9 +530,9 @@ def _pipeline_context(flow: RevenueFlow) -> tuple[dict, list[tuple[str, str, Dec
         _fig("required_coverage", q.required_coverage, _ratio_x(q.required_coverage),
              label=_("Required coverage"), unit="", note=_("1 ÷ win rate by value, prior 12 months")),
         _fig("win_rate_by_value", q.win_rate_by_value, fmt_pct(q.win_rate_by_value),
-             label=_("Win rate (value)"), unit="", note=f"closed in {label}"),
+             label=_("Win rate (value)"), unit="", note=_("closed in %(quarter)s") % {"quarter": label}),
         _fig("sales_cycle_median_days", q.sales_cycle_median_days, fmt_days(q.sales_cycle_median_days),
-             label=_("Median sales cycle"), unit=_("days"), note=f"won in {label}"),
+             label=_("Median sales cycle"), unit=_("days"), note=_("won in %(quarter)s") % {"quarter": label}),
     ]
     movements = (
         ("start", _("Start (open pipeline closing in the quarter)"), q.start_amount, q.start_count),
@@ -572,13 +583,14 @@ def _forecast_context(flow: RevenueFlow) -> dict:
     section["forecast_label"] = label
     section["forecast_figs"] = [
         _fig("forecast_accuracy", f.point_accuracy, fmt_pct(f.point_accuracy), label=_("Forecast accuracy"),
-             unit="", note=f"{f.forecast_category}, {label}: max(0, 1 − |A − F| ÷ A)"),
+             unit="", note=f"{display_label(f.forecast_category)}, {label}: max(0, 1 − |A − F| ÷ A)"),
         _fig("forecast_bias", f.bias, _signed_pct(f.bias), label=_("Forecast bias"),
              unit="", note=_("(F − A) ÷ A: + over-forecast, − sandbagging")),
         _fig("forecast_amount", f.forecast_amount, fmt_money(f.forecast_amount), label=_("Forecast (F)"),
-             unit=ccy, note=f"{f.forecast_category} frozen {f.t0_snapshot_date or '—'}"),
+             unit=ccy, note=_("%(category)s frozen %(date)s") % {
+                 "category": display_label(f.forecast_category), "date": f.t0_snapshot_date or "—"}),
         _fig("forecast_actual", f.actual_amount, fmt_money(f.actual_amount), label=_("Actual won (A)"),
-             unit=ccy, note=f"of those deals, by {f.end_snapshot_date or '—'}"),
+             unit=ccy, note=_("of those deals, by %(date)s") % {"date": f.end_snapshot_date or "—"}),
     ]
     section["forecast_to_date"] = {
         "wape": _fig("forecast_wape_to_date", f.wape_to_date, fmt_pct(f.wape_to_date)),
@@ -617,7 +629,7 @@ def _bridge_context(flow: RevenueFlow) -> tuple[dict, list[tuple[str, str, Decim
         ("total", _("Collected"), totals["collected_amount"]),
     ]
     first = flow.bridge[0].period_month if flow.bridge else None
-    span = f"{first:%b %Y} – {flow.as_of:%b %Y}" if first else ""
+    span = f"{fmt_month(first)} – {fmt_month(flow.as_of)}" if first else ""
     section = {"bridge_span": span, "bridge_figs": figs, "bridge_rows": [_bridge_row(m) for m in flow.bridge]}
     return section, steps
 
@@ -630,26 +642,27 @@ def revenue_flow_context(flow: RevenueFlow) -> dict:
     bridge, bridge_steps = _bridge_context(flow)
     charts = {
         "velocity_stages": flow_charts.duration_bars_svg(
-            [(b.label, b.avg_days, b.count) for b in flow.stage_times],
-            title=f"Average days in each opportunity stage (exited stays, to {as_of_iso})",
+            [(_bar_label(b.label), b.avg_days, b.count) for b in flow.stage_times],
+            title=_("Average days in each opportunity stage (exited stays, to %(date)s)") % {"date": as_of_iso},
         ),
         "cycle_steps": flow_charts.duration_bars_svg(
-            [(b.label, b.avg_days, b.count) for b in flow.cycle_steps],
-            title=f"Average days between lead-to-cash milestones (journeys to {as_of_iso})",
+            [(_bar_label(b.label), b.avg_days, b.count) for b in flow.cycle_steps],
+            title=_("Average days between lead-to-cash milestones (journeys to %(date)s)") % {"date": as_of_iso},
         ),
         "waterfall": flow_charts.waterfall_svg(
-            waterfall_steps, currency=ccy, title=f"Pipeline waterfall, {pipeline['quarter_label']} ({ccy})"
+            waterfall_steps, currency=ccy, title=_("Pipeline waterfall, %(quarter)s (%(currency)s)") % {"quarter": pipeline["quarter_label"], "currency": ccy}
         ),
         "forecast": flow_charts.forecast_svg(
             _forecast_periods(flow), currency=ccy,
-            title=f"Forecast ({FORECAST_HEADLINE_CATEGORY} at t0) vs actual won, by quarter ({ccy})",
+            title=_("Forecast (%(category)s at t0) vs actual won, by quarter (%(currency)s)") % {
+                "category": display_label(FORECAST_HEADLINE_CATEGORY), "currency": ccy},
         ),
         "bridge": flow_charts.waterfall_svg(
             bridge_steps, currency=ccy, title=f"Bookings → billings → collections, {bridge['bridge_span']} ({ccy})"
         ),
         "bridge_months": flow_charts.bridge_months_svg(
             [(m.period_month, m.booked_amount, m.invoiced_amount, m.collected_amount) for m in flow.bridge],
-            currency=ccy, title=f"Booked, billed and collected by month ({ccy})",
+            currency=ccy, title=_("Booked, billed and collected by month (%(currency)s)") % {"currency": ccy},
         ),
     }
     return {
@@ -712,7 +725,7 @@ def _forecast_row(r: ForecastRow) -> dict:
 
 def _bridge_row(m: BridgeMonth) -> dict:
     return {
-        "month": f"{m.period_month:%b %Y}",
+        "month": fmt_month(m.period_month),
         "booked": fmt_money(m.booked_amount),
         "invoiced": fmt_money(m.invoiced_amount),
         "collected": fmt_money(m.collected_amount),

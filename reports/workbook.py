@@ -49,6 +49,7 @@ from xlsxwriter.worksheet import Worksheet
 
 from reports.formatting import fmt_cell
 from reports.i18n import N_, _
+from reports.labels import label as display_label
 from reports.worklist import Column, Worklist
 
 SUMMARY_SHEET = N_("Summary")  # its name in the workbook's language: _(SUMMARY_SHEET)
@@ -246,6 +247,8 @@ def _column_encoder(letter: str, kind: str, styles: _Styles) -> _Encoder:
         style = styles.attr(None)
 
         def text(row: str, value: Any) -> str:
+            if value.__class__ is str:
+                value = display_label(value)  # a mart's status or type word in the reader's language
             if value.__class__ is str and plain(value):
                 return f'{prefix}{row}"{style} t="inlineStr"><is><t>{value}</t></is></c>'
             return other(row, value)

@@ -47,7 +47,6 @@ from connectors.settings import Settings
 PERIOD_START = dt.date(2025, 1, 1)
 AS_OF = dt.date(2025, 12, 31)
 FX_START = dt.date(2024, 12, 2)
-REPORTING_CURRENCY = "USD"
 END = dt.datetime(2025, 12, 31, 23, 59, 59)  # nothing happens after the as-of date
 START = dt.datetime(2025, 1, 1, 0, 0, 0)
 CENT = Decimal("0.01")
@@ -139,7 +138,9 @@ class World:
 
     regions: dict
     size_fx: dict
-    fx_levels: dict  # non-reporting currency -> the FX walk's start level, in the walk's order
+    # every currency the company trades in -> USD per unit: the FX walk's start levels, crossed into
+    # the reporting currency (`_Fx`), in the walk's order
+    fx_levels: dict
     users: tuple
     campaigns: tuple
     home_region: str  # owns the global campaigns and the junk leads
@@ -152,20 +153,21 @@ class World:
     person: Callable | None = None  # (company, region) -> a lead's person fields; None: `_person`'s own
     spell_customer: Callable | None = None  # (rng, customer) -> None: the ERP's and bank's spellings
     remittance: Callable | None = None  # (rng, number, customer) -> remittance text naming an invoice
+    reporting_currency: str = "USD"  # the default of `generate(reporting_currency=None)`
 
 
 def _world(region: str) -> World:
     """The world of `region` ('default' or 'cn')."""
     if region == "default":
-        return World(REGIONS, SIZE_FX, {"EUR": 1.08, "GBP": 1.27}, USERS, CAMPAIGNS, "NA", "USD", BANK_ACCOUNTS,
-                     {"USD": "45.00", "EUR": "35.00", "GBP": "30.00"})
+        return World(REGIONS, SIZE_FX, {"USD": 1.0, "EUR": 1.08, "GBP": 1.27}, USERS, CAMPAIGNS, "NA", "USD",
+                     BANK_ACCOUNTS, {"USD": "45.00", "EUR": "35.00", "GBP": "30.00"})
     if region == "cn":
         from connectors.sandbox import region_cn as cn
 
         return World(cn.REGIONS, cn.SIZE_FX, cn.FX_LEVELS, cn.USERS, cn.CAMPAIGNS, cn.HOME_REGION, cn.HOME_CURRENCY,
                      cn.BANK_ACCOUNTS, cn.BANK_FEES, cn.NO_REFERENCE_TEXTS, cn.LUMP_SUM_TEXTS,
                      user_email_local=cn.user_email_local, person=cn.person, spell_customer=cn.spell_customer,
-                     remittance=cn.remittance)
+                     remittance=cn.remittance, reporting_currency=cn.REPORTING_CURRENCY)
     raise ValueError(f"unknown sandbox region {region!r} (known: {', '.join(REGION_NAMES)})")
 
 
@@ -250,10 +252,22 @@ def _ts(value: dt.datetime | None) -> str | None:
 # ----------------------------------------------------------------------------- FX
 
 
-class _Fx:
-    """Daily FX rates (business days) and the contract's conversion rule."""
+def _reporting_levels(usd_per_unit: dict[str, float], reporting: str) -> dict[str, float]:
+    """The FX walk's start levels into `reporting`: units of `reporting` per unit of every other
+    currency the company trades in, crossed through USD. Into USD the levels are the world's own
+    figures unchanged (x / 1.0), so the USD-reporting companies draw exactly what they always drew."""
+    if reporting not in usd_per_unit:
+        raise ValueError(f"reporting currency {reporting!r} is not one the company trades in "
+                         f"(known: {', '.join(usd_per_unit)}): it would have no FX rates")
+    base = usd_per_unit[reporting]
+    return {ccy: level / base for ccy, level in usd_per_unit.items() if ccy != reporting}
 
-    def __init__(self, rng: random.Random, levels: dict[str, float]) -> None:
+
+class _Fx:
+    """Daily FX rates (business days) into the reporting currency and the contract's conversion rule."""
+
+    def __init__(self, rng: random.Random, levels: dict[str, float], reporting_currency: str) -> None:
+        self.reporting_currency = reporting_currency
         self.rows: list[tuple[dt.date, str, Decimal]] = []
         self.currencies = tuple(levels)  # the non-reporting currencies, in the walk's order
         self._by_day: dict[str, dict[dt.date, Decimal]] = {ccy: {} for ccy in levels}
@@ -278,7 +292,7 @@ class _Fx:
                 day += dt.timedelta(days=1)
 
     def rate(self, currency: str, day: dt.date) -> Decimal:
-        if currency == REPORTING_CURRENCY:
+        if currency == self.reporting_currency:
             return Decimal(1)
         return self._by_day[currency][day]
 
@@ -291,8 +305,10 @@ class _Fx:
 
 
 class _Company:
-    def __init__(self, seed: int, scale: int, region: str = "default", story: str = "default") -> None:
+    def __init__(self, seed: int, scale: int, region: str = "default", story: str = "default",
+                 reporting_currency: str | None = None) -> None:
         self.world = _world(region)
+        self.reporting_currency = reporting_currency or self.world.reporting_currency
         self.rng = random.Random(seed)
         self.seed, self.scale = seed, scale
         # the improving story (connectors/sandbox/story.py): every hook is `if self.improving`, so
@@ -308,7 +324,8 @@ class _Company:
         self.adspend: list[dict] = []
         self.anomalies: dict[str, Any] = {}
         self._emails: dict[str, int] = {}
-        self.fx = _Fx(self.rng, self.world.fx_levels)
+        self.fx = _Fx(self.rng, _reporting_levels(self.world.fx_levels, self.reporting_currency),
+                      self.reporting_currency)
 
     # -- entity bookkeeping ----------------------------------------------------------------
 
@@ -1410,8 +1427,8 @@ class _Extras:
                     self.c._touch(previous, created)
                 previous = row
                 latest[ccy] = (rate, created)
-        for i, ccy in enumerate((REPORTING_CURRENCY, *fx.currencies)):
-            corporate = ccy == REPORTING_CURRENCY
+        for i, ccy in enumerate((fx.reporting_currency, *fx.currencies)):
+            corporate = ccy == fx.reporting_currency
             rate, updated = (Decimal("1.000000"), None) if corporate else latest[ccy]
             ct = self.c._new("CurrencyType", SETUP + dt.timedelta(minutes=i), IsoCode=ccy, ConversionRate=rate,
                              DecimalPlaces=2, IsActive=True, IsCorporate=corporate)
@@ -1747,7 +1764,8 @@ def _write_csv(path: Path, header: list[str], rows: Iterable[list]) -> None:
 def _write_fx(company: _Company, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_csv(path, ["rate_date", "currency", "reporting_currency", "rate"],
-               ([d.isoformat(), ccy, REPORTING_CURRENCY, f"{rate:.6f}"] for d, ccy, rate in company.fx.rows))
+               ([d.isoformat(), ccy, company.fx.reporting_currency, f"{rate:.6f}"]
+                for d, ccy, rate in company.fx.rows))
 
 
 def _write_adspend(company: _Company, folder: Path) -> None:
@@ -1884,7 +1902,7 @@ def _ground_truth(company: _Company) -> dict:
     }
     return {
         "seed": company.seed, "scale": company.scale, "as_of": AS_OF.isoformat(),
-        "period_start": PERIOD_START.isoformat(), "reporting_currency": REPORTING_CURRENCY,
+        "period_start": PERIOD_START.isoformat(), "reporting_currency": fx.reporting_currency,
         "figures": figures, "anomalies": anomalies,
         "cash_application": _cash_application_truth(company),
         "funnel_slices": _funnel_slices_truth(company),
@@ -1914,7 +1932,8 @@ def _story_calendar(story: str):
 
 
 def generate(out_dir: Path | None = None, seed: int = 42, scale: int = 2000, *, _extras: bool = True,
-             bank_formats: bool = True, region: str = "default", story: str = "default") -> dict:
+             bank_formats: bool = True, region: str = "default", story: str = "default",
+             reporting_currency: str | None = None) -> dict:
     """Write the sandbox company to `out_dir` and return its ground truth (also in ground_truth.json).
 
     `out_dir` defaults to `$LTC_HOME/sandbox`. `scale` is the number of Lead records (duplicates
@@ -1923,14 +1942,17 @@ def generate(out_dir: Path | None = None, seed: int = 42, scale: int = 2000, *, 
     'default' (North America, Europe, UK) or 'cn' (mainland China and Hong Kong, CNY, Chinese names).
     `story` picks how the company behaves over time (connectors/sandbox/story.py): 'default' (one
     year) or 'improving' (two years, LTC discipline adopted halfway; its planted panel figures go
-    to ground_truth.json under `story`).
+    to ground_truth.json under `story`). `reporting_currency` is the currency the FX rates (and so
+    every reporting amount of the ground truth) are into: one the company trades in, by default the
+    world's own (USD; CNY for 'cn'). It is recorded in ground_truth.json, where `ltc` picks it up
+    for runs on the sandbox (orchestration.cli.sandbox_environment).
     """
     if scale < 1:
         raise ValueError("scale must be at least 1 lead")
     out_dir = Path(out_dir) if out_dir is not None else Settings.from_env().sandbox_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     with _story_calendar(story):
-        company = _Company(seed, scale, region, story)
+        company = _Company(seed, scale, region, story, reporting_currency)
         company.simulate()
         if _extras:
             _Extras(company).build()  # after everything else, from its own random stream

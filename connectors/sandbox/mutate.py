@@ -1044,6 +1044,8 @@ class _Mutation:
         with open(path, encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
         latest: dict[str, tuple[str, Decimal]] = {}
+        # the company's reporting currency is the file's (generate(reporting_currency=...)); one per file
+        reporting = {r[2] for r in rows[1:]}.pop() if len(rows) > 1 else "USD"
         for rate_date, ccy, _reporting, rate in rows[1:]:
             if ccy not in latest or rate_date >= latest[ccy][0]:
                 latest[ccy] = (rate_date, Decimal(rate))
@@ -1054,7 +1056,7 @@ class _Mutation:
             with open(path, "a", encoding="utf-8", newline="") as fh:
                 w = csv.writer(fh, lineterminator="\n")
                 for ccy, rate in rates.items():
-                    w.writerow([self.day.isoformat(), ccy, gen.REPORTING_CURRENCY, f"{rate:.6f}"])
+                    w.writerow([self.day.isoformat(), ccy, reporting, f"{rate:.6f}"])
         return rates
 
     # -- marketing ------------------------------------------------------------------------------

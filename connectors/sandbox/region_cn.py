@@ -33,7 +33,9 @@ REGIONS = {
 }
 HOME_REGION, HOME_CURRENCY = "华东", "CNY"
 SIZE_FX = {"CNY": 0.138, "USD": 1.0}  # USD per unit, only to size deals in local currency
-FX_LEVELS = {"CNY": 0.138}  # the random walk's starting level per non-reporting currency (USD per unit)
+FX_LEVELS = {"CNY": 0.138, "USD": 1.0}  # the FX walk's start levels, USD per unit (generator.World)
+# A mainland company reports in CNY (`--reporting-currency USD` gives the group-reporting variant)
+REPORTING_CURRENCY = "CNY"
 
 USERS = (
     # name (family name first), region, deactivated on (None = active)

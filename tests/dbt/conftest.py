@@ -6,6 +6,7 @@ runs in parallel (pytest-xdist, other engineers' runs) never share a manifest or
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,9 +34,10 @@ def dbt_executable() -> str:
 
 
 def run_dbt(args: list[str], duckdb_path: Path, work: Path, as_of: str = "2025-12-31",
-            extra_env: dict[str, str] | None = None, project_dir: Path = DBT_PROJECT) -> DbtRun:
+            extra_env: dict[str, str] | None = None, project_dir: Path = DBT_PROJECT,
+            reporting_currency: str | None = None) -> DbtRun:
     """Run `dbt <args>` on the project (or a copy of it, `project_dir`) with the ci target against
-    `duckdb_path`."""
+    `duckdb_path`; `reporting_currency` sets that var (a sandbox's ground truth says which)."""
     env = {
         **os.environ,
         "DBT_TARGET": "ci",
@@ -51,7 +53,8 @@ def run_dbt(args: list[str], duckdb_path: Path, work: Path, as_of: str = "2025-1
         "--profiles-dir", str(project_dir),
         "--target-path", str(work / "target"),
         "--log-path", str(work / "logs"),
-        "--vars", f"{{as_of: '{as_of}'}}",
+        "--vars", json.dumps({"as_of": as_of, **({"reporting_currency": reporting_currency}
+                                                    if reporting_currency else {})}),
     ]
     started = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=work, capture_output=True, text=True, timeout=900)

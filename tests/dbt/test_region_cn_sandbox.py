@@ -37,11 +37,12 @@ def _build(tmp: Path, region: str) -> Path:
     from sandbox_pipeline import land_sandbox
 
     with pytest.MonkeyPatch.context() as mp:
-        db, _truth = land_sandbox(tmp, seed=SEED, scale=SCALE, monkeypatch=mp, region=region)
+        db, truth = land_sandbox(tmp, seed=SEED, scale=SCALE, monkeypatch=mp, region=region)
     work = tmp / "dbt_work"
     work.mkdir()
     run = run_dbt(["build", "--select", *SELECT, "--indirect-selection", "cautious",
-                   "--exclude-resource-type", "unit_test"], db, work)
+                   "--exclude-resource-type", "unit_test"], db, work,
+                  reporting_currency=truth["reporting_currency"])  # the cn company reports in CNY
     assert run.returncode == 0, run.output[-6000:]
     return db
 

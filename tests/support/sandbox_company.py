@@ -53,10 +53,11 @@ def _environment(**values: str) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _cache_key(seed: int, scale: int, story: str = "default") -> str:
+def _cache_key(seed: int, scale: int, story: str = "default", region: str = "default") -> str:
     from orchestration.defs.transform.dbt import DBT_PROJECT_DIR
 
-    digest = hashlib.sha256(f"{seed}/{scale}".encode() + (b"" if story == "default" else f"/{story}".encode()))
+    digest = hashlib.sha256(f"{seed}/{scale}".encode() + (b"" if story == "default" else f"/{story}".encode())
+                            + (b"" if region == "default" else f"/region={region}".encode()))
     for folder in ("models", "seeds", "macros", "data-tests", "snapshots"):
         for path in sorted((DBT_PROJECT_DIR / folder).rglob("*")):
             if path.is_file():
@@ -65,19 +66,21 @@ def _cache_key(seed: int, scale: int, story: str = "default") -> str:
     return digest.hexdigest()[:16]
 
 
-def build_company(root: Path, *, seed: int = SEED, scale: int = SCALE, story: str = "default") -> BuiltCompany:
+def build_company(root: Path, *, seed: int = SEED, scale: int = SCALE, story: str = "default",
+                  region: str = "default") -> BuiltCompany:
     """Generate, land and build the sandbox company under `root`; raise if any step fails.
-    `story`: the generator's story (connectors/sandbox/story.py)."""
+    `story`: the generator's story (connectors/sandbox/story.py); `region`: its world ('cn':
+    Chinese names, reporting in CNY, the ground truth's `reporting_currency`)."""
     cache = os.environ.get("LTC_TEST_COMPANY_CACHE")
     if not cache:
-        return _build(root, seed=seed, scale=scale, story=story)
-    entry = Path(cache) / _cache_key(seed, scale, story)
+        return _build(root, seed=seed, scale=scale, story=story, region=region)
+    entry = Path(cache) / _cache_key(seed, scale, story, region)
     entry.mkdir(parents=True, exist_ok=True)
     with open(entry / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # parallel sessions: one builds, the others wait
         if not (entry / "truth.json").exists():
             shutil.rmtree(entry / "build", ignore_errors=True)
-            built = _build(entry / "build", seed=seed, scale=scale, story=story)
+            built = _build(entry / "build", seed=seed, scale=scale, story=story, region=region)
             shutil.copy(built.warehouse, entry / "warehouse.duckdb")
             (entry / "truth.json").write_text(json.dumps(built.truth, default=str))
     home = root / "ltc_home"
@@ -87,7 +90,7 @@ def build_company(root: Path, *, seed: int = SEED, scale: int = SCALE, story: st
                         truth=json.loads((entry / "truth.json").read_text()))
 
 
-def _build(root: Path, *, seed: int, scale: int, story: str = "default") -> BuiltCompany:
+def _build(root: Path, *, seed: int, scale: int, story: str = "default", region: str = "default") -> BuiltCompany:
     from connectors.ingest import run_ingest
     from connectors.sandbox import generate
     from connectors.settings import SYSTEMS, Settings
@@ -98,10 +101,10 @@ def _build(root: Path, *, seed: int, scale: int, story: str = "default") -> Buil
     home = root / "ltc_home"
     with _environment(LTC_HOME=str(home), LTC_FINANCE_SETTLE_S="0"):
         settings = Settings.from_env()
-        truth = generate(settings.sandbox_dir, seed=seed, scale=scale, story=story)
+        truth = generate(settings.sandbox_dir, seed=seed, scale=scale, story=story, region=region)
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
         with serving_sandbox(settings):
-            settings = Settings.from_env()  # now with the sandbox's sources and as-of date
+            settings = Settings.from_env()  # now with the sandbox's sources, as-of date and currency
             settings.export_paths()
             for system in SYSTEMS:
                 run_ingest(system, settings)

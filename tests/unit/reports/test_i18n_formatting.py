@@ -33,7 +33,8 @@ def test_english_forms_are_unchanged():
     assert fmt_month(dt.date(2026, 3, 1)) == "Mar 2026"
     assert fmt_date_long(dt.date(2026, 3, 5)) == "5 March 2026"
     assert fmt_day_month(dt.date(2026, 3, 5)) == "5 Mar"
-    assert fmt_compact_money(D("123456789.12"), "USD") == "123,456,789.12"
+    assert fmt_compact_money(D("123456789.12"), "USD") == "$123,456,789.12"
+    assert fmt_compact_money(D("1234.56"), "CNY") == "CN¥1,234.56"  # a symbol, not "1,234.56 CNY"
     assert fmt_compact_int(123456) == "123,456"
 
 

@@ -123,7 +123,7 @@ def test_headline_tiles_with_change(report: tuple[Path, str]):
     assert "−50.0 pp vs Feb 2025" in html  # the won rate, in percentage points
     assert "−11.2 days vs Feb 2025" in html
     count, amount = EXCEPTION_QUEUE
-    assert f"whole queue {Decimal(amount):,.2f} USD in {count}" in html
+    assert f"whole queue ${Decimal(amount):,.2f} in {count}" in html  # the symbol, not "800.10 USD"
 
 
 def test_conversion_breakdowns_add_up_to_the_funnel(warehouse: Path, report: tuple[Path, str]):

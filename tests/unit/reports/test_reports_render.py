@@ -91,12 +91,12 @@ def test_report_renders_in_headless_chromium(report: Path, width: int, tmp_path:
 
     text = {m: re.sub(r"\s+", " ", t).strip() for m, t in dom.tiles.items()}
     # every headline tile shows its figure and its change, as the reader sees them
-    assert text["booked_month"].startswith("Booked 12,000.50USD")  # the unit is its own span
+    assert text["booked_month"].startswith("Booked $12,000.50")  # the currency's symbol, no ISO-code unit
     assert "▲ +10,500.45 (+700.0%) vs Feb 2025" in text["booked_month"]
     assert "▼ −50.0 pp vs Feb 2025" in text["won_rate_month"]
     assert "41.3days" in text["dso_days"] and "▼ −11.2 days vs Feb 2025" in text["dso_days"]
     assert "▲ +1.00 (+0.0%) vs Feb 2025" in text["overdue_ar"]  # 1 ÷ 2,000
-    assert "350.10USD" in text["exceptions_month"]
+    assert "New exceptions $350.10" in text["exceptions_month"]
     for metric, (value, _, _) in EXPECTED_HEADLINE.items():
         assert metric in text, metric
     assert f"{Decimal(EXPECTED['won_amount']):,.2f}" in text["won_amount"]
