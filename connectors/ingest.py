@@ -4,6 +4,10 @@ The single entry point the CLI (`ltc ingest <system>`) and the Dagster ingest as
 get the same configuration checks, the same `_loaded_at` stamp and the same result shape. Config
 problems become an `IngestError` whose one-line message says what to set; failures inside a run are
 unwrapped from dlt's exception chain so the real reason (e.g. the Salesforce API limit) is on top.
+
+Also here, `pending_loads`: which systems a killed ingest left with a half-applied load (dlt commits
+each raw table on its own), so dbt can refuse to build from them until that system's next ingest
+has finished the load (the dbt asset calls `refuse_half_applied_loads`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import requests
 import sqlalchemy as sa
 import urllib3
 from dlt.common.schema.exceptions import DataValidationError
+from dlt.common.storages import FileStorage, LoadStorage
+from dlt.common.storages.load_package import PackageStorage
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.landing import (
@@ -29,6 +35,7 @@ from connectors.landing import (
     LandingConfigError,
     drop_folder,
     make_pipeline,
+    pipeline_name,
     stamp_loaded_at,
     utc_now,
 )
@@ -345,6 +352,64 @@ def _drop_refused_package(pipeline, exc: PipelineStepFailed) -> None:
     it, so the refused input is read, and refused, again until it is fixed: loud, never lost."""
     if exc.step == "normalize":
         pipeline.abort_packages()  # deletes the pending packages, restores local state and schemas
+
+
+# ---- half-applied loads (checked before dbt reads the raw tables) -------------------------------
+
+class HalfAppliedLoad(RuntimeError):
+    """A system's raw tables hold part of a load package; `str()` names the systems and the fix."""
+
+
+def pending_loads(settings: Settings) -> dict[str, list[str]]:
+    """Per source system, the load packages whose load step began but did not finish: a kill (or a
+    failure) in dlt's load step, which commits each raw table's job on its own. Such a system's raw
+    tables mix the interrupted load (5 to 14 of Salesforce's 16 tables in
+    tests/integration/test_salesforce_crash.py) with the previous one until its next ingest
+    finishes the package (`_finish_pending`). Empty when every load is whole.
+
+    Reads the pipelines' working folders only (`<dlt_dir>/ltc_<system>/load/normalized`): no dlt
+    pipeline is attached, so nothing is created for a system never ingested, and nothing is
+    restored from the warehouse. A package normalized but not yet touched by the load step, an
+    extracted one, or one being normalized changed nothing in the warehouse and is not reported."""
+    found: dict[str, list[str]] = {}
+    for system in SYSTEMS:
+        folder = settings.dlt_dir / pipeline_name(system) / "load" / LoadStorage.NORMALIZED_FOLDER
+        if not folder.is_dir():  # never ingested in this home (or never got past extract)
+            continue
+        packages = PackageStorage(FileStorage(str(folder)), "normalized")
+        begun = [load_id for load_id in packages.list_packages() if _load_begun(packages, load_id)]
+        if begun:
+            found[system] = begun
+    return found
+
+
+def _load_begun(packages: PackageStorage, load_id: str) -> bool:
+    """Whether the load step may have written part of package `load_id` to the warehouse: a job
+    started, completed or failed (dlt moves a job out of `new_jobs` before running it), or dlt's
+    own test for a partial load says so (schema migrated, a committed job not moved yet, a job
+    retried). An unreadable package counts: better a refused build than a torn one."""
+    try:
+        jobs = packages.get_load_package_jobs(load_id)
+        if any(jobs[state] for state in ("started_jobs", "completed_jobs", "failed_jobs")):
+            return True
+        return PackageStorage.is_package_partially_loaded(packages.get_load_package_info(load_id))
+    except Exception:  # noqa: BLE001 - a damaged package: report it, the next ingest says more
+        return True
+
+
+def refuse_half_applied_loads(settings: Settings) -> None:
+    """Raise `HalfAppliedLoad` if any system has a half-applied load (`pending_loads`); the dbt
+    asset calls this before dbt runs, so marts are never built from a torn raw layer."""
+    pending = pending_loads(settings)
+    if not pending:
+        return
+    which = "; ".join(f"{system} (package {', '.join(ids)})" for system, ids in pending.items())
+    commands = " and ".join(f"`ltc ingest {system}`" for system in pending)
+    raise HalfAppliedLoad(
+        f"dbt was not run: an ingest was interrupted while loading (or is loading now, outside this "
+        f"run), so raw tables hold only part of its load: {which}. Run that ingest again ({commands}, "
+        f"or `ltc run`, which ingests before it builds): it finishes the interrupted load first. The "
+        f"marts are unchanged: they still show the last build, made from complete loads.")
 
 
 # ---- entry point ----------------------------------------------------------------------------------

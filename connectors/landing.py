@@ -69,6 +69,11 @@ def parquet_destination(settings: Settings):
     return dlt.destinations.filesystem(bucket_url=raw.as_uri())
 
 
+def pipeline_name(system: str) -> str:
+    """The dlt pipeline (and its working folder under `settings.dlt_dir`) of one source system."""
+    return f"ltc_{system}"
+
+
 def make_pipeline(system: str, settings: Settings) -> dlt.Pipeline:
     """`ltc_<system>` pipeline landing into dataset `raw_<system>` of the configured warehouse."""
     apply_offline_defaults()  # no dlt telemetry: nothing at run time may reach the internet
@@ -79,7 +84,7 @@ def make_pipeline(system: str, settings: Settings) -> dlt.Pipeline:
     dlt.config["normalize.parquet_normalizer.add_dlt_id"] = False
     settings.dlt_dir.mkdir(parents=True, exist_ok=True)
     return dlt.pipeline(
-        pipeline_name=f"ltc_{system}",
+        pipeline_name=pipeline_name(system),
         destination=make_destination(settings),
         dataset_name=f"raw_{system}",
         pipelines_dir=str(settings.dlt_dir),

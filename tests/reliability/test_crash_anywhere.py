@@ -197,16 +197,20 @@ def _new_entries(folder: Path, before: set[str]):
     return lambda: folder.is_dir() and any(p.name not in before for p in folder.iterdir())
 
 
-def _aim(point: Point, run, reference: Reference, earlier: set[str]) -> float:
-    """Wait for the point's aim to fire; return the delay to sleep after it."""
+def _aim(point: Point, run, reference: Reference, earlier: set[str]) -> tuple[float, str | None]:
+    """Wait for the point's aim to fire; return the delay to sleep after it, and the step it aims
+    at (the kill comes early if that step ends before the delay is over)."""
     home = run.home
     if point.aim == "random":
-        total = reference.wall_s
-        return point.fraction * total - (time.monotonic() - run.started)
+        step, offset = _random_moment(point.fraction * reference.wall_s, reference)
+        if step is None:
+            return offset - (time.monotonic() - run.started), None
+        _wait(lambda: step in running_steps(home, earlier), run, f"the start of {step}")
+        return offset, step
     if point.aim in ("extract", "dbt"):
         step = f"ingest_{point.system}" if point.aim == "extract" else "ltc_dbt_models"
         _wait(lambda: step in running_steps(home, earlier), run, f"the start of {step}")
-        return point.fraction * reference.steps[step][1]
+        return point.fraction * reference.steps[step][1], step
     if point.aim == "load commit":
         normalized = home / "dlt" / f"ltc_{point.system}" / "load" / "normalized"
         before = {p.name for p in normalized.iterdir()} if normalized.is_dir() else set()
@@ -219,11 +223,38 @@ def _aim(point: Point, run, reference: Reference, earlier: set[str]) -> float:
             return any(kind != "STEP_START" and key == step for kind, key, _ in events)
 
         _wait(loading_or_past, run, f"a load of {point.system}")
-        return 0.0
+        return 0.0, None
     staging = home / "reports" / ".staging"
     before = {p.name for p in staging.iterdir()} if staging.is_dir() else set()
     _wait(_new_entries(staging, before), run, "an edition's staging folder")
-    return point.fraction * reference.steps["reports__edition"][1]
+    return point.fraction * reference.steps["reports__edition"][1], "reports__edition"
+
+
+def _random_moment(at: float, reference: Reference) -> tuple[str | None, float]:
+    """The moment `at` seconds into the reference run, as (the step then running, seconds into it),
+    so that a rerun of another speed is killed in the same place of its own timeline; before the
+    first step (start-up), (None, `at`) from the run's start. A moment between two steps is the
+    start of the next one. Why: on a loaded machine a reference run took 276 s and the rerun being
+    aimed at finished before 0.38 of it (stop 21)."""
+    steps = sorted(reference.steps.items(), key=lambda item: item[1][0])
+    if not steps or at < steps[0][1][0]:
+        return None, at
+    running = [(name, at - start) for name, (start, length) in steps if start <= at < start + length]
+    if running:
+        return running[-1]  # the step that started last
+    later = [name for name, (start, _) in steps if start > at]
+    return (later[0], 0.0) if later else (steps[-1][0], 0.0)
+
+
+def _sleep_within(step: str | None, delay: float, run, earlier: set[str]) -> None:
+    """Sleep `delay`, or less if the aimed step ends first: its duration in the reference run is
+    only a guess for this one. On a loaded machine a reference dbt step took longer than the whole
+    rest of a rerun (stop 21: aimed at 0.83 of dbt, the run had exited 0 before the kill)."""
+    deadline = time.monotonic() + delay
+    while (left := deadline - time.monotonic()) > 0:
+        if step is not None and step not in running_steps(run.home, earlier):
+            return
+        time.sleep(min(left, 0.1))
 
 
 def crash(point: Point, home: Path, sources: dict, reference: Reference, log: Path) -> Outcome:
@@ -236,8 +267,10 @@ def crash(point: Point, home: Path, sources: dict, reference: Reference, log: Pa
     watcher.start()
     outcome = Outcome(point)
     try:
-        outcome.delay_s = max(0.0, _aim(point, run, reference, earlier))
-        time.sleep(outcome.delay_s)
+        delay, step = _aim(point, run, reference, earlier)
+        slept_from = time.monotonic()
+        _sleep_within(step, max(0.0, delay), run, earlier)
+        outcome.delay_s = time.monotonic() - slept_from  # as slept: less if the step ended first
         outcome.phase = phase_of(running_steps(home, earlier))
         outcome.at_s = time.monotonic() - run.started
         assert run.proc.poll() is None, f"the run finished (exit {run.proc.returncode}) before the kill: {point}"

@@ -16,11 +16,12 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Mapping
 
 import dagster as dg
+import yaml
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 
@@ -50,12 +51,29 @@ def dbt_build_args(settings: Settings) -> list[str]:
     return ["build", "--exclude-resource-type", "unit_test", *dbt_vars_args(settings)]
 
 
+@cache
+def _project_vars() -> dict[str, Any]:
+    """dbt_project.yml's own vars (the values dbt uses when --vars does not name them)."""
+    return yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))["vars"]
+
+
+def dbt_vars(settings: Settings) -> dict[str, str]:
+    """The dbt vars the environment decides, where they differ from dbt_project.yml's: the as-of
+    date when fixed, and the reporting currency (LTC_REPORTING_CURRENCY, an ISO 4217 code checked by
+    Settings: it reaches the SQL as a quoted literal through macro reporting_currency())."""
+    values = {}
+    if settings.as_of is not None:
+        values["as_of"] = settings.as_of.isoformat()
+    if settings.reporting_currency != _project_vars()["reporting_currency"]:
+        values["reporting_currency"] = settings.reporting_currency
+    return values
+
+
 def dbt_vars_args(settings: Settings) -> list[str]:
-    """`--vars` with the as-of date when it is fixed, else nothing: what every dbt call of a run
-    (build, parse, docs) must agree on for dbt to reuse its partial parse."""
-    if settings.as_of is None:
-        return []
-    return ["--vars", json.dumps({"as_of": settings.as_of.isoformat()})]
+    """`--vars` with `dbt_vars`, or nothing when the project's defaults stand: what every dbt call
+    of a run (build, parse, docs) must agree on for dbt to reuse its partial parse."""
+    values = dbt_vars(settings)
+    return ["--vars", json.dumps(values)] if values else []
 
 
 def _layer(dbt_resource_props: Mapping[str, Any]) -> str:
@@ -119,6 +137,7 @@ def ltc_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     prune_dbt_run_dirs()
     settings = Settings.from_env()
     with _warehouse_write(settings, context):
+        _refuse_half_applied_loads(settings)  # under the lock: no ingest is mid-load meanwhile
         invocation = dbt.cli(dbt_build_args(settings), context=context)
         yield from invocation.stream()
     keep_partial_parse(invocation.target_path)
@@ -135,6 +154,18 @@ def _warehouse_write(settings: Settings, context: dg.AssetExecutionContext) -> I
         with write_access(settings.duckdb_path, on_wait=context.log.info):
             yield
     except WarehouseBusy as exc:
+        raise dg.Failure(str(exc)) from exc
+
+
+def _refuse_half_applied_loads(settings: Settings) -> None:
+    """Fail the step, before dbt starts, when an interrupted ingest left a system's raw tables
+    holding part of a load (connectors/ingest.py `pending_loads`); the message says which system
+    and what to run. Within `ltc run` each ingest finishes its pending load before dbt starts."""
+    from connectors.ingest import HalfAppliedLoad, refuse_half_applied_loads  # dlt: only when run
+
+    try:
+        refuse_half_applied_loads(settings)
+    except HalfAppliedLoad as exc:
         raise dg.Failure(str(exc)) from exc
 
 
