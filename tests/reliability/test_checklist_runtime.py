@@ -122,13 +122,15 @@ def _offline(cmd: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
     return subprocess.run(["unshare", "-rn", *cmd], env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def no_network():
-    if shutil.which("unshare") is None:
-        pytest.skip("no `unshare` on this machine: cannot take the network away from a process")
+@pytest.fixture
+def no_network(require_service):
+    """A way to run a process with no network route (skipped where the machine has none, failed
+    instead under LTC_REQUIRE_SERVICES=1, as every missing service: tests/conftest.py)."""
+    require_service(shutil.which("unshare") is not None,
+                    "no `unshare` on this machine: cannot take the network away from a process")
     probe = subprocess.run(["unshare", "-rn", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        pytest.skip(f"unprivileged network namespaces unavailable here: {probe.stderr.strip()}")
+    require_service(probe.returncode == 0,
+                    f"unprivileged network namespaces unavailable here: {probe.stderr.strip()}")
     reach = _offline([sys.executable, "-c", "import socket; socket.create_connection(('1.1.1.1', 443), 3)"], {})
     assert reach.returncode != 0 and "unreachable" in reach.stderr.lower(), reach.stderr  # really offline
 
