@@ -26,7 +26,8 @@ import sqlalchemy as sa
 import urllib3
 from dlt.common.schema.exceptions import DataValidationError
 from dlt.common.storages import FileStorage, LoadStorage
-from dlt.common.storages.load_package import PackageStorage
+from dlt.common.storages.load_package import PackageStorage, ParsedLoadJobFileName
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.landing import (
@@ -330,6 +331,44 @@ def _warehouse_write(settings: Settings, notes: list[str]):
     return write_access(settings.duckdb_path, on_wait=notes.append)
 
 
+def _rewind_interrupted_appends(pipeline, notes: list[str]) -> None:
+    """Make a killed load's appends safe to resume. A first load into an empty table appends
+    (`landing.empty_tables`), and dlt resumes a package by running its started jobs again unless
+    the job recorded its outcome (a "pending transition", written right after the destination
+    committed). A kill between that commit and the record leaves a job that may or may not have
+    written its rows; run again, an append would write them twice. For each table the package
+    appends to with such a job, the rows of this load id are deleted and every job of that table
+    in the package (completed and started) is queued again, so each row lands once. Merge tables
+    need none of this: a merge run again replaces what it wrote."""
+    packages = pipeline._get_load_storage().normalized_packages
+    for load_id in packages.list_packages():
+        unrecorded = [ParsedLoadJobFileName.parse(f) for f in packages.list_started_jobs(load_id)
+                      if packages.load_pending_transition(load_id, FileStorage.get_file_name_from_file_path(f)) is None]
+        if not unrecorded:
+            continue
+        tables = packages.load_schema(load_id).tables
+        appended = sorted({job.table_name for job in unrecorded
+                           if tables.get(job.table_name, {}).get("write_disposition") == "append"})
+        if appended:
+            _reload_tables(pipeline, packages, load_id, appended)
+            notes.append(f"package {load_id}: a crash stopped it while appending to {', '.join(appended)}; "
+                         "their rows of that load were removed and loaded again")
+
+
+def _reload_tables(pipeline, packages: PackageStorage, load_id: str, tables: list[str]) -> None:
+    with pipeline.sql_client() as client:
+        for table in tables:
+            with contextlib.suppress(DatabaseUndefinedRelation):  # killed before it was created
+                client.execute_sql(f"delete from {client.make_qualified_table_name(table)} "
+                                   "where _dlt_load_id = %s", load_id)
+    for state in (PackageStorage.COMPLETED_JOBS_FOLDER, PackageStorage.STARTED_JOBS_FOLDER):
+        for path in packages.storage.list_folder_files(packages.get_job_state_folder_path(load_id, state)):
+            name = FileStorage.get_file_name_from_file_path(path)
+            if ParsedLoadJobFileName.parse(name).table_name in tables:
+                packages.clear_pending_transition(load_id, name)
+                packages._move_job(load_id, state, PackageStorage.NEW_JOBS_FOLDER, name)
+
+
 def _finish_pending(pipeline, notes: list[str]) -> None:
     """Load what an interrupted run left behind (extracted or normalised packages, with the state
     they carry) before extracting anew. `Pipeline.run` would load them too, but then return
@@ -337,6 +376,7 @@ def _finish_pending(pipeline, notes: list[str]) -> None:
     _complete_interrupted_normalize(pipeline, notes)
     if pipeline.has_pending_data:
         pipeline.normalize()
+        _rewind_interrupted_appends(pipeline, notes)
         pipeline.load()
         notes.append("finished loading the package(s) an interrupted run left pending")
 

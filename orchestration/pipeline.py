@@ -44,6 +44,17 @@ class RunSummary:
     materialized: list[str] = field(default_factory=list)
     failed_checks: list[str] = field(default_factory=list)
     failed_steps: list[str] = field(default_factory=list)
+    step_errors: dict[str, str] = field(default_factory=dict)  # failed step → its error's first line
+
+
+def _step_error(event) -> str:
+    error = event.step_failure_data.error if event.step_failure_data else None
+    lines = (error.message if error else "").strip().splitlines()
+    return lines[0][:300] if lines else "no error message"
+
+
+def _failed_steps(summary: RunSummary) -> str:
+    return "; ".join(f"{key} ({summary.step_errors.get(key, 'no error message')})" for key in summary.failed_steps)
 
 
 def _summarise(result) -> RunSummary:
@@ -55,8 +66,8 @@ def _summarise(result) -> RunSummary:
         for ev in result.get_asset_check_evaluations()
         if not ev.passed
     )
-    failed_steps = sorted({e.step_key for e in result.all_events if e.is_step_failure and e.step_key})
-    return RunSummary(result.run_id, result.success, materialized, failed_checks, failed_steps)
+    failures = {e.step_key: _step_error(e) for e in result.all_events if e.is_step_failure and e.step_key}
+    return RunSummary(result.run_id, result.success, materialized, failed_checks, sorted(failures), failures)
 
 
 def _process_identity(pid: int) -> str | None:
@@ -149,7 +160,7 @@ def run_full_refresh(settings: Settings | None = None, *, log_level: str = "INFO
         raise PipelineError(
             "the full refresh failed"
             + (f"; failed checks: {', '.join(summary.failed_checks)}" if summary.failed_checks else "")
-            + (f"; failed steps: {', '.join(summary.failed_steps)}" if summary.failed_steps else "")
+            + (f"; failed steps: {_failed_steps(summary)}" if summary.failed_steps else "")
             + f". See run {summary.run_id} in the Dagster UI (make dev)."
         )
     return summary
