@@ -26,8 +26,14 @@ dbt-parse: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/ltc demo
 
+# -n 2 --dist loadfile: the two cores each take whole test files (a file's module fixtures, often a
+# dbt build, are made once); most of a test's time is one dbt, Dagster or Chromium child process, so
+# two workers nearly halve the wall time (LTC_TEST_WORKERS=0 runs in one process, e.g. to debug)
+LTC_TEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(LTC_TEST_WORKERS)),,-n $(LTC_TEST_WORKERS) --dist loadfile)
+
 test: $(STAMP) dbt-parse
-	$(BIN)/python -m pytest -q -m "not extended and not spark and not reliability" --durations=10
+	$(BIN)/python -m pytest -q -m "not extended and not spark and not reliability" $(XDIST) --durations=10
 
 # The extended suite: the sandbox company landed through the connectors and built end to end per
 # model family, and the external-dataset validations (Olist, IBM AR). Minutes of dbt each; CI runs
