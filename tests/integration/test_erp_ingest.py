@@ -9,7 +9,6 @@ reconciliation; and a second run on the same input leaves identical tables.
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import uuid
 from decimal import Decimal
@@ -25,23 +24,6 @@ from connectors.settings import Settings
 ALT_MAPPING = DEFAULT_MAPPING.with_name("erp_alt_postgres.yml")
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOAD_COLUMNS = ("_dlt_load_id", "_dlt_id", "_loaded_at")
-
-
-@pytest.fixture(scope="module")
-def sandbox_erp(tmp_path_factory) -> Path:
-    from connectors.sandbox.generator import generate
-
-    root = tmp_path_factory.mktemp("erp_sandbox")
-    generate(root, seed=11, scale=300)
-    return root / "erp.sqlite"
-
-
-@pytest.fixture
-def erp(sandbox_erp, ltc_home, monkeypatch, tmp_path) -> Path:
-    path = tmp_path / "erp.sqlite"
-    shutil.copy(sandbox_erp, path)
-    monkeypatch.setenv("LTC_ERP_URL", f"sqlite:///{path}")
-    return path
 
 
 def _sql(query: str, home: Path | None = None):

@@ -12,7 +12,6 @@ ingest in this process and dlt's own storage step raising where the kill would l
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -27,23 +26,6 @@ from connectors.settings import Settings
 
 class Killed(BaseException):
     """Stands for the SIGKILL (a BaseException, so no handler of the ingest swallows it)."""
-
-
-@pytest.fixture(scope="module")
-def sandbox_erp(tmp_path_factory) -> Path:
-    from connectors.sandbox.generator import generate
-
-    root = tmp_path_factory.mktemp("erp_resume")
-    generate(root, seed=5, scale=200)
-    return root / "erp.sqlite"
-
-
-@pytest.fixture
-def erp(sandbox_erp, ltc_home, monkeypatch, tmp_path) -> Path:
-    path = tmp_path / "erp.sqlite"
-    shutil.copy(sandbox_erp, path)
-    monkeypatch.setenv("LTC_ERP_URL", f"sqlite:///{path}")
-    return path
 
 
 def _keys(entity: str) -> tuple[int, int]:
