@@ -44,7 +44,7 @@ test-extended: $(STAMP) dbt-parse
 # The fault-injection and security suite (tests/reliability): crashes, API faults, the bad-input
 # corpus, late data, concurrency, secrets and exposure. CI runs it after the extended suite.
 test-reliability: $(STAMP) dbt-parse
-	$(BIN)/python -m pytest -q -m reliability tests/reliability --durations=15
+	$(BIN)/python -m pytest -q -m reliability tests/reliability $(XDIST) --durations=15
 
 # dbt on Spark in local mode against the DuckDB marts (tests/spark; needs Java 17). The `spark`
 # extra (pyspark: 478 MB installed) is installed here only, not by `make setup`.
