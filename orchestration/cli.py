@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from connectors.settings import SYSTEMS, Settings, apply_offline_defaults
+from orchestration.cli_errors import error_lines
 from reports.i18n import UnknownLocale, _, check_locale, using
 
 DEFAULT_SEED = 42
@@ -478,11 +479,11 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(_("ltc: interrupted"), file=sys.stderr)
             return 130
-        except Exception as exc:  # one line for the user; the traceback with --verbose
+        except Exception as exc:  # the error for the user (orchestration/cli_errors.py); the traceback with --verbose
             if args.verbose:
                 raise
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            print(_("ltc: error: %(message)s") % {"message": message}, file=sys.stderr)
+            for line in error_lines(exc, locale):
+                print(line, file=sys.stderr)
             return 1
 
 

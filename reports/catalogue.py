@@ -31,6 +31,7 @@ POT = LOCALE_DIR / f"{DOMAIN}.pot"
 SOURCES: tuple[tuple[str, str], ...] = (
     ("reports/*.py", "python"),
     ("orchestration/cli.py", "python"),
+    ("orchestration/cli_errors.py", "python"),
     ("reports/templates/*.j2", "jinja2.ext:babel_extract"),
 )
 # the templates are parsed as formatting.environment() parses them; `silent: false` makes a

@@ -444,7 +444,7 @@ def overdue_worklist(data: CollectionData) -> Worklist:
             Column("invoice", _("Invoice")),
             Column("due_date", _("Due date"), "date"),
             Column("days_overdue", _("Days overdue"), "int"),
-            Column("bucket", _("Bucket")),
+            Column("bucket", _("Bucket"), "label"),
             Column("currency", _("Currency")),
             Column("open_amount", _("Open (invoice ccy)"), "money"),
             Column("outstanding", _("Outstanding (%(currency)s)") % {"currency": cur}, "money", total=True),

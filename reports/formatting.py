@@ -205,7 +205,9 @@ def fmt_cell(value: object, kind: str) -> str:
         return fmt_days(value)  # type: ignore[arg-type]
     if isinstance(value, dt.date):
         return value.isoformat()
-    return label(value)  # a mart's status or type word in the reader's language; other text as it is
+    if kind == "label":
+        return label(value)  # a mart's status or type word in the reader's language
+    return str(value)
 
 
 def cell_value(value: object) -> str:

@@ -45,6 +45,13 @@ _VALUES = (
     # fct_cash_receipts.application_status
     NP_("mart value", "applied"), NP_("mart value", "partially applied"), NP_("mart value", "unapplied"),
     NP_("mart value", "unidentified"),
+    # fct_cash_receipts.unapplied_reason (int_cash_receipts_matched; the match exceptions of
+    # int_cash_receipts_identified)
+    NP_("mart value", "on account"), NP_("mart value", "no open invoice"), NP_("mart value", "currency mismatch"),
+    NP_("mart value", "invoice already settled"), NP_("mart value", "no invoice reference"),
+    NP_("mart value", "reference conflicts with payer"), NP_("mart value", "ambiguous invoice number"),
+    NP_("mart value", "invoice cancelled"), NP_("mart value", "invoice not yet issued"),
+    NP_("mart value", "invoice deleted"), NP_("mart value", "unknown invoice number"),
     # seed collection_dunning_levels.level_name
     NP_("mart value", "Friendly reminder"), NP_("mart value", "First reminder"),
     NP_("mart value", "Second reminder"), NP_("mart value", "Final notice"), NP_("mart value", "Escalation"),

@@ -347,7 +347,7 @@ def load_reconciliation(duckdb_path: Path, as_of: dt.date | None = None) -> Reco
 
 def _exception_column(key: str, spec: ExceptionWorklist) -> Column:
     columns = {
-        "exception_type": Column("exception_type", _("Exception")),
+        "exception_type": Column("exception_type", _("Exception"), "label"),
         "receipt_id": Column("receipt_id", _("Receipt")),
         "invoice_id": Column("invoice_id", _("Invoice id")),
         "invoice_number": Column("invoice_number", _("Invoice no.")),
@@ -361,8 +361,8 @@ def _exception_column(key: str, spec: ExceptionWorklist) -> Column:
         "opportunity_id": Column("opportunity_id", _("Opportunity")),
         "won_date": Column("won_date", _("Won on"), "date"),
         "customer": Column("customer", _("Customer")),
-        "application_status": Column("application_status", _("Receipt status")),
-        "unapplied_reason": Column("unapplied_reason", _("Reason")),
+        "application_status": Column("application_status", _("Receipt status"), "label"),
+        "unapplied_reason": Column("unapplied_reason", _("Reason"), "label"),
     }
     if key not in columns:
         raise KeyError(f"worklist {spec.key!r}: unknown column {key!r}")
@@ -378,7 +378,7 @@ def _exception_columns(spec: ExceptionWorklist, currency: str) -> tuple[Column, 
         # transaction currency: amounts in several currencies do not add up, so no total
         Column("amount", _("Amount"), "money"),
         Column("amount_reporting", _("Amount (%(currency)s)") % {"currency": currency}, "money", total=True),
-        Column("severity", _("Severity")),
+        Column("severity", _("Severity"), "label"),
         Column("owner", _("Owner")),
     )
     return head + tail
@@ -400,10 +400,10 @@ def exception_worklist(data: ReconciliationData, spec: ExceptionWorklist) -> Wor
 
 CONTRACT_COLUMNS: tuple[tuple[str, str, str, bool], ...] = (
     # key, label, kind, total
-    ("contract", N_("Contract"), "text", False),
+    ("contract", N_("Contract"), "label", False),
     ("contract_id", N_("Contract id"), "text", False),
     ("customer", N_("Customer"), "text", False),
-    ("reconciliation_status", N_("Status"), "text", False),
+    ("reconciliation_status", N_("Status"), "label", False),
     ("signed_date", N_("Signed"), "date", False),
     ("currency", N_("Currency"), "text", False),
     ("contract_value", N_("Value"), "money", True),

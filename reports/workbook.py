@@ -131,7 +131,7 @@ def _number_format(kind: str, value: Any) -> str | None:
 def _is_text(value: Any, kind: str) -> bool:
     """Whether a value is written as a string: every value of a text column, and anything that is
     neither a number nor a date (a bool is an int to Python, a TRUE/FALSE cell to Excel)."""
-    return kind == "text" or not isinstance(value, _NUMERIC)
+    return kind in ("text", "label") or not isinstance(value, _NUMERIC)
 
 
 def _finite(value: Decimal | float, where: str) -> None:
@@ -242,12 +242,13 @@ def _column_encoder(letter: str, kind: str, styles: _Styles) -> _Encoder:
     def other(row: str, value: Any) -> str:
         return _cell_xml(letter + row, value, kind, styles)
 
-    if kind == "text":
+    if kind in ("text", "label"):
         plain = _PLAIN_TEXT.fullmatch
         style = styles.attr(None)
+        translate = kind == "label"
 
         def text(row: str, value: Any) -> str:
-            if value.__class__ is str:
+            if translate and value.__class__ is str:
                 value = display_label(value)  # a mart's status or type word in the reader's language
             if value.__class__ is str and plain(value):
                 return f'{prefix}{row}"{style} t="inlineStr"><is><t>{value}</t></is></c>'

@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-KINDS = ("text", "int", "money", "date", "pct", "days")
+# "label": a text column whose values are a mart's status or type words (reports/labels.py), shown
+# in the reader's language; a "text" column (names, numbers, ids) is shown exactly as it is, so a
+# customer called "Partner" is not translated as the channel of that name
+KINDS = ("text", "label", "int", "money", "date", "pct", "days")
 
 
 @dataclass(frozen=True)

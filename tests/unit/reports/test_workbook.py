@@ -337,3 +337,25 @@ def test_a_column_width_measured_from_its_extremes_equals_one_measured_from_ever
     assert max(map(len, map(fmt_cell, candidates, repeat(kind))), default=0) == every_cell
     assert workbook_module._width(column, values, {}) == float(
         min(max(max(len(column.label) + 2, every_cell) + 1, workbook_module._MIN_WIDTH), workbook_module._MAX_WIDTH))
+
+
+def test_only_label_columns_show_mart_words_in_the_readers_language(tmp_path: Path):
+    """A status column ("label") is translated in a Chinese workbook and HTML cell; a customer
+    whose name happens to be a mart word ("Partner", a channel) stays as it is written."""
+    from reports import i18n
+    from reports.formatting import fmt_cell
+
+    worklist = Worklist(
+        key="receipts", title="Receipts", description="One receipt.",
+        columns=(Column("customer", "Customer"), Column("status", "Status", "label")),
+        rows=(("Partner", "unapplied"), ("Globex", "invoice cancelled")),
+        source="marts.fct_cash_receipts",
+    )
+    with i18n.using("zh_CN"):
+        path = write_workbook(tmp_path / "zh.xlsx", [worklist], title="t", as_of=AS_OF, currency="CNY",
+                              generated_at=GENERATED_AT)
+        html_cells = [fmt_cell(v, c.kind) for row in worklist.rows for v, c in zip(row, worklist.columns)]
+    sheet = load_workbook(path)[sheet_names([worklist.title])[0]]
+    cells = [[c.value for c in row] for row in sheet.iter_rows(min_row=2, max_row=3)]
+    assert cells == [["Partner", "未核销"], ["Globex", "发票已作废"]]
+    assert html_cells == ["Partner", "未核销", "Globex", "发票已作废"]
