@@ -451,7 +451,7 @@ def overdue_worklist(data: CollectionData) -> Worklist:
             Column("owner", _("Owner")),
             Column("last_payment", _("Last payment"), "date"),
             Column("dunning_level", _("Dunning level"), "int"),
-            Column("dunning_step", _("Suggested dunning")),
+            Column("dunning_step", _("Suggested dunning"), "label"),
         ),
         rows=tuple(
             (
