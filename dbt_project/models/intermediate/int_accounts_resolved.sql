@@ -42,16 +42,42 @@ invoices as (
 
 ),
 
+-- every company name of the three sources once, with its match key. The normalisation (a
+-- full-width fold and three regular expressions) is this model's costliest expression, and DuckDB
+-- inlines a CTE at each reference: keyed row by row, it ran once per reader of account_keys and
+-- customer_keys, 4.6 s of this model's 4.6 s at 1M leads (166k accounts, 52k customers, 61k
+-- receipts, but only 12.6k, 11.6k and 16.6k distinct names)
+company_names as (
+
+    select account_name as company_name from accounts
+    union
+    select customer_name from customers
+    union
+    select debtor_name from bank_transactions
+
+),
+
+name_keys as (
+
+    select
+        company_name,
+        {{ normalize_company_name('company_name') }} as name_key
+    from company_names
+    where company_name is not null
+
+),
+
 -- CRM side ---------------------------------------------------------------------------------
 
 account_keys as (
 
     select
-        account_id,
-        account_name,
-        erp_customer_number,
-        {{ normalize_company_name('account_name') }} as name_key
+        accounts.account_id,
+        accounts.account_name,
+        accounts.erp_customer_number,
+        name_keys.name_key
     from accounts
+    left join name_keys on name_keys.company_name = accounts.account_name
 
 ),
 
@@ -85,8 +111,9 @@ customer_keys as (
         account_id as crm_account_id,
         nullif(trim(tax_id), '') as tax_id,
         {{ normalize_account_identifier('iban') }} as iban,
-        {{ normalize_company_name('customer_name') }} as name_key
+        name_keys.name_key
     from customers
+    left join name_keys on name_keys.company_name = customers.customer_name
 
 ),
 
@@ -205,10 +232,11 @@ receipts as (
         bank_transaction_id,
         debtor_name,
         {{ normalize_account_identifier('debtor_iban') }} as debtor_account,
-        {{ normalize_company_name('debtor_name') }} as name_key,
+        name_keys.name_key,
         -- full-width forms folded first (ＩＮＶ－２０２５－０００１２３), as the ERP numbers are ASCII
         {{ regex_extract_first(ltc.fold_fullwidth('remittance_unstructured'), var('invoice_reference_pattern')) }} as invoice_number
     from bank_transactions
+    left join name_keys on name_keys.company_name = bank_transactions.debtor_name
 
 ),
 
