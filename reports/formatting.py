@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import re
 import tempfile
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from babel.numbers import (
     get_group_symbol, parse_pattern,
 )
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup, escape
 
 from reports import i18n
 from reports.labels import label
@@ -221,6 +224,30 @@ def cell_value(value: object) -> str:
     return str(value)
 
 
+_HTML_SPECIAL = re.compile(r"[&<>'\"]").search
+
+
+def _html(text: str) -> str:
+    """`text` escaped exactly as the templates' autoescape does (markupsafe); most cells have
+    nothing to escape and skip the call."""
+    return str(escape(text)) if _HTML_SPECIAL(text) else text
+
+
+def worklist_rows(columns: Sequence, rows: Sequence[Sequence[object]], limit: int | None = None) -> Markup:
+    """The `<tr>` rows of a worklist table (templates/_worklist.html.j2), byte for byte what the
+    template's own loop over `cell` and `cv` wrote. Why in Python: at 1M leads the worklists hold
+    1.1M cells, and Jinja's per-cell filter calls and escaping took 7.1 s of an 18.8 s edition."""
+    formats = [("l" if c.kind in ("text", "label", "date") else "", c.kind) for c in columns]
+    out = []
+    for row in rows if limit is None else rows[:limit]:
+        out.append("      <tr>\n")
+        for (css, kind), value in zip(formats, row):
+            out.append(f'        <td class="{css}" data-value="{_html(cell_value(value))}">'
+                       f"{_html(fmt_cell(value, kind))}</td>\n")
+        out.append("      </tr>\n")
+    return Markup("".join(out))
+
+
 def environment() -> Environment:
     """The Jinja environment of every report template, with the formatting filters and gettext
     (`_()`, `{% trans %}`) in the current locale (reports/i18n.py)."""
@@ -245,6 +272,7 @@ def environment() -> Environment:
         dv=data_value,
         cell=fmt_cell,
         cv=cell_value,
+        worklist_rows=worklist_rows,
         currency=fmt_currency,
         compact_money=fmt_compact_money,
         daymonth=fmt_day_month,
