@@ -46,15 +46,24 @@ test-extended: $(STAMP) dbt-parse
 test-reliability: $(STAMP) dbt-parse
 	$(BIN)/python -m pytest -q -m reliability tests/reliability $(XDIST) --durations=15
 
-# dbt on Spark in local mode against the DuckDB marts (tests/spark; needs Java 17): 2 min 18 s
-# here, install included. The `spark` extra (pyspark: 478 MB installed) is installed by
-# setup-spark only, not by `make setup`; .ci/run installs it before any suite starts, since
-# reinstalling the project's editable package under a running suite could break its imports.
-setup-spark: $(STAMP)
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[test,spark]"
+# dbt on Spark in local mode against the DuckDB marts (tests/spark; needs Java 17): about 2 min.
+# The `spark` extra (pyspark: 478 MB) lives in its own venv, .venv-spark, never in .venv: pyspark
+# exits the process on import when `__main__` has neither __spec__ nor __file__ (it takes that for
+# its own doctests), which is how pytest-xdist's workers run, and Great Expectations imports pyspark
+# whenever it is installed. In .venv it stopped `make test` at collection.
+SPARK_VENV := .venv-spark
+SPARK_STAMP := $(SPARK_VENV)/.ltc-installed
 
-test-spark: setup-spark
-	$(BIN)/python -m pytest -q -m spark
+setup-spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): pyproject.toml constraints.txt
+	@test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
+	@$(SPARK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(SPARK_VENV)/bin/uv pip install --quiet --compile-bytecode --python $(SPARK_VENV)/bin/python -c constraints.txt -e ".[test,spark]"
+	@touch $(SPARK_STAMP)
+
+test-spark: $(SPARK_STAMP)
+	$(SPARK_VENV)/bin/python -m pytest -q -m spark
 
 dev: $(STAMP)
 	$(BIN)/ltc dev
