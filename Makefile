@@ -6,19 +6,25 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.ltc-installed
 UV_VERSION := $(shell sed -n 's/^uv==//p' constraints.txt)
 export LTC_HOME ?= $(CURDIR)/.ltc
+comma := ,
 
 .PHONY: demo test test-extended test-reliability test-spark setup-spark test-all dev dbt-parse lint clean setup bench-salesforce bench-erp bench-camt \
 	bench-orchestration bench-event-log bench-scale bench-scale-postgres bench-markdown
 
 setup: $(STAMP)
 
+# One venv: $(1) its folder, $(2) the project's extras; its stamp is $(1)/.ltc-installed.
+# --compile-bytecode: CI machines export PYTHONDONTWRITEBYTECODE, so without it every process
+# (each dbt, Dagster and worker subprocess of the tests) compiled its imports from source anew
+define install_venv
+	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	@$(1)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(1)/bin/uv pip install --quiet --compile-bytecode --python $(1)/bin/python -c constraints.txt -e ".[$(2)]"
+	@touch $(1)/.ltc-installed
+endef
+
 $(STAMP): pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	@# --compile-bytecode: CI machines export PYTHONDONTWRITEBYTECODE, so without it every process
-	@# (each dbt, Dagster and worker subprocess of the tests) compiled its imports from source anew
-	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt -e ".[test]"
-	@touch $(STAMP)
+	$(call install_venv,$(VENV),test)
 
 dbt-parse: $(STAMP)
 	@$(BIN)/python -c "from orchestration.prepare import prepare_dbt_manifest; prepare_dbt_manifest()"
@@ -57,10 +63,7 @@ SPARK_STAMP := $(SPARK_VENV)/.ltc-installed
 setup-spark: $(SPARK_STAMP)
 
 $(SPARK_STAMP): pyproject.toml constraints.txt
-	@test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
-	@$(SPARK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(SPARK_VENV)/bin/uv pip install --quiet --compile-bytecode --python $(SPARK_VENV)/bin/python -c constraints.txt -e ".[test,spark]"
-	@touch $(SPARK_STAMP)
+	$(call install_venv,$(SPARK_VENV),test$(comma)spark)
 
 test-spark: $(SPARK_STAMP)
 	$(SPARK_VENV)/bin/python -m pytest -q -m spark

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from reports.i18n import DEFAULT_LOCALE, N_, _
 
+_BAD_FILE = N_("an input file cannot be read: correct or replace it, then run again")
 # (class name anywhere in the exception's MRO, headline); the first match wins, so a subclass is
 # listed before its base. Names, not classes: the CLI must not import every connector to say this.
 HEADLINES: tuple[tuple[str, str], ...] = (
@@ -43,9 +44,9 @@ HEADLINES: tuple[tuple[str, str], ...] = (
                               "connection settings")),
     ("IngestError", N_("the ingest failed: fix the setting or the source the detail names, then run "
                        "again")),
-    ("CamtParseError", N_("an input file cannot be read: correct or replace it, then run again")),
-    ("BankFileError", N_("an input file cannot be read: correct or replace it, then run again")),
-    ("FileFormatError", N_("an input file cannot be read: correct or replace it, then run again")),
+    ("CamtParseError", _BAD_FILE),
+    ("BankFileError", _BAD_FILE),
+    ("FileFormatError", _BAD_FILE),
     ("PipelineError", N_("the full refresh failed: fix the failed steps listed in the detail, then run "
                          "`ltc run` again")),
     ("MailError", N_("the reports could not be mailed: check the LTC_SMTP_* settings")),

@@ -50,7 +50,7 @@ from xlsxwriter.worksheet import Worksheet
 from reports.formatting import fmt_cell
 from reports.i18n import N_, _
 from reports.labels import label as display_label
-from reports.worklist import Column, Worklist
+from reports.worklist import TEXT_KINDS, Column, Worklist
 
 SUMMARY_SHEET = N_("Summary")  # its name in the workbook's language: _(SUMMARY_SHEET)
 MAX_SHEET_NAME = 31  # Excel's limit
@@ -131,7 +131,7 @@ def _number_format(kind: str, value: Any) -> str | None:
 def _is_text(value: Any, kind: str) -> bool:
     """Whether a value is written as a string: every value of a text column, and anything that is
     neither a number nor a date (a bool is an int to Python, a TRUE/FALSE cell to Excel)."""
-    return kind in ("text", "label") or not isinstance(value, _NUMERIC)
+    return kind in TEXT_KINDS or not isinstance(value, _NUMERIC)
 
 
 def _finite(value: Decimal | float, where: str) -> None:
@@ -242,7 +242,7 @@ def _column_encoder(letter: str, kind: str, styles: _Styles) -> _Encoder:
     def other(row: str, value: Any) -> str:
         return _cell_xml(letter + row, value, kind, styles)
 
-    if kind in ("text", "label"):
+    if kind in TEXT_KINDS:
         plain = _PLAIN_TEXT.fullmatch
         style = styles.attr(None)
         translate = kind == "label"

@@ -22,6 +22,7 @@ from typing import Any
 # in the reader's language; a "text" column (names, numbers, ids) is shown exactly as it is, so a
 # customer called "Partner" is not translated as the channel of that name
 KINDS = ("text", "label", "int", "money", "date", "pct", "days")
+TEXT_KINDS = ("text", "label")  # written as strings (Excel), compared as text
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class Column:
             raise ValueError(f"column {self.key!r}: kind {self.kind!r} is not one of {KINDS}")
         if self.total and self.kind not in ("int", "money"):
             raise ValueError(f"column {self.key!r}: only int and money columns have totals")
+
+    @property
+    def css_class(self) -> str:
+        """The cells' class in HTML: text and dates left-aligned ("l"), numbers right."""
+        return "l" if self.kind in (*TEXT_KINDS, "date") else ""
 
 
 @dataclass(frozen=True)
