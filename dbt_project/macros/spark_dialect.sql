@@ -162,13 +162,45 @@
 
 -- Contract constraints on Spark: dbt-spark adds them (ALTER COLUMN ... SET NOT NULL) unless the model
 -- says file_format is not delta, and Parquet tables (ours: no file_format set) refuse them. Only a
--- Delta table stores constraints; elsewhere the contracts check columns and types, and the not_null
--- data tests (dbt build) check the rest.
+-- Delta table stores constraints. Elsewhere the contract checks columns and types, and the not_null
+-- constraints are checked here, once the table is written: DuckDB and Postgres refuse the insert
+-- (the not_null constraints replaced 144 not_null data tests there), so Spark must fail the model too.
 {% macro spark__persist_constraints(relation, model) %}
     {%- set contract_config = config.get('contract') -%}
     {%- if contract_config.enforced and config.get('file_format') == 'delta' -%}
         {% do alter_table_add_constraints(relation, model.constraints) %}
         {% do alter_column_set_constraints(relation, model.columns) %}
+    {%- elif contract_config.enforced -%}
+        {% do ltc_check_not_null_constraints(relation, model.columns) %}
+    {%- endif -%}
+{% endmacro %}
+
+
+-- Fails the model, naming each column, when a not_null constraint column holds nulls: one scan.
+{% macro ltc_check_not_null_constraints(relation, columns) %}
+    {%- set checked = [] -%}
+    {%- for name, column in columns.items() -%}
+        {%- for constraint in column.get('constraints', []) if constraint['type'] == 'not_null' -%}
+            {%- do checked.append(name) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- if checked and execute -%}
+        {%- set null_counts = [] -%}
+        {%- for name in checked -%}
+            {%- do null_counts.append('count(*) - count(' ~ adapter.quote(name) ~ ')') -%}
+        {%- endfor -%}
+        {%- set counts = run_query('select ' ~ (null_counts | join(', ')) ~ ' from ' ~ relation).rows[0] -%}
+        {%- set failed = [] -%}
+        {%- for name in checked -%}
+            {%- if counts[loop.index0] > 0 -%}
+                {%- do failed.append(name ~ ' (' ~ counts[loop.index0] ~ ' rows)') -%}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- if failed -%}
+            {{ exceptions.raise_compiler_error(
+                'NOT NULL constraint failed: ' ~ relation ~ ': ' ~ (failed | join(', '))
+                ~ ' hold nulls. Fix the upstream model or source, then rerun.') }}
+        {%- endif -%}
     {%- endif -%}
 {% endmacro %}
 

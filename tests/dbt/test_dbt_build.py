@@ -11,6 +11,7 @@ import os
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from conftest import pg_dsn, query, run_dbt  # noqa: E402
@@ -80,6 +81,23 @@ def test_back_dated_as_of_ignores_later_cash(tmp_path: Path, dbt_work: Path):
     rows = query(db, "select applied_amount, outstanding_amount, days_past_due, is_fully_paid "
                      "from marts.fct_invoices where invoice_id = 'I2'")
     assert rows == [(Decimal("1000.00"), Decimal("1200.00"), 11, False)]
+
+
+def test_a_null_in_a_not_null_column_fails_its_model_and_keeps_the_mart(tmp_path: Path, dbt_work: Path):
+    """The marts' not_null checks are contract constraints (no test node each): DuckDB refuses the
+    insert, the model fails naming the column, and the mart built before stays as it was."""
+    db = build_raw_fixture(tmp_path / "warehouse.duckdb")
+    run = run_dbt(["run", "--select", "+fct_invoices"], db, dbt_work, as_of=AS_OF)
+    assert run.returncode == 0, run.output[-5000:]
+    before = query(db, "select invoice_id, invoice_number from marts.fct_invoices order by invoice_id")
+    con = duckdb.connect(str(db))
+    con.execute("update intermediate.int_invoices_collected set invoice_number = null where invoice_id = 'I4'")
+    con.close()
+
+    run = run_dbt(["run", "--select", "fct_invoices"], db, dbt_work, as_of=AS_OF)
+    assert run.returncode != 0
+    assert "NOT NULL constraint failed" in run.output and "invoice_number" in run.output, run.output[-3000:]
+    assert query(db, "select invoice_id, invoice_number from marts.fct_invoices order by invoice_id") == before
 
 
 SANDBOX_FIGURES = ["leads", "converted_leads", "opportunities", "won_opportunities", "lost_opportunities",

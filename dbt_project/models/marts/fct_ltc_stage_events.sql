@@ -87,7 +87,9 @@ stage_dates as (
 
 -- entered = the earliest first date of the stage or any later one: a running minimum from the
 -- last stage down (one sort per journey instead of joining every stage to every later one: at 1M
--- leads 1.14 s against 1.36 s for the two steps, same 2.47M rows)
+-- leads 1.14 s against 1.36 s for the two steps, same 2.47M rows). The next stage's entry date is
+-- the same minimum over the later stages only: one window frame more on the same sort, where a
+-- lead() after the join re-sorted 2.47M wide rows (at 1M leads the model's query 2.5 s -> 1.8 s).
 entered as (
 
     select
@@ -99,7 +101,12 @@ entered as (
             partition by journey_id
             order by stage_order desc
             rows between unbounded preceding and current row
-        ) as entered_date
+        ) as entered_date,
+        min(first_date) over (
+            partition by journey_id
+            order by stage_order desc
+            rows between unbounded preceding and 1 preceding
+        ) as next_stage_entered_date
     from stage_dates
 
 ),
@@ -120,10 +127,7 @@ final as (
         entered.step_name,
         entered.entered_date,
         {{ month_start('entered.entered_date') }} as entered_month,
-        lead(entered.entered_date) over (
-            partition by entered.journey_id
-            order by entered.stage_order
-        ) as next_stage_entered_date,
+        entered.next_stage_entered_date,
         {{ as_of_date() }} as as_of_date,
         journeys.is_deleted
     from entered
