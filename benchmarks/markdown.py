@@ -58,6 +58,23 @@ def fixed_cost(scales: list[dict]) -> float | None:
     return max(0.0, ta - slope * a["scale"])
 
 
+# Two results measured on machines whose CPU calibrations differ by more than this are not divided:
+# the ratio would measure the machines (a 40 % slower machine was seen between two sessions).
+CALIBRATION_TOLERANCE = 0.25
+
+
+def _calibration(data: dict) -> float | None:
+    return (data.get("machine") or {}).get("cpu_calibration_s")
+
+
+def comparable_machines(a: dict, b: dict) -> bool:
+    """Both results name their CPU calibration and the two agree within CALIBRATION_TOLERANCE."""
+    ca, cb = _calibration(a), _calibration(b)
+    if not ca or not cb:
+        return False
+    return abs(ca - cb) / min(ca, cb) <= CALIBRATION_TOLERANCE
+
+
 def _machine(m: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in m.items()
                          if k not in ("cores", "memory_gib", "load_average_1m", "cpu_calibration_s", "python"))
@@ -91,8 +108,13 @@ def _scale_section(scale: int, results: dict[str, dict], fixed: float | None) ->
                       f"{100 * fixed / duck['median_seconds']['total']:.0f} % of the DuckDB total."]
     for warehouse, data in results.items():
         if warehouse != "duckdb" and duck and duck["median_seconds"].get("total"):
-            ratio = data["median_seconds"]["total"] / duck["median_seconds"]["total"]
-            lines += ["", f"{_label(warehouse)} total / DuckDB total: {ratio:.2f}x."]
+            if comparable_machines(data, duck):
+                ratio = data["median_seconds"]["total"] / duck["median_seconds"]["total"]
+                lines += ["", f"{_label(warehouse)} total / DuckDB total: {ratio:.2f}x."]
+            else:
+                lines += ["", f"{_label(warehouse)} total / DuckDB total: not compared, the two were measured "
+                              f"on machines of different speed (cpu_calibration_s "
+                              f"{_calibration(data)} against {_calibration(duck)}); rerun both."]
         if data.get("notes"):
             lines += ["", f"{_label(warehouse)} notes:", *(f"- {note}" for note in data["notes"])]
     return lines + [""]

@@ -58,10 +58,16 @@ opportunity_attributes as (
 
 ),
 
+-- each journey once, with its journey columns carried through (joining the 1M journeys back to
+-- this cost a second hash join of the same rows)
 attributed as (
 
     select
         journeys.journey_id,
+        journeys.journey_type,
+        journeys.lead_id,
+        journeys.opportunity_id,
+        journeys.is_deleted,
         lead_attributes.lead_source,
         lead_attributes.channel,
         lead_attributes.campaign_id,
@@ -75,6 +81,10 @@ attributed as (
 
     select
         journeys.journey_id,
+        journeys.journey_type,
+        journeys.lead_id,
+        journeys.opportunity_id,
+        journeys.is_deleted,
         opportunity_attributes.lead_source,
         opportunity_attributes.channel,
         opportunity_attributes.campaign_id,
@@ -90,10 +100,10 @@ attributed as (
 final as (
 
     select
-        journeys.journey_id,
-        journeys.journey_type,
-        journeys.lead_id,
-        journeys.opportunity_id,
+        attributed.journey_id,
+        attributed.journey_type,
+        attributed.lead_id,
+        attributed.opportunity_id,
         attributed.lead_source,
         attributed.channel,
         attributed.campaign_id,
@@ -101,10 +111,8 @@ final as (
         attributed.owner_id,
         users.user_name as owner_name,
         attributed.region,
-        journeys.is_deleted
-    from journeys
-    inner join attributed
-        on journeys.journey_id = attributed.journey_id
+        attributed.is_deleted
+    from attributed
     left join campaigns
         on attributed.campaign_id = campaigns.campaign_id
     left join users

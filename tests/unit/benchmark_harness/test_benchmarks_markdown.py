@@ -101,6 +101,16 @@ def test_postgres_is_shown_beside_duckdb_and_leaves_the_fixed_cost_to_duckdb(tmp
     assert f"{fixed:.1f} s, {100 * fixed / duck_total:.0f} % of the DuckDB total." in section
 
 
+def test_warehouses_measured_on_machines_of_different_speed_are_not_divided(tmp_path: Path):
+    small, large = _result(10_000, 0.1), _result(100_000, 0.1)
+    pg = _result(100_000, 0.3, repeats=1, warehouse="postgres", rss=500.0)
+    pg["machine"]["cpu_calibration_s"] = 0.05  # DuckDB's: 0.075, half again slower
+    _write(tmp_path, small, large, pg)
+    section = render(tmp_path)[render(tmp_path).index("### 100,000 leads"):]
+    assert "Postgres total / DuckDB total: not compared" in section and "0.05 against 0.075" in section
+    assert "x." not in section.split("Postgres total / DuckDB total:")[1].splitlines()[0]
+
+
 def test_a_results_file_from_before_the_warehouse_option_counts_as_duckdb(tmp_path: Path):
     old = _result(10_000, 0.1)
     del old["warehouse"]
