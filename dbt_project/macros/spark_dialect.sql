@@ -179,10 +179,9 @@
 -- Fails the model, naming each column, when a not_null constraint column holds nulls: one scan.
 {% macro ltc_check_not_null_constraints(relation, columns) %}
     {%- set checked = [] -%}
-    {%- for name, column in columns.items() -%}
-        {%- for constraint in column.get('constraints', []) if constraint['type'] == 'not_null' -%}
-            {%- do checked.append(name) -%}
-        {%- endfor -%}
+    {%- for name, column in columns.items()
+            if column.get('constraints', []) | selectattr('type', 'equalto', 'not_null') | list -%}
+        {%- do checked.append(name) -%}
     {%- endfor -%}
     {%- if checked and execute -%}
         {%- set null_counts = [] -%}

@@ -106,7 +106,8 @@ def test_warehouses_measured_on_machines_of_different_speed_are_not_divided(tmp_
     pg = _result(100_000, 0.3, repeats=1, warehouse="postgres", rss=500.0)
     pg["machine"]["cpu_calibration_s"] = 0.05  # DuckDB's: 0.075, half again slower
     _write(tmp_path, small, large, pg)
-    section = render(tmp_path)[render(tmp_path).index("### 100,000 leads"):]
+    text = render(tmp_path)
+    section = text[text.index("### 100,000 leads"):]
     assert "Postgres total / DuckDB total: not compared" in section and "0.05 against 0.075" in section
     assert "x." not in section.split("Postgres total / DuckDB total:")[1].splitlines()[0]
 
