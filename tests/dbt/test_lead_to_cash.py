@@ -111,3 +111,17 @@ def test_a_deleted_order_does_not_move_the_stage_entry(built):
     s5 = _one(built, "select entered_date from marts.fct_ltc_stage_events "
                      f"where journey_id = '{JOURNEY}' and stage_code = 'S5'")
     assert s5["entered_date"] > DELETED_ORDER_DATE
+
+
+def test_each_journey_is_at_its_highest_stage_entered(built):
+    # recomputed from the stage rows: the highest stage_order a journey entered is its current stage,
+    # the one fct_ltc_stage_events flags is_current and fct_lead_to_cash calls ltc_stage
+    stages = query(built, "select journey_id, stage_order, stage_code, is_current from marts.fct_ltc_stage_events")
+    highest: dict[str, tuple[int, str]] = {}
+    for journey, order, code, _ in stages:
+        highest[journey] = max(highest.get(journey, (order, code)), (order, code))
+    flagged = {journey: code for journey, _, code, current in stages if current}
+    assert len(flagged) == sum(1 for *_, current in stages if current), "a journey has two current stages"
+    assert flagged == {journey: code for journey, (_, code) in highest.items()}
+    ltc_stage = dict(query(built, "select journey_id, ltc_stage from marts.fct_lead_to_cash where ltc_stage is not null"))
+    assert ltc_stage == flagged and len({s for s in flagged.values()}) > 1

@@ -59,25 +59,14 @@ cash_applications as (
 
 ),
 
-current_stages as (
-
-    select
-        journey_id,
-        max(stage_order) as stage_order
-    from stage_events
-    group by journey_id
-
-),
-
+-- the stage each journey has reached (one row per journey: fct_ltc_stage_events.is_current)
 current_stage_codes as (
 
     select
-        current_stages.journey_id,
-        stage_events.stage_code
-    from current_stages
-    inner join stage_events
-        on current_stages.journey_id = stage_events.journey_id
-        and current_stages.stage_order = stage_events.stage_order
+        journey_id,
+        stage_code
+    from stage_events
+    where is_current
 
 ),
 
