@@ -58,15 +58,26 @@ def _assert_the_edition_holds_every_report(settings: Settings) -> None:
     assert expected <= names, f"missing from the edition: {sorted(expected - names)}"
 
 
-def _assert_the_next_dbt_call_parses_partially(scratch: Path) -> None:
+def _assert_the_next_dbt_call_parses_partially(scratch: Path, run_id: str) -> None:
     """The run handed its partial-parse state back to the project's target/: a dbt call with the
-    run's environment, vars and target now re-parses nothing (each run used to parse it all)."""
+    run's environment, vars and target now re-parses nothing (each run used to parse it all).
+
+    The state parsed is the run's own (in its target folder), and the project's copy must be at
+    least as new: other suites' and workers' runs, side by side in CI, hand theirs back to the same
+    project file, parsed with other profiles, so reading that file raced with them (CI, 2026-11-29:
+    "Unable to do partial parsing because profile has changed")."""
     from orchestration.defs.transform.dbt import DBT_PROJECT_DIR, dbt_target, dbt_vars_args
     from orchestration.prepare import dbt_executable
-    from reports.docs_site import dbt_target_dir
+    from reports.docs_site import DBT_OP_NAME, dbt_target_dir
 
+    found = sorted(dbt_target_dir().glob(f"{DBT_OP_NAME}-{run_id[:7]}-*/partial_parse.msgpack"))
+    assert len(found) == 1, f"expected the run's own partial_parse.msgpack, found {found}"
+    runs_state = found[0]
+    handed_back = dbt_target_dir() / "partial_parse.msgpack"
+    assert handed_back.stat().st_mtime_ns >= runs_state.stat().st_mtime_ns, (
+        "the run did not hand its parse state back to the project's target/")
     scratch.mkdir()
-    shutil.copy(dbt_target_dir() / "partial_parse.msgpack", scratch)  # dbt parse rewrites target/
+    shutil.copy(runs_state, scratch)  # dbt parse rewrites its target folder
     settings = Settings.from_env()  # as the run read it: the sandbox's as-of date included
     vars_args = dbt_vars_args(settings)  # --vars, when the as-of is fixed
     proc = subprocess.run([dbt_executable(), "parse", *vars_args, "--target", dbt_target(settings)],
@@ -94,7 +105,7 @@ def test_full_job_materialises_everything_and_the_report_matches_ground_truth(sa
     _assert_funnel_slices_match_ground_truth(settings.duckdb_path, truth["funnel_slices"])
     _assert_the_edition_holds_every_report(settings)
     _assert_dbt_statuses_match_materializations(settings, summary.run_id)
-    _assert_the_next_dbt_call_parses_partially(tmp_path / "dbt_target")
+    _assert_the_next_dbt_call_parses_partially(tmp_path / "dbt_target", summary.run_id)
 
 
 def _run_results(run_id: str) -> dict:
