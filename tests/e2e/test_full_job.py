@@ -68,11 +68,9 @@ def _assert_the_next_dbt_call_parses_partially(scratch: Path, run_id: str) -> No
     "Unable to do partial parsing because profile has changed")."""
     from orchestration.defs.transform.dbt import DBT_PROJECT_DIR, dbt_target, dbt_vars_args
     from orchestration.prepare import dbt_executable
-    from reports.docs_site import DBT_OP_NAME, dbt_target_dir
+    from reports.docs_site import dbt_target_dir
 
-    found = sorted(dbt_target_dir().glob(f"{DBT_OP_NAME}-{run_id[:7]}-*/partial_parse.msgpack"))
-    assert len(found) == 1, f"expected the run's own partial_parse.msgpack, found {found}"
-    runs_state = found[0]
+    runs_state = _run_artifact(run_id, "partial_parse.msgpack")
     handed_back = dbt_target_dir() / "partial_parse.msgpack"
     assert handed_back.stat().st_mtime_ns >= runs_state.stat().st_mtime_ns, (
         "the run did not hand its parse state back to the project's target/")
@@ -108,16 +106,21 @@ def test_full_job_materialises_everything_and_the_report_matches_ground_truth(sa
     _assert_the_next_dbt_call_parses_partially(tmp_path / "dbt_target", summary.run_id)
 
 
-def _run_results(run_id: str) -> dict:
-    """The `run_results.json` the run's `dbt build` wrote: dagster-dbt gives each run its own target
-    folder, `<dbt target>/ltc_dbt_models-<run id[:7]>-<hash>/`."""
-    import json
-
+def _run_artifact(run_id: str, name: str) -> Path:
+    """A file the run's `dbt build` wrote: dagster-dbt gives each run its own target folder,
+    `<dbt target>/ltc_dbt_models-<run id[:7]>-<hash>/`."""
     from reports.docs_site import DBT_OP_NAME, dbt_target_dir
 
-    found = sorted(dbt_target_dir().glob(f"{DBT_OP_NAME}-{run_id[:7]}-*/run_results.json"))
-    assert len(found) == 1, f"expected one run_results.json for run {run_id}, found {found}"
-    return json.loads(found[0].read_text())
+    found = sorted(dbt_target_dir().glob(f"{DBT_OP_NAME}-{run_id[:7]}-*/{name}"))
+    assert len(found) == 1, f"expected one {name} for run {run_id}, found {found}"
+    return found[0]
+
+
+def _run_results(run_id: str) -> dict:
+    """The `run_results.json` the run's `dbt build` wrote."""
+    import json
+
+    return json.loads(_run_artifact(run_id, "run_results.json").read_text())
 
 
 def _dagster_events(settings: Settings, run_id: str) -> dict[str, set[str]]:
