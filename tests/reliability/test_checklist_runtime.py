@@ -142,12 +142,14 @@ def test_profile_never_installs_extensions_over_the_network():
     duckdb_targets = {name: out for name, out in outputs.items() if out["type"] == "duckdb"}
     assert {"dev", "ci"} <= set(duckdb_targets)
     for name, out in duckdb_targets.items():
-        assert out.get("settings", {}).get("autoinstall_known_extensions") is False, name
+        # config_options: DuckDB's connect-time config, which every cursor inherits
+        assert "autoinstall_known_extensions" not in out.get("settings", {}), name
+        assert out.get("config_options", {}).get("autoinstall_known_extensions") is False, name
 
 
 def test_dbt_builds_a_model_with_the_network_unavailable(parsed, no_network, tmp_path):
     """#22: fails if `dbt seed` of one seed (DDL + inserts executed by DuckDB, with the profile's
-    settings applied to every cursor) needs the network: an extension that is neither bundled nor
+    config options, which every cursor inherits) needs the network: an extension that is neither bundled nor
     pre-installed, with downloads disabled, errors here instead of hanging on a proxy in
     production."""
     work, _ = parsed

@@ -13,6 +13,7 @@ multiply that.
 
 import importlib.metadata
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,7 +49,16 @@ def dbt_build_args(settings: Settings) -> list[str]:
     Unit tests are left out: they test the models' code on fixed inputs, not the data, so they
     belong to CI (tests/dbt/test_dbt_build.py runs the whole `dbt build`, unit tests included), not
     to every run. There are 36, about 1.3 s of a thread each: 20 s of a 2-core run at any scale."""
-    return ["build", "--exclude-resource-type", "unit_test", *dbt_vars_args(settings)]
+    return ["build", "--exclude-resource-type", "unit_test", *dbt_file_log_args(), *dbt_vars_args(settings)]
+
+
+def dbt_file_log_args() -> list[str]:
+    """The run's dbt.log at info level: each node's start, result and timing, and every warning and
+    error, not dbt's default debug level, which also logs every statement and connection event of
+    the ~375 nodes. Measured side by side at 10k leads (3 runs each, alternately): the whole build
+    11.26 s at debug, 10.63 s at info, 10.15 s with no file (--log-level-file none). dbt's own
+    DBT_LOG_LEVEL_FILE (say `debug`, to see the SQL each node ran) wins when set."""
+    return [] if os.environ.get("DBT_LOG_LEVEL_FILE") else ["--log-level-file", "info"]
 
 
 @cache

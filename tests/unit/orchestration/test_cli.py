@@ -41,12 +41,22 @@ def test_sandbox_environment_points_every_connector_at_the_sandbox(tmp_path: Pat
 def test_dbt_build_args_pass_the_as_of_date_only_when_fixed(ltc_home: Path, monkeypatch):
     from orchestration.defs.transform.dbt import dbt_build_args
 
-    assert dbt_build_args(Settings.from_env()) == ["build", "--exclude-resource-type", "unit_test"]
+    monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
+    assert dbt_build_args(Settings.from_env()) == ["build", "--exclude-resource-type", "unit_test",
+                                                   "--log-level-file", "info"]
     monkeypatch.setenv("LTC_AS_OF", "2025-06-30")
     settings = Settings.from_env()
     assert settings.as_of == dt.date(2025, 6, 30)
     assert dbt_build_args(settings) == ["build", "--exclude-resource-type", "unit_test",
-                                        "--vars", '{"as_of": "2025-06-30"}']
+                                        "--log-level-file", "info", "--vars", '{"as_of": "2025-06-30"}']
+
+
+def test_dbt_file_log_level_is_info_unless_dbt_own_variable_says(ltc_home: Path, monkeypatch):
+    """dbt.log at info by default (its debug level logs every statement: slower); DBT_LOG_LEVEL_FILE wins."""
+    from orchestration.defs.transform.dbt import dbt_build_args
+
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")
+    assert "--log-level-file" not in dbt_build_args(Settings.from_env())
 
 
 def test_settings_keep_secrets_out_of_their_repr(ltc_home: Path, monkeypatch):
