@@ -3,23 +3,76 @@
 -- invoiced -> collected amounts in the reporting currency, and the days between milestones, all as
 -- of the as-of date. Deleted opportunities, contracts, orders and invoices count for nothing here
 -- (the journey row stays, flagged when its own lead/opportunity is deleted).
+-- Incremental, key-scoped like fct_ltc_stage_events (macros/incremental.sql): a run rebuilds only
+-- the journeys whose inputs changed (macros/changed_journeys.sql); every journey that reached the
+-- contract stage (S5) is among them, as the ERP and bank side is recomputed whole.
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='replace_keys',
+        unique_key='journey_id',
+        replace_marker_column='journey_type',
+        as_of_column='as_of_date',
+        on_schema_change='fail',
+        post_hook=([] if target.type == 'spark' else [
+            "{{ ltc.save_incremental_state(ltc.incremental_fingerprint(['reporting_currency']), ltc.journey_inputs_watermark()) }}",
+        ]),
+    )
+}}
+-- what the incremental run reads (ltc.changed_journeys, ltc.journey_inputs_watermark):
+-- depends_on: {{ ref('stg_salesforce__deleted_records') }}
+-- depends_on: {{ ref('stg_salesforce__users') }}
+-- depends_on: {{ ref('stg_salesforce__campaign_members') }}
+-- depends_on: {{ ref('stg_salesforce__opportunities') }}
+-- depends_on: {{ ref('stg_salesforce__opportunity_history') }}
+-- depends_on: {{ ref('stg_salesforce__contracts') }}
+-- depends_on: {{ ref('int_sales_orders_joined') }}
+-- depends_on: {{ ref('int_invoices_collected') }}
+{%- set state = ltc.incremental_state() if is_incremental() else none %}
+{%- set scoped = ltc.incremental_scoped(state, ltc.incremental_fingerprint(['reporting_currency'])) %}
+
 with
 
+{% if is_incremental() -%}
+-- the journeys this run replaces: those that changed, or every journey when the state cannot be
+-- trusted (no state, or another code, seed or var)
+replaced as (
+
+    {% if scoped -%}
+    {{ ltc.changed_journeys(state, "ltc_stage in ('S5', 'S6')") }}
+    {%- else -%}
+    select journey_id from {{ ref('int_lead_to_cash_journeys_joined') }}
+    union
+    select journey_id from {{ this }}
+    {%- endif %}
+
+),
+
+{% endif -%}
 journeys as (
 
     select * from {{ ref('int_lead_to_cash_journeys_joined') }}
+    {%- if scoped %}
+    where journey_id in (select journey_id from replaced)
+    {%- endif %}
 
 ),
 
 slices as (
 
     select * from {{ ref('int_lead_to_cash_journeys_attributed') }}
+    {%- if scoped %}
+    where journey_id in (select journey_id from replaced)
+    {%- endif %}
 
 ),
 
 stage_events as (
 
     select * from {{ ref('fct_ltc_stage_events') }}
+    {%- if scoped %}
+    where journey_id in (select journey_id from replaced)
+    {%- endif %}
 
 ),
 
@@ -225,6 +278,20 @@ final as (
         {{ days_between('coalesce(lead_created_date, opportunity_created_date)', 'fully_collected_date') }} as days_lead_to_cash
     from milestones
 
+){%- if is_incremental() %},
+
+-- one marker row per replaced journey (journey_type null): the strategy deletes the row of each
+-- replaced journey, then inserts the rows above (a journey that no longer exists has none)
+markers as (
+
+    {{ ltc.replace_key_markers('journey_id', 'replaced') }}
+
 )
 
 select * from final
+union all
+select * from markers
+{%- else %}
+
+select * from final
+{%- endif %}

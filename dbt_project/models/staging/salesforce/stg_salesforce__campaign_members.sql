@@ -29,7 +29,10 @@ renamed as (
         -- dates and timestamps
         cast(first_responded_date as date) as first_responded_date,
         {{ to_utc_timestamp('created_date') }} as created_at,
-        {{ to_utc_timestamp('system_modstamp') }} as system_modstamp_at
+        {{ to_utc_timestamp('system_modstamp') }} as system_modstamp_at,
+
+        -- when the row landed (incremental facts find what changed since their last build)
+        {{ to_utc_timestamp('_loaded_at') }} as loaded_at
 
     from source
 

@@ -54,7 +54,10 @@ renamed as (
         cast(close_date as date) as close_date,
         {{ to_utc_timestamp('created_date') }} as created_at,
         {{ to_utc_timestamp('last_modified_date') }} as last_modified_at,
-        {{ to_utc_timestamp('system_modstamp') }} as system_modstamp_at
+        {{ to_utc_timestamp('system_modstamp') }} as system_modstamp_at,
+
+        -- when the row landed (incremental facts find what changed since their last build)
+        {{ to_utc_timestamp('_loaded_at') }} as loaded_at
 
     from source
     left join purged

@@ -28,7 +28,10 @@ renamed as (
 
         -- timestamps
         {{ to_utc_timestamp('created_date') }} as created_at,
-        {{ to_utc_timestamp('system_modstamp') }} as system_modstamp_at
+        {{ to_utc_timestamp('system_modstamp') }} as system_modstamp_at,
+
+        -- when the row landed (incremental facts find what changed since their last build)
+        {{ to_utc_timestamp('_loaded_at') }} as loaded_at
 
     from source
 

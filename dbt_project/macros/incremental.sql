@@ -1,0 +1,122 @@
+{#-
+    Key-scoped incremental refresh (issue 8): a journey-grain fact rebuilds, on an incremental run,
+    only the keys whose inputs changed since its last build, and stays equal to a full rebuild.
+
+    * The `replace_keys` strategy: the batch holds the new rows of every key it replaces plus one
+      marker row per key (the marker column null); every row of those keys is deleted from the
+      table, then the batch's real rows inserted. The marker is what deletes a key whose rows all
+      vanished (a journey absorbed into another, a lead created after a backdated as-of date).
+      A model's `as_of_column` (config), the as-of date on every row, is then set to this run's.
+    * The state of each such model (`ltc_incremental_state`, one row per model, written by the
+      model's post-hook in the build's transaction): the as-of date, the landing watermark (the
+      latest `_loaded_at` its inputs held) and a fingerprint of the project (every model's and seed's
+      checksum, the dbt version and the vars the model reads). A model scopes its run to changed
+      keys only when the state is there and the fingerprint is unchanged: a change of any model,
+      seed or var rebuilds it whole. dbt's graph holds no macro text, so a change to a macro alone
+      is not seen: build with --full-refresh after one (as for any dbt incremental model).
+    * The changes are the rows landed after the watermark: every ingest stamps its own start time
+      (connectors/ingest.py), so no later load shares the watermark's value.
+    * Loads and builds of one warehouse do not overlap (the pipeline lands, then builds): `_loaded_at`
+      is a load's start time, so a load that began before a build and committed after it would be
+      missed. A `--full-refresh` build, or dropping the table, starts over.
+-#}
+
+{% macro get_incremental_replace_keys_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set batch = arg_dict['temp_relation'] -%}
+    {%- set key = arg_dict['unique_key'] -%}
+    {%- set marker = config.require('replace_marker_column') -%}
+    {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ target }}
+    where {{ key }} in (select {{ key }} from {{ batch }});
+
+    insert into {{ target }} ({{ columns }})
+    select {{ columns }}
+    from {{ batch }}
+    where {{ marker }} is not null;
+
+    {#- the as-of date every row carries moves with the run, changed or not #}
+    {%- set as_of_column = config.get('as_of_column') %}
+    {%- if as_of_column %}
+
+    update {{ target }}
+    set {{ as_of_column }} = {{ ltc.as_of_date() }}
+    where {{ as_of_column }} <> {{ ltc.as_of_date() }}
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- In the target's own schema, not the model's: `marts` is the public contract, published whole
+    (reports/warehouse.py), and this is the pipeline's bookkeeping. -#}
+{% macro incremental_state_relation() -%}
+    {{ return(api.Relation.create(database=this.database, schema=target.schema, identifier='ltc_incremental_state')) }}
+{%- endmacro %}
+
+
+{#- The project's fingerprint for this model: its state is reusable only under the same code,
+    seeds and `model_vars` (a list of var names; as_of is handled by the model itself). -#}
+{% macro incremental_fingerprint(model_vars) -%}
+    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {%- set parts = [] -%}
+    {%- for node in graph.nodes.values() | sort(attribute='unique_id') -%}
+        {%- if node.resource_type in ('model', 'seed') -%}
+            {%- do parts.append(node.unique_id ~ '=' ~ node.checksum.checksum) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- do parts.append('dbt=' ~ dbt_version) -%}
+    {%- for name in model_vars -%}
+        {%- do parts.append('var.' ~ name ~ '=' ~ tojson(var(name))) -%}
+    {%- endfor -%}
+    {{ return(local_md5(parts | join('\n'))) }}
+{%- endmacro %}
+
+
+{#- The state the model's last build left (a dict: fingerprint, as_of_date, watermark), or none. -#}
+{% macro incremental_state() -%}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {%- set rel = ltc.incremental_state_relation() -%}
+    {%- if adapter.get_relation(database=rel.database, schema=rel.schema, identifier=rel.identifier) is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set rows = run_query(
+        "select fingerprint, cast(as_of_date as " ~ dbt.type_string() ~ "), cast(watermark as "
+        ~ dbt.type_string() ~ ") from " ~ rel ~ " where model_name = '" ~ this.identifier ~ "'"
+    ) -%}
+    {%- if rows | length == 0 -%}{{ return(none) }}{%- endif -%}
+    {{ return({'fingerprint': rows[0][0], 'as_of_date': rows[0][1], 'watermark': rows[0][2]}) }}
+{%- endmacro %}
+
+
+{#- True when this run may rebuild only the changed keys: an incremental run, a saved state and the
+    same fingerprint. -#}
+{% macro incremental_scoped(state, fingerprint) -%}
+    {{ return(is_incremental() and state is not none and state.fingerprint == fingerprint and state.watermark is not none) }}
+{%- endmacro %}
+
+
+{#- The post-hook that records the state of this build: `watermark_sql` selects the latest
+    `_loaded_at` the model's inputs hold now (one value). -#}
+{% macro save_incremental_state(fingerprint, watermark_sql) -%}
+    {%- set rel = ltc.incremental_state_relation() -%}
+    create schema if not exists {{ adapter.quote(rel.schema) }};
+    create table if not exists {{ rel }} (
+        model_name {{ dbt.type_string() }},
+        fingerprint {{ dbt.type_string() }},
+        as_of_date date,
+        watermark {{ dbt.type_timestamp() }}
+    );
+    delete from {{ rel }} where model_name = '{{ this.identifier }}';
+    insert into {{ rel }} (model_name, fingerprint, as_of_date, watermark)
+    select '{{ this.identifier }}', '{{ fingerprint }}', {{ ltc.as_of_date() }}, ({{ watermark_sql }})
+{%- endmacro %}
+
+
+{#- One marker row per key of `keys` (a CTE or relation with the column `key`): every column of the
+    model's table null but the key, in the table's order, to union under the model's rows. -#}
+{% macro replace_key_markers(key, keys) -%}
+    select
+        {%- for column in adapter.get_columns_in_relation(this) %}
+        {{ key if column.name == key else 'null' }} as {{ adapter.quote(column.name) }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ keys }}
+{%- endmacro %}

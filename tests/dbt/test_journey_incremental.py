@@ -1,0 +1,174 @@
+"""fct_ltc_stage_events and fct_lead_to_cash rebuild only the changed journeys, and equal a rebuild.
+
+Issue 8: the journey-grain facts are incremental and key-scoped (dbt_project/macros/incremental.sql,
+changed_journeys.sql). On the landed sandbox (300 leads): a first build as of the sandbox's as-of
+date; then, in the raw tables, stamped as a later load, a lead converted into an opportunity that
+had no lead (its opportunity journey must vanish), an opportunity deleted, a user moved to another
+region (every journey it owns changes region, though none of them landed again) and an invoice
+deleted; then an incremental build a day later, and a --full-refresh build of a copy. Both facts
+must be equal (every column of every row), the incremental run must have been scoped (its compiled
+SQL holds the change detection), and its state must record the new as-of date and watermark. A
+third build after the state row of one model is dropped rebuilds that model whole, still equal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import dict_rows, run_dbt
+
+from benchmarks.incremental import mart_hashes
+
+pytestmark = pytest.mark.slow
+
+FACTS = ["fct_ltc_stage_events", "fct_lead_to_cash"]
+SELECT = ["--select", "+fct_lead_to_cash", "--indirect-selection", "cautious"]
+SCOPED_MARKER = "tombstones as ("  # the first CTE of ltc.changed_journeys: only a scoped run has it
+
+
+@dataclass
+class Built:
+    db: Path
+    rebuilt: Path
+    work: Path
+    as_of: dt.date
+    first_state: dict[str, dict]
+    state: dict[str, dict]
+    compiled: dict[str, str]
+    changed: dict[str, str]
+
+
+def _state(db: Path) -> dict[str, dict]:
+    return {r["model_name"]: r for r in dict_rows(db, "select * from main.ltc_incremental_state")}
+
+
+def _compiled(work: Path) -> dict[str, str]:
+    root = work / "target" / "compiled" / "ltc" / "models" / "marts"
+    return {name: (root / f"{name}.sql").read_text() for name in FACTS}
+
+
+def _change_sources(db: Path) -> dict[str, str]:
+    """Edit raw rows as a later load would land them (`_loaded_at` now); return what was changed."""
+    con = duckdb.connect(str(db))
+    try:
+        opportunity = con.execute(
+            "select opportunity_id from marts.fct_lead_to_cash where journey_type = 'opportunity' "
+            "and not is_deleted order by opportunity_id limit 1").fetchone()[0]
+        lead = con.execute(
+            "select id from raw_salesforce.lead where not coalesce(is_converted, false) "
+            "and not coalesce(is_deleted, false) order by id limit 1").fetchone()[0]
+        deleted = con.execute(
+            "select opportunity_id from marts.fct_lead_to_cash where journey_type = 'lead' "
+            "and opportunity_id is not null and opportunity_id <> ? order by journey_id limit 1",
+            [opportunity]).fetchone()[0]
+        user = con.execute(
+            "select owner_id from marts.fct_lead_to_cash group by owner_id order by count(*) desc limit 1").fetchone()[0]
+        invoice = con.execute(
+            "select invoice_id from marts.fct_invoices where not is_deleted order by invoice_id limit 1").fetchone()[0]
+        con.execute("update raw_salesforce.lead set is_converted = true, converted_opportunity_id = ?, "
+                    "status = 'Closed - Converted', _loaded_at = now() where id = ?", [opportunity, lead])
+        con.execute("update raw_salesforce.opportunity set is_deleted = true, _loaded_at = now() where id = ?",
+                    [deleted])
+        con.execute("update raw_salesforce.user set department = 'Antarctica', _loaded_at = now() where id = ?",
+                    [user])
+        con.execute("update raw_erp.invoices set is_deleted = true, _loaded_at = now() where invoice_id = ?",
+                    [invoice])
+    finally:
+        con.close()
+    return {"opportunity": opportunity, "lead": lead, "deleted": deleted, "user": user, "invoice": invoice}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Built:
+    from sandbox_pipeline import land_sandbox
+
+    tmp = tmp_path_factory.mktemp("journey_incremental")
+    monkeypatch = pytest.MonkeyPatch()
+    try:
+        db, truth = land_sandbox(tmp, seed=42, scale=int(os.environ.get("LTC_TEST_SCALE", "300")),
+                                 monkeypatch=monkeypatch)
+    finally:
+        monkeypatch.undo()
+    work = tmp / "dbt_work"
+    work.mkdir()
+    run = run_dbt(["build", *SELECT], db, work, as_of=truth["as_of"])
+    assert run.returncode == 0, run.output[-5000:]
+    first_state = _state(db)
+
+    changed = _change_sources(db)
+    as_of = dt.date.fromisoformat(truth["as_of"]) + dt.timedelta(days=1)
+    run = run_dbt(["build", *SELECT], db, work, as_of=as_of.isoformat())
+    assert run.returncode == 0, run.output[-5000:]
+    compiled = _compiled(work)
+
+    rebuilt = tmp / "rebuilt.duckdb"
+    shutil.copy(db, rebuilt)
+    rebuild_work = tmp / "rebuild_work"
+    rebuild_work.mkdir()
+    run = run_dbt(["build", *SELECT, "--full-refresh"], rebuilt, rebuild_work, as_of=as_of.isoformat())
+    assert run.returncode == 0, run.output[-5000:]
+    return Built(db, rebuilt, work, as_of, first_state, _state(db), compiled, changed)
+
+
+def _max_loaded_at(db: Path) -> dt.datetime:
+    """The latest landing among the Salesforce tables this test changes (UTC, naive)."""
+    union = " union all ".join(f"select max(_loaded_at) as t from raw_salesforce.{t}"
+                               for t in ("lead", "opportunity", '"user"'))
+    rows = dict_rows(db, f"select cast(max(t) at time zone 'UTC' as timestamp) as t from ({union})")
+    return rows[0]["t"]
+
+
+def test_first_build_records_its_state(built: Built):
+    assert set(built.first_state) == set(FACTS)
+    for row in built.first_state.values():
+        assert row["as_of_date"] == built.as_of - dt.timedelta(days=1)
+        assert row["watermark"] < built.state[row["model_name"]]["watermark"]
+        assert row["fingerprint"]
+
+
+def test_incremental_run_was_scoped_and_moved_the_state(built: Built):
+    for name in FACTS:
+        assert SCOPED_MARKER in built.compiled[name], f"{name} was rebuilt whole, not scoped"
+        assert built.state[name]["as_of_date"] == built.as_of
+        assert built.state[name]["watermark"] == _max_loaded_at(built.db)
+
+
+@pytest.mark.parametrize("fact", FACTS)
+def test_incremental_equals_full_refresh(built: Built, fact: str):
+    incremental, rebuilt = mart_hashes(built.db, [fact])[fact], mart_hashes(built.rebuilt, [fact])[fact]
+    assert incremental["rows"] and incremental == rebuilt
+
+
+def test_absorbed_journey_is_gone_and_the_changes_show(built: Built):
+    c = built.changed
+    journeys = {r["journey_id"]: r for r in dict_rows(built.db, "select * from marts.fct_lead_to_cash")}
+    assert c["opportunity"] not in journeys  # now the lead's journey
+    assert journeys[c["lead"]]["opportunity_id"] == c["opportunity"]
+    events = dict_rows(built.db, f"select distinct journey_id from marts.fct_ltc_stage_events "
+                                 f"where journey_id = '{c['opportunity']}'")
+    assert events == []
+    regions = {r["region"] for r in journeys.values() if r["owner_id"] == c["user"]}
+    assert regions == {"Antarctica"}
+    assert all(r["as_of_date"] == built.as_of for r in journeys.values())
+
+
+def test_a_model_without_state_is_rebuilt_whole(built: Built, tmp_path: Path):
+    con = duckdb.connect(str(built.db))
+    try:
+        con.execute("delete from main.ltc_incremental_state where model_name = 'fct_lead_to_cash'")
+    finally:
+        con.close()
+    run = run_dbt(["build", *SELECT], built.db, built.work, as_of=built.as_of.isoformat())
+    assert run.returncode == 0, run.output[-5000:]
+    compiled = _compiled(built.work)
+    assert SCOPED_MARKER not in compiled["fct_lead_to_cash"]
+    assert SCOPED_MARKER in compiled["fct_ltc_stage_events"]
+    for fact in FACTS:
+        assert mart_hashes(built.db, [fact])[fact] == mart_hashes(built.rebuilt, [fact])[fact]
+    assert set(_state(built.db)) == set(FACTS)
