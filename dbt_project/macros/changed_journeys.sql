@@ -16,6 +16,19 @@
       (so a journey absorbed into another one is deleted), plus every journey of `this` that
       `footprint` (a predicate on `this`) says reached the contract stage or beyond.
 -#}
+{#- The journeys an incremental run of a journey fact replaces: the changed ones when `scoped`
+    (ltc.incremental_scoped), else every journey there is or was (the model is rebuilt whole). -#}
+{% macro replaced_journeys(state, scoped, footprint) -%}
+    {%- if scoped -%}
+    {{ ltc.changed_journeys(state, footprint) }}
+    {%- else -%}
+    select journey_id from {{ ref('int_lead_to_cash_journeys_joined') }}
+    union
+    select journey_id from {{ this }}
+    {%- endif %}
+{%- endmacro %}
+
+
 {% macro changed_journeys(state, footprint) -%}
     {%- set watermark = "cast('" ~ state.watermark ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
     with

@@ -38,13 +38,7 @@ with
 -- trusted (no state, or another code, seed or var)
 replaced as (
 
-    {% if scoped -%}
-    {{ ltc.changed_journeys(state, "ltc_stage in ('S5', 'S6')") }}
-    {%- else -%}
-    select journey_id from {{ ref('int_lead_to_cash_journeys_joined') }}
-    union
-    select journey_id from {{ this }}
-    {%- endif %}
+    {{ ltc.replaced_journeys(state, scoped, "ltc_stage in ('S5', 'S6')") }}
 
 ),
 

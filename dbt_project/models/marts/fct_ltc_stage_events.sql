@@ -40,13 +40,7 @@ with
 -- trusted (no state, or another code, seed or var)
 replaced as (
 
-    {% if scoped -%}
-    {{ ltc.changed_journeys(state, 'stage_order >= 5') }}
-    {%- else -%}
-    select journey_id from {{ ref('int_lead_to_cash_journeys_joined') }}
-    union
-    select journey_id from {{ this }}
-    {%- endif %}
+    {{ ltc.replaced_journeys(state, scoped, 'stage_order >= 5') }}
 
 ),
 
