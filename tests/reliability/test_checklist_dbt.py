@@ -91,6 +91,16 @@ def incremental_models() -> list[tuple[str, str]]:
     return sorted(found)
 
 
+def key_scoped_models() -> set[str]:
+    """The incremental models that replace changed keys (strategy `replace_keys`, issue 8) rather
+    than append days: an incremental run rewrites rows of theirs, and moves every row's as-of date."""
+    from orchestration.prepare import prepare_dbt_manifest
+
+    manifest = json.loads(prepare_dbt_manifest().read_text())
+    return {n["alias"] or n["name"] for n in manifest["nodes"].values()
+            if n["resource_type"] == "model" and n["config"].get("incremental_strategy") == "replace_keys"}
+
+
 # -- reading the tables ----------------------------------------------------------------------------
 
 
@@ -124,12 +134,16 @@ def test_an_incremental_run_adds_to_every_incremental_model_without_recreating_i
     Fails if any incremental model's table was recreated (its creation marker is gone), if it
     lost rows (expected deletes: none, as delete+insert only replaces the keys of the new days,
     which are all after the last captured day), if any earlier row changed (frozen days), or if
-    the run added nothing (then it was not an incremental run at all)."""
+    the run added nothing (then it was not an incremental run at all). A key-scoped model
+    (`key_scoped_models`) replaces the keys that changed instead: it must keep its table and carry
+    the new as-of date on every row (the incremental run's last step)."""
     models = incremental_models()
+    keyed = key_scoped_models()
+    days = [m for m in models if m[1] not in keyed]
     mark(company.duckdb_path, models)
     old_as_of = company.as_of.isoformat()
     before = {m: state(company.duckdb_path, *m) for m in models}
-    frozen = {m: state(company.duckdb_path, *m, where=f"snapshot_date <= date '{old_as_of}'") for m in models}
+    frozen = {m: state(company.duckdb_path, *m, where=f"snapshot_date <= date '{old_as_of}'") for m in days}
 
     later = dataclasses.replace(company, as_of=company.as_of + dt.timedelta(days=7))
     proc = _pipeline_build(later, tmp_path)
@@ -138,10 +152,14 @@ def test_an_incremental_run_adds_to_every_incremental_model_without_recreating_i
     for m in models:
         after = state(company.duckdb_path, *m)
         assert after["marker"] == MARKER, f"{m}: the incremental run recreated the table"
+        assert not after["leftovers"], f"{m}: dbt left {after['leftovers']}"
+        if m[1] in keyed:
+            stale = state(company.duckdb_path, *m, where=f"as_of_date <> date '{later.as_of.isoformat()}'")
+            assert after["rows"] > 0 and stale["rows"] == 0, f"{m}: {stale['rows']} rows kept the old as-of date"
+            continue
         assert after["rows"] > before[m]["rows"], f"{m}: nothing added ({before[m]['rows']} → {after['rows']})"
         kept = state(company.duckdb_path, *m, where=f"snapshot_date <= date '{old_as_of}'")
         assert (kept["rows"], kept["hash"]) == (frozen[m]["rows"], frozen[m]["hash"]), f"{m}: captured days changed"
-        assert not after["leftovers"], f"{m}: dbt left {after['leftovers']}"
 
 
 # -- #10 -------------------------------------------------------------------------------------------

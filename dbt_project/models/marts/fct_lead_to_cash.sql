@@ -261,7 +261,7 @@ milestones as (
 -- days between consecutive milestones, null until both are reached; signed on purpose: an order
 -- booked before the contract was signed (work without a signed contract) shows as a negative
 -- days_contract_to_order
-final as (
+journey_rows as (
 
     select
         *,
@@ -272,20 +272,27 @@ final as (
         {{ days_between('coalesce(lead_created_date, opportunity_created_date)', 'fully_collected_date') }} as days_lead_to_cash
     from milestones
 
-){%- if is_incremental() %},
+),
 
+{% if is_incremental() -%}
 -- one marker row per replaced journey (journey_type null): the strategy deletes the row of each
 -- replaced journey, then inserts the rows above (a journey that no longer exists has none)
 markers as (
 
     {{ ltc.replace_key_markers('journey_id', 'replaced') }}
 
+),
+
+{% endif -%}
+-- this run's rows, and on an incremental run the replaced journeys' markers
+final as (
+
+    select * from journey_rows
+    {%- if is_incremental() %}
+    union all
+    select * from markers
+    {%- endif %}
+
 )
 
 select * from final
-union all
-select * from markers
-{%- else %}
-
-select * from final
-{%- endif %}

@@ -188,7 +188,7 @@ entered as (
 
 ),
 
-final as (
+stage_rows as (
 
     select
         {{ dbt.concat(["journey_id", "'-'", "stage_code"]) }} as journey_stage_id,
@@ -210,20 +210,27 @@ final as (
         is_deleted
     from entered
 
-){%- if is_incremental() %},
+),
 
+{% if is_incremental() -%}
 -- one marker row per replaced journey (stage_code null): the strategy deletes every row of each
 -- replaced journey, then inserts the rows above; the markers themselves are not inserted
 markers as (
 
     {{ ltc.replace_key_markers('journey_id', 'replaced') }}
 
+),
+
+{% endif -%}
+-- this run's rows, and on an incremental run the replaced journeys' markers
+final as (
+
+    select * from stage_rows
+    {%- if is_incremental() %}
+    union all
+    select * from markers
+    {%- endif %}
+
 )
 
 select * from final
-union all
-select * from markers
-{%- else %}
-
-select * from final
-{%- endif %}
