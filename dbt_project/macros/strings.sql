@@ -23,10 +23,31 @@
 -- folds them first. translate() maps character by character on DuckDB, Postgres and Spark alike
 -- (no normalize(): Postgres has it from 13 on only for UTF-8 databases, DuckDB's nfc_normalize is
 -- NFC, which leaves full-width forms as they are).
+-- A text of ASCII characters only (as many bytes as characters) has nothing to fold and is kept as
+-- it is: translate() with this 95-character map costs about 1.8 us a value on DuckDB (300k remittance
+-- texts: 0.55 s, against 0.015 s with this guard), and most texts of most companies are ASCII; at
+-- 1M leads the folds were 0.9 s of int_cash_receipts_identified's 1.2 s (DuckDB's profiler).
 {% macro fold_fullwidth(column) -%}
     {%- set fullwidth = '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～　' -%}
     {%- set ascii = "!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~ " -%}
-    translate({{ column }}, {{ ltc.string_literal(fullwidth) }}, {{ ltc.string_literal(ascii) }})
+    case
+        when {{ ltc.byte_length(column) }} = length({{ column }}) then {{ column }}
+        else translate({{ column }}, {{ ltc.string_literal(fullwidth) }}, {{ ltc.string_literal(ascii) }})
+    end
+{%- endmacro %}
+
+-- The length of a text in bytes (UTF-8): octet_length on Postgres and Spark, strlen on DuckDB (whose
+-- octet_length takes only blobs and bit strings).
+{% macro byte_length(column) -%}
+    {{ return(adapter.dispatch('byte_length', 'ltc')(column)) }}
+{%- endmacro %}
+
+{% macro default__byte_length(column) -%}
+    octet_length({{ column }})
+{%- endmacro %}
+
+{% macro duckdb__byte_length(column) -%}
+    strlen({{ column }})
 {%- endmacro %}
 
 -- `text` as a SQL string literal: quotes doubled; Spark, whose parser reads backslash escapes inside

@@ -35,16 +35,6 @@ periods as (
 
 ),
 
-live_snapshots as (
-
-    select snapshots.*
-    from snapshots
-    inner join opportunities
-        on snapshots.opportunity_id = opportunities.opportunity_id
-    where not opportunities.is_deleted
-
-),
-
 categories as (
 
     select 'Pipeline' as forecast_category, 1 as category_order
@@ -80,6 +70,23 @@ period_snapshots as (
         periods.period_start,
         periods.period_end,
         periods.is_period_complete
+
+),
+
+-- only the snapshots a period's t0 or end falls on, kept before the join to fct_opportunities (as in
+-- rpt_pipeline_waterfall)
+live_snapshots as (
+
+    select snapshots.*
+    from snapshots
+    inner join opportunities
+        on snapshots.opportunity_id = opportunities.opportunity_id
+    where not opportunities.is_deleted
+        and snapshots.snapshot_date in (
+            select t0_snapshot_date from period_snapshots
+            union
+            select end_snapshot_date from period_snapshots
+        )
 
 ),
 

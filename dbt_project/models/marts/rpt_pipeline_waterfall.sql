@@ -41,16 +41,6 @@ periods as (
 
 ),
 
-live_snapshots as (
-
-    select snapshots.*
-    from snapshots
-    inner join opportunities
-        on snapshots.opportunity_id = opportunities.opportunity_id
-    where not opportunities.is_deleted
-
-),
-
 snapshot_dates as (
 
     select distinct snapshot_date from snapshots
@@ -78,6 +68,23 @@ period_snapshots as (
         periods.period_end,
         periods.period_end_capped,
         periods.is_period_complete
+
+),
+
+-- only the snapshots a period starts or ends on (at 1M leads 13 of 62 snapshot days: 1.2M of 5.0M rows),
+-- kept before the join to fct_opportunities (the model 0.9 -> 0.7 s, standalone, side by side)
+live_snapshots as (
+
+    select snapshots.*
+    from snapshots
+    inner join opportunities
+        on snapshots.opportunity_id = opportunities.opportunity_id
+    where not opportunities.is_deleted
+        and snapshots.snapshot_date in (
+            select start_snapshot_date from period_snapshots
+            union
+            select end_snapshot_date from period_snapshots
+        )
 
 ),
 
