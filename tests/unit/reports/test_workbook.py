@@ -359,3 +359,33 @@ def test_only_label_columns_show_mart_words_in_the_readers_language(tmp_path: Pa
     cells = [[c.value for c in row] for row in sheet.iter_rows(min_row=2, max_row=3)]
     assert cells == [["Partner", "未核销"], ["Globex", "发票已作废"]]
     assert html_cells == ["Partner", "未核销", "Globex", "发票已作废"]
+
+
+_column_values = st.lists(st.one_of(
+    st.none(), st.booleans(), st.integers(-10**12, 10**12), st.decimals(allow_nan=False, allow_infinity=False),
+    st.dates(), st.datetimes(timezones=st.none() | st.just(dt.timezone.utc)),
+    st.text(max_size=20) | st.sampled_from(("unapplied", "no contract:CNY", " padded ", "a & b", "x\r\ny", "")),
+), max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=_column_values, kind=st.sampled_from(("text", "label", "int", "money", "date", "pct", "days")),
+       locale=st.sampled_from(("en", "zh_CN")))
+def test_a_column_of_cells_is_what_each_cell_alone_writes(values, kind, locale):
+    """workbook._column_cells (a column at a time, short paths for the column's own type) writes
+    every cell as workbook._cell_xml writes it alone (a label column's words in the reader's
+    language, as the rows always had them)."""
+    import io
+
+    from xlsxwriter import Workbook
+
+    from reports import i18n
+    from reports.labels import label
+
+    styles = workbook_module._Styles(Workbook(io.BytesIO(), {"in_memory": True}))
+    numbers = [str(r) for r in range(2, len(values) + 2)]
+    with i18n.using(locale):
+        shown = [label(v) if kind == "label" and v.__class__ is str else v for v in values]
+        expected = ["" if v is None else workbook_module._cell_xml(f"C{n}", v, kind, styles)
+                    for n, v in zip(numbers, shown)]
+        assert workbook_module._column_cells("C", kind, values, numbers, styles) == expected
