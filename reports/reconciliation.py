@@ -24,6 +24,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -384,10 +385,14 @@ def _exception_columns(spec: ExceptionWorklist, currency: str) -> tuple[Column, 
     return head + tail
 
 
-def exception_worklist(data: ReconciliationData, spec: ExceptionWorklist) -> Worklist:
+def exception_worklist(data: ReconciliationData, spec: ExceptionWorklist,
+                       lines: Sequence[ExceptionLine] | None = None) -> Worklist:
+    """The worklist of one exception queue; `lines`: its exceptions (`exceptions_by_worklist`),
+    when the caller has them already."""
     columns = _exception_columns(spec, data.reporting_currency)
-    lines = [e for e in data.exceptions if e.exception_type in spec.exception_types]
-    rows = tuple(tuple(getattr(line, c.key) for c in columns) for line in lines)
+    if lines is None:
+        lines = [e for e in data.exceptions if e.exception_type in spec.exception_types]
+    rows = tuple(map(attrgetter(*(c.key for c in columns)), lines))  # one tuple per line
     types = ", ".join(f"'{t}'" for t in spec.exception_types)
     return Worklist(
         key=spec.key, title=_(spec.title), description=_(spec.description), columns=columns, rows=rows,
@@ -421,14 +426,11 @@ CONTRACT_COLUMNS: tuple[tuple[str, str, str, bool], ...] = (
 
 def contract_worklist(data: ReconciliationData) -> Worklist:
     columns = tuple(Column(k, _(label), kind, total) for k, label, kind, total in CONTRACT_COLUMNS)
-    rows = tuple(
-        tuple(
-            # the no-contract rows are keyed 'no contract:<currency>' by the mart
-            (c.contract_number or c.reconciliation_key) if col.key == "contract" else getattr(c, col.key)
-            for col in columns
-        )
-        for c in data.contracts
-    )
+    if columns[0].key != "contract":
+        raise RuntimeError("the contract worklist's first column is the contract")
+    others = attrgetter(*(col.key for col in columns[1:]))  # the other columns are attributes
+    # the no-contract rows are keyed 'no contract:<currency>' by the mart
+    rows = tuple((c.contract_number or c.reconciliation_key, *others(c)) for c in data.contracts)
     return Worklist(
         key=CONTRACT_WORKLIST_KEY,
         title=_("Contract reconciliation"),
@@ -451,7 +453,20 @@ def contract_worklist(data: ReconciliationData) -> Worklist:
 
 def reconciliation_worklists(data: ReconciliationData) -> list[Worklist]:
     """The per-contract worklist, then one per exception queue: the finance workbook's sheets."""
-    return [contract_worklist(data)] + [exception_worklist(data, spec) for spec in EXCEPTION_WORKLISTS]
+    queues = exceptions_by_worklist(data)
+    return [contract_worklist(data)] + [exception_worklist(data, spec, queues[spec.key]) for spec in EXCEPTION_WORKLISTS]
+
+
+def exceptions_by_worklist(data: ReconciliationData) -> dict[str, list[ExceptionLine]]:
+    """The exceptions of each worklist (by key), in the data's order, in one pass over them (not
+    one per worklist); a type no worklist holds is in none, as a filter by type leaves it out."""
+    worklist_of = {t: spec.key for spec in EXCEPTION_WORKLISTS for t in spec.exception_types}
+    out: dict[str | None, list[ExceptionLine]] = {spec.key: [] for spec in EXCEPTION_WORKLISTS}
+    out[None] = []
+    for line in data.exceptions:
+        out[worklist_of.get(line.exception_type)].append(line)
+    del out[None]
+    return out  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -478,9 +493,10 @@ class StatusSummary:
 
 
 def queue_summaries(data: ReconciliationData) -> list[QueueSummary]:
+    queues = exceptions_by_worklist(data)
     out = []
     for spec in EXCEPTION_WORKLISTS:
-        lines = [e for e in data.exceptions if e.exception_type in spec.exception_types]
+        lines = queues[spec.key]
         out.append(QueueSummary(
             key=spec.key, title=_(spec.title), count=len(lines),
             amount=sum((e.amount_reporting for e in lines if e.amount_reporting is not None), Decimal("0.00")),
@@ -493,9 +509,12 @@ def status_summaries(data: ReconciliationData) -> list[StatusSummary]:
     """Counts and value by reconciliation status, in the mart's order; statuses with no row too."""
     statuses = list(RECONCILIATION_STATUSES)
     statuses += sorted({c.reconciliation_status for c in data.contracts} - set(statuses))
+    by_status: dict[str, list[ContractLine]] = {status: [] for status in statuses}
+    for line in data.contracts:  # one pass, not one per status
+        by_status[line.reconciliation_status].append(line)
     out = []
     for status in statuses:
-        lines = [c for c in data.contracts if c.reconciliation_status == status]
+        lines = by_status[status]
         out.append(StatusSummary(
             status=status, count=len(lines),
             contract_value=sum((c.contract_value for c in lines), Decimal("0.00")),
@@ -539,18 +558,22 @@ def _flow(data: ReconciliationData) -> list[tuple[str, Decimal, Decimal]]:
     """(stage, under a live contract, with no contract) totals of the per-contract rows."""
     stages = (("Contract value", "contract_value"), ("Ordered", "ordered"), ("Delivered", "delivered"),
               ("Invoiced net", "invoiced"), ("Invoiced incl. tax", "invoiced_total"), ("Received", "received"))
-    out = []
-    for label, attr in stages:
-        under = sum((getattr(c, attr) for c in data.contracts if c.section == "contract"), Decimal("0.00"))
-        outside = sum((getattr(c, attr) for c in data.contracts if c.section != "contract"), Decimal("0.00"))
-        out.append((label, under, outside))
-    return out
+    under = [c for c in data.contracts if c.section == "contract"]
+    outside = [c for c in data.contracts if c.section != "contract"]
+    zero = Decimal("0.00")
+    # two groups once, then a sum per stage over each, in the contracts' order as before (not two
+    # filters per stage); at 1M leads nearly all of the 0.23 CPU seconds are the Decimal additions
+    return [(label, sum(map(attrgetter(attr), under), zero), sum(map(attrgetter(attr), outside), zero))
+            for label, attr in stages]
 
 
-def render_reconciliation(data: ReconciliationData, *, generated_at: dt.datetime) -> str:
-    """The report as an HTML string (pure: no I/O)."""
+def render_reconciliation(data: ReconciliationData, *, generated_at: dt.datetime,
+                          worklists: Sequence[Worklist] | None = None) -> str:
+    """The report as an HTML string (pure: no I/O). `worklists`: `reconciliation_worklists(data)`,
+    when the caller has built them already (an edition shows them in the workbook too)."""
     queues = queue_summaries(data)
-    worklists = reconciliation_worklists(data)
+    if worklists is None:
+        worklists = reconciliation_worklists(data)
     currency = data.reporting_currency
     flow = _flow(data)
     context = {
