@@ -42,9 +42,15 @@ Connection = duckdb.DuckDBPyConnection
 
 
 def to_decimal(value: Any) -> Decimal | None:
-    """Exact `Decimal` from a DuckDB value (DECIMAL → as is; DOUBLE → via its shortest repr)."""
+    """Exact `Decimal` from a DuckDB value (DECIMAL → as is; DOUBLE → via its shortest repr; text,
+    such as a DECIMAL cast to VARCHAR → its digits)."""
     if value is None:
         return None
+    if value.__class__ is str:  # first: reports/reconciliation.py reads its amounts as text
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            return None
     if isinstance(value, Decimal):
         return value
     if isinstance(value, bool):

@@ -247,14 +247,22 @@ owner_names as (
 )
 """
 
+# The amounts are read as their exact decimal text (`_exact`), made Decimals by `money` and
+# `money_or_none`: DuckDB's own Decimal objects cost 0.7 us each, at 1M leads 0.38 of the 0.52 CPU
+# seconds of reading the 54k contracts (0.1 s as text), never a float either way.
+def _exact(column: str) -> str:
+    return f"cast({column} as varchar)"
+
+
 CONTRACTS_SQL = f"""
 with {_NAMES_SQL}
 select r.reconciliation_key, r.section, r.contract_id, r.contract_number, account_names.name,
        r.contract_status, r.signed_date, r.currency, r.order_count, r.invoice_count,
-       r.contract_value_reporting, r.ordered_amount_reporting, r.delivered_amount_reporting,
-       r.invoiced_amount_reporting, r.invoiced_total_amount_reporting, r.received_amount_reporting,
-       r.unordered_amount_reporting, r.undelivered_amount_reporting,
-       r.delivered_not_invoiced_amount_reporting, r.uncollected_amount_reporting,
+       {_exact("r.contract_value_reporting")}, {_exact("r.ordered_amount_reporting")},
+       {_exact("r.delivered_amount_reporting")}, {_exact("r.invoiced_amount_reporting")},
+       {_exact("r.invoiced_total_amount_reporting")}, {_exact("r.received_amount_reporting")},
+       {_exact("r.unordered_amount_reporting")}, {_exact("r.undelivered_amount_reporting")},
+       {_exact("r.delivered_not_invoiced_amount_reporting")}, {_exact("r.uncollected_amount_reporting")},
        r.reconciliation_status
 from marts.rpt_contract_reconciliation as r
 left join account_names on r.account_id = account_names.account_id
@@ -264,10 +272,10 @@ where r.as_of_date = ?
 EXCEPTIONS_SQL = f"""
 with {_NAMES_SQL}
 select e.exception_id, e.exception_type, e.exception_category, e.severity, e.detected_date, e.age_days,
-       e.currency, e.amount, e.amount_reporting,
+       e.currency, {_exact("e.amount")}, {_exact("e.amount_reporting")},
        e.receipt_id, e.invoice_id, i.invoice_number, e.order_id, o.order_number, e.contract_id,
        coalesce(k.contract_number, o.contract_number) as contract_number, k.signed_date,
-       k.contract_value, k.invoiced_amount, e.opportunity_id, opp.close_date,
+       {_exact("k.contract_value")}, {_exact("k.invoiced_amount")}, e.opportunity_id, opp.close_date,
        coalesce(account_names.name, customer_names.name) as customer,
        cr.application_status, cr.unapplied_reason,
        coalesce(owner_names.name, e.owner_id) as owner
