@@ -14,7 +14,7 @@ import functools
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
@@ -76,6 +76,10 @@ class _NumberFormat:
         self.symbols = None if symbols == {",": ",", ".": "."} else str.maketrans(symbols)
         # the affixes around the digits, as Babel writes them for +1 and -1 (a percent sign, a minus)
         self.affixes = tuple(self._affixes(Decimal(sign) / self.scale) for sign in (1, -1))
+        # the text of a number is Python's `format` of it, minus sign included (en and zh_CN
+        # amounts, counts and days: no scale, no symbols to swap, no affix but the minus)
+        self.bare = (self.fast and self.scale == 1 and self.symbols is None
+                     and self.affixes == (("", ""), ("-", "")))
 
     def _affixes(self, probe: Decimal) -> tuple[str, str]:
         text = format_decimal(probe, format=self.pattern, locale=self.locale)
@@ -96,6 +100,16 @@ class _NumberFormat:
         negative = digits.startswith("-")  # after rounding, as Babel: -0.001 is "-0.00"
         prefix, suffix = self.affixes[negative]
         return prefix + (digits[1:] if negative else digits) + suffix
+
+    def column(self, values: Sequence[object], other: Callable[[object], str]) -> list[str]:
+        """`self(value)` of each int and Decimal of `values` (one `format` call each where the
+        pattern is `bare`), `other(value)` of anything else (None, a bool, a NaN where bare)."""
+        if self.bare:
+            spec = self.spec
+            return [format(value, spec) if value.__class__ is int or (value.__class__ is Decimal and value.is_finite())
+                    else other(value) for value in values]
+        return [self(value) if value.__class__ is int or value.__class__ is Decimal else other(value)
+                for value in values]
 
 
 @functools.lru_cache(maxsize=64)
@@ -282,6 +296,8 @@ def fmt_column(values: Sequence[object], kind: str) -> list[str]:
     if kind in _COLUMN_PATTERNS:
         loc = i18n.current()
         decimal_pattern, int_pattern = _COLUMN_PATTERNS[kind]
+        if decimal_pattern == int_pattern:  # money, pct
+            return _number_format(int_pattern, loc).column(values, functools.partial(fmt_cell, kind=kind))
         of_int = _number_format(int_pattern, loc)
         of_decimal = _number_format(decimal_pattern, loc) if decimal_pattern else functools.partial(fmt_cell, kind=kind)
         return [of_decimal(value) if value.__class__ is Decimal else of_int(value) if value.__class__ is int

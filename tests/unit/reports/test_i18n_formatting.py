@@ -94,10 +94,16 @@ _decimals = st.decimals(allow_nan=False, allow_infinity=False, min_value=D("-1e1
        locale=st.sampled_from((*i18n.LOCALES, "de_DE")))
 def test_compiled_number_formats_write_what_babel_writes(value, pattern, locale):
     assert _NumberFormat(pattern, locale)(value) == format_decimal(value, format=pattern, locale=locale)
+    # and a column of them (its `bare` path: Python's format alone, where the pattern allows)
+    assert _NumberFormat(pattern, locale).column([value, None], repr) == [
+        format_decimal(value, format=pattern, locale=locale), "None"]
 
 
 def test_the_compiled_path_is_taken_where_it_can_be_and_babel_elsewhere():
     assert _NumberFormat("#,##0.00", "zh_CN").fast
+    assert _NumberFormat("#,##0.00", "en").bare and _NumberFormat("#,##0", "zh_CN").bare
+    assert not _NumberFormat("#,##0.0%", "en").bare  # scaled, a percent sign
+    assert not _NumberFormat("#,##0.00", "de_DE").bare  # its own group and decimal symbols
     assert _NumberFormat("#,##0.0%", "de_DE").fast
     assert not _NumberFormat("#,##0.##", "en").fast  # a variable number of decimals
     assert not _NumberFormat("#,##,##0.00", "en_IN").fast  # lakh grouping: 12,34,567.00
