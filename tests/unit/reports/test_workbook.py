@@ -389,3 +389,23 @@ def test_a_column_of_cells_is_what_each_cell_alone_writes(values, kind, locale):
         expected = ["" if v is None else workbook_module._cell_xml(f"C{n}", v, kind, styles)
                     for n, v in zip(numbers, shown)]
         assert workbook_module._column_cells("C", kind, values, numbers, styles) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(column_cells=_cells, block=st.integers(min_value=1, max_value=7))
+def test_a_width_measured_block_by_block_is_the_width_of_the_whole_column(column_cells, block):
+    """_sheet_data keeps the widest values of each block of rows (workbook._BLOCK of them); the
+    width of those is the width of every value of the column."""
+    import io
+    from unittest import mock
+
+    from xlsxwriter import Workbook
+
+    values, kind = column_cells
+    column = Column("amount", "Amount", kind)
+    worklist = Worklist(key="w", title="W", description="", columns=(column,), rows=tuple((v,) for v in values),
+                        source="the test")
+    styles = workbook_module._Styles(Workbook(io.BytesIO(), {"in_memory": True}))
+    with mock.patch.object(workbook_module, "_BLOCK", block):
+        _xml, _dimension, (widest,) = workbook_module._sheet_data(worklist, {}, styles)
+    assert workbook_module._width(column, widest, {}) == workbook_module._width(column, values, {})
