@@ -54,8 +54,10 @@
 
 
 {#- The project's fingerprint for this model: its state is reusable only under the same code,
-    seeds and `model_vars` (a list of var names; as_of is handled by the model itself). -#}
-{% macro incremental_fingerprint(model_vars) -%}
+    seeds and the vars named by the model's `fingerprint_vars` config (a list of var names, said once
+    in the model's config: its body and its post-hook both read it; as_of is handled by the model
+    itself). -#}
+{% macro incremental_fingerprint() -%}
     {%- if not execute -%}{{ return('') }}{%- endif -%}
     {%- set parts = [] -%}
     {%- for node in graph.nodes.values() | sort(attribute='unique_id') -%}
@@ -64,7 +66,7 @@
         {%- endif -%}
     {%- endfor -%}
     {%- do parts.append('dbt=' ~ dbt_version) -%}
-    {%- for name in model_vars -%}
+    {%- for name in config.get('fingerprint_vars', []) -%}
         {%- do parts.append('var.' ~ name ~ '=' ~ tojson(var(name))) -%}
     {%- endfor -%}
     {{ return(local_md5(parts | join('\n'))) }}

@@ -13,9 +13,10 @@
         unique_key='journey_id',
         replace_marker_column='journey_type',
         as_of_column='as_of_date',
+        fingerprint_vars=['reporting_currency'],
         on_schema_change='fail',
         post_hook=([] if target.type == 'spark' else [
-            "{{ ltc.save_incremental_state(ltc.incremental_fingerprint(['reporting_currency']), ltc.journey_inputs_watermark()) }}",
+            "{{ ltc.save_incremental_state(ltc.incremental_fingerprint(), ltc.journey_inputs_watermark()) }}",
         ]),
     )
 }}
@@ -29,7 +30,7 @@
 -- depends_on: {{ ref('int_sales_orders_joined') }}
 -- depends_on: {{ ref('int_invoices_collected') }}
 {%- set state = ltc.incremental_state() if is_incremental() else none %}
-{%- set scoped = ltc.incremental_scoped(state, ltc.incremental_fingerprint(['reporting_currency'])) %}
+{%- set scoped = ltc.incremental_scoped(state, ltc.incremental_fingerprint()) %}
 
 with
 

@@ -13,7 +13,7 @@
         as_of_column='as_of_date',
         on_schema_change='fail',
         post_hook=([] if target.type == 'spark' else [
-            "{{ ltc.save_incremental_state(ltc.incremental_fingerprint([]), ltc.journey_inputs_watermark()) }}",
+            "{{ ltc.save_incremental_state(ltc.incremental_fingerprint(), ltc.journey_inputs_watermark()) }}",
         ]),
     )
 }}
@@ -31,7 +31,7 @@
 -- depends_on: {{ ref('int_invoices_collected') }}
 -- depends_on: {{ ref('int_cash_applications_allocated') }}
 {%- set state = ltc.incremental_state() if is_incremental() else none %}
-{%- set scoped = ltc.incremental_scoped(state, ltc.incremental_fingerprint([])) %}
+{%- set scoped = ltc.incremental_scoped(state, ltc.incremental_fingerprint()) %}
 
 with
 
