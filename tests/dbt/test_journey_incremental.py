@@ -89,12 +89,8 @@ def built(tmp_path_factory) -> Built:
     from sandbox_pipeline import land_sandbox
 
     tmp = tmp_path_factory.mktemp("journey_incremental")
-    monkeypatch = pytest.MonkeyPatch()
-    try:
-        db, truth = land_sandbox(tmp, seed=42, scale=int(os.environ.get("LTC_TEST_SCALE", "300")),
-                                 monkeypatch=monkeypatch)
-    finally:
-        monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as mp:
+        db, truth = land_sandbox(tmp, seed=42, scale=int(os.environ.get("LTC_TEST_SCALE", "300")), monkeypatch=mp)
     work = tmp / "dbt_work"
     work.mkdir()
     run = run_dbt(["build", *SELECT], db, work, as_of=truth["as_of"])

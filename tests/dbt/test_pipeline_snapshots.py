@@ -255,12 +255,8 @@ def built(tmp_path_factory) -> Built:
     from sandbox_pipeline import land_sandbox
 
     tmp = tmp_path_factory.mktemp("pipeline_snapshots")
-    monkeypatch = pytest.MonkeyPatch()
-    try:
-        db, truth = land_sandbox(tmp, seed=42, scale=int(os.environ.get("LTC_TEST_SCALE", "300")),
-                                 monkeypatch=monkeypatch)
-    finally:
-        monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as mp:
+        db, truth = land_sandbox(tmp, seed=42, scale=int(os.environ.get("LTC_TEST_SCALE", "300")), monkeypatch=mp)
     as_of, first_as_of = dt.date.fromisoformat(truth["as_of"]), dt.date.fromisoformat(FIRST_AS_OF)
     work = tmp / "dbt_work"
     work.mkdir()
