@@ -21,7 +21,15 @@ _CALIBRATION_BYTES = b"\x5a" * (32 * 2**20)
 
 
 def child_env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache"), **extra}
+    """A measured child's environment: this process's, the shared bytecode cache, `extra`, and the
+    pipeline's telemetry opt-outs where the caller's environment does not set them (as
+    `connectors.settings.apply_offline_defaults` does in every pipeline process). Without them the
+    dbt child of benchmarks.scale and benchmarks.incremental ran with dbt's anonymous usage
+    tracking on: 79 snowplow events per 1M-lead build, sent towards the internet, which the
+    pipeline never does."""
+    from connectors.settings import OFFLINE_DEFAULTS
+
+    env = {**OFFLINE_DEFAULTS, **os.environ, "PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache"), **extra}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 

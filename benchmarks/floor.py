@@ -215,14 +215,15 @@ def _home_as_of(home: Path) -> str | None:
 
 def _clean_env(work: Path, **extra: str) -> dict[str, str]:
     """The children's environment without the caller's LTC_* / SALESFORCE_* / DBT_* settings (as
-    benchmarks.scale does; the Makefile exports LTC_HOME), plus `extra`."""
+    benchmarks.scale does; the Makefile exports LTC_HOME), plus `extra`; telemetry off, as in the
+    pipeline (no network here), whatever the caller's environment says."""
     from connectors.settings import OFFLINE_DEFAULTS
 
     env = child_env(work)
     for name in list(env):
         if name.startswith(("LTC_", "SALESFORCE_", "DBT_")) and name != "LTC_REQUIRE_SERVICES":
             env.pop(name)
-    return {**env, **OFFLINE_DEFAULTS, **extra}  # telemetry off, as in the pipeline (no network here)
+    return {**env, **OFFLINE_DEFAULTS, **extra}
 
 
 def _wait(cmd: list[str], env: dict[str, str], cwd: Path, log: Path) -> tuple[dict, int]:
