@@ -67,9 +67,14 @@ def keep_partial_parse(run_target: Path, project_dir: Path = DBT_PROJECT_DIR) ->
 
 
 def dbt_executable() -> str:
-    """The dbt next to this interpreter (the project's venv), else the one on PATH."""
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
+    """The dbt command the pipeline runs: `ltc-dbt` next to this interpreter (the project's venv:
+    dbt with the collector tuned, orchestration/dbt_process.py), else the `dbt` next to it, else
+    the one on PATH."""
+    here = Path(sys.executable).parent
+    for name in ("ltc-dbt", "dbt"):
+        if (here / name).exists():
+            return str(here / name)
+    return "dbt"
 
 
 def manifest_is_stale(project_dir: Path = DBT_PROJECT_DIR) -> bool:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
+
+from orchestration.prepare import dbt_executable  # the dbt the pipeline runs (ltc-dbt)
 
 REPO = Path(__file__).resolve().parents[2]
 DBT_PROJECT = REPO / "dbt_project"
@@ -26,11 +27,6 @@ class DbtRun:
     returncode: int
     output: str
     seconds: float
-
-
-def dbt_executable() -> str:
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
 
 
 def run_dbt(args: list[str], duckdb_path: Path, work: Path, as_of: str = "2025-12-31",

@@ -192,7 +192,8 @@ class LtcDbtCliResource(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> version.Version:
-        if Path(self.dbt_executable) == Path(sys.executable).parent / "dbt":
+        executable = Path(self.dbt_executable)  # ltc-dbt is dbt (orchestration/dbt_process.py)
+        if executable.parent == Path(sys.executable).parent and executable.name in ("ltc-dbt", "dbt"):
             return version.parse(importlib.metadata.version("dbt-core"))
         return super()._cli_version
 
