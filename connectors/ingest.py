@@ -30,6 +30,7 @@ from dlt.common.storages.load_package import PackageStorage, ParsedLoadJobFileNa
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from connectors.collector import full_collections_paused
 from connectors.landing import (
     QUARANTINE_TABLE,
     empty_tables,
@@ -461,7 +462,7 @@ def run_ingest(system: str, settings: Settings | None = None, objects: list[str]
     settings = settings or Settings.from_env()
     notes: list[str] = []
     try:
-        with _warehouse_write(settings, notes):
+        with _warehouse_write(settings, notes), full_collections_paused():
             return _land(system, settings, objects, notes)
     except WarehouseBusy as exc:
         raise IngestError(f"{system}: {exc}") from exc
