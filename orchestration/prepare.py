@@ -66,12 +66,22 @@ def keep_partial_parse(run_target: Path, project_dir: Path = DBT_PROJECT_DIR) ->
     return True
 
 
+# dbt's commands in this environment (the project's venv), preferred first: `ltc-dbt` is dbt with the
+# collector tuned (orchestration/dbt_process.py), `dbt` itself.
+VENV_DBT_COMMANDS = ("ltc-dbt", "dbt")
+
+
+def is_venv_dbt(executable: str | Path) -> bool:
+    """Whether `executable` is one of this environment's dbt commands (the installed dbt-core)."""
+    path = Path(executable)
+    return path.parent == Path(sys.executable).parent and path.name in VENV_DBT_COMMANDS
+
+
 def dbt_executable() -> str:
-    """The dbt command the pipeline runs: `ltc-dbt` next to this interpreter (the project's venv:
-    dbt with the collector tuned, orchestration/dbt_process.py), else the `dbt` next to it, else
-    the one on PATH."""
+    """The dbt command the pipeline runs: the first of `VENV_DBT_COMMANDS` next to this
+    interpreter, else the `dbt` on PATH."""
     here = Path(sys.executable).parent
-    for name in ("ltc-dbt", "dbt"):
+    for name in VENV_DBT_COMMANDS:
         if (here / name).exists():
             return str(here / name)
     return "dbt"

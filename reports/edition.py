@@ -13,15 +13,14 @@ Plain Python: the Dagster report assets and `ltc report` call `publish_reports` 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from connectors.collector import collector_paused
 from reports.collection import collection_worklists, load_collection, render_collection
 from reports.datasets import read_as_of
 from reports.html import build_html_report, read_report_metrics
@@ -74,27 +73,8 @@ def build_edition(duckdb_path: Path, out_dir: Path, *, as_of: dt.date | None = N
                   locale: str | None = None) -> EditionBuild:
     """Write every file of one edition into `out_dir` (a staging folder); return them. `locale`
     (reports/i18n.py: en, zh_CN; default: the current one) is the language of every file."""
-    with using(locale or current()), _collector_paused():
+    with using(locale or current()), collector_paused():
         return _build_edition(duckdb_path, out_dir, as_of=as_of, generated_at=generated_at, pdf=pdf)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while an edition is built, back on (if it was) after.
-
-    Why: the build makes a few million objects that live until it ends and hold no cycles (mart
-    rows, worklist rows, cell strings); each time their number grows by a quarter the collector
-    walks every one of them, which at 1M leads cost 0.5 to 0.8 of 6 CPU seconds and bought
-    nothing. Reference counting still frees everything as before; the few cycles a build leaves
-    (Jinja's) are collected once the collector is back on. The collector is off for the whole
-    process, so only for the seconds of one build."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _build_edition(duckdb_path: Path, out_dir: Path, *, as_of: dt.date | None,

@@ -14,7 +14,6 @@ multiply that.
 import importlib.metadata
 import json
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache, cached_property
@@ -29,7 +28,7 @@ from packaging import version
 from connectors.settings import Settings
 from connectors.warehouse_lock import WarehouseBusy, write_access
 from orchestration.defs.ingest.assets import DUCKDB_WRITER_POOL
-from orchestration.prepare import dbt_executable, keep_partial_parse, prune_dbt_run_dirs
+from orchestration.prepare import dbt_executable, is_venv_dbt, keep_partial_parse, prune_dbt_run_dirs
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[3] / "dbt_project"
 
@@ -192,8 +191,7 @@ class LtcDbtCliResource(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> version.Version:
-        executable = Path(self.dbt_executable)  # ltc-dbt is dbt (orchestration/dbt_process.py)
-        if executable.parent == Path(sys.executable).parent and executable.name in ("ltc-dbt", "dbt"):
+        if is_venv_dbt(self.dbt_executable):
             return version.parse(importlib.metadata.version("dbt-core"))
         return super()._cli_version
 
