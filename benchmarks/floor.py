@@ -46,6 +46,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import child_env, machine
+from connectors.marts_file import companion_files, marts_database, marts_path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -157,7 +158,7 @@ def compare_files(floor_db: Path, pipeline_db: Path) -> dict[str, dict]:
 
     con = duckdb.connect(str(floor_db), read_only=True)
     try:
-        con.execute(f"attach '{pipeline_db}' as pipe (read_only)")
+        con.execute(f"attach '{marts_database(pipeline_db)}' as pipe (read_only)")
         return compare_marts(con, FLOOR_SCHEMA, f"pipe.{PIPELINE_SCHEMA}")
     finally:
         con.close()
@@ -291,12 +292,17 @@ class Runner:
                 "peak_rss_mb": process["peak_rss_mb"]}
 
     def dbt_run(self, mode: str, keep: Path) -> dict:
+        """A full build: the raw-only warehouse and no marts file (connectors/marts_file.py), else
+        the incremental marts would build on the last run's."""
         shutil.copy(self.raw, self.dbt_db)
+        for leftover in companion_files(self.dbt_db):
+            leftover.unlink(missing_ok=True)
         log = keep.with_suffix(".log")
         measured, code = _wait([self.dbt, *self.args[mode]], self.env, DBT_PROJECT, log)
         if code != 0:
             raise RuntimeError(f"{mode} failed:\n" + "\n".join(log.read_text().splitlines()[-30:]))
         shutil.move(self.dbt_db, keep)
+        shutil.move(marts_path(self.dbt_db), marts_path(keep))
         return measured
 
     def round(self, i: int) -> dict:

@@ -46,6 +46,7 @@ from pathlib import Path
 import duckdb
 
 from benchmarks.common import machine
+from connectors.marts_file import marts_database
 from benchmarks.scale import PHASES as SCALE_PHASES
 from benchmarks.scale import ROOT, SEED, _phase, _sources
 
@@ -128,9 +129,10 @@ def _locate(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
 
 
 def mart_hashes(warehouse: Path, names: list[str] | None = None) -> dict[str, dict]:
-    """{mart: {"schema", "rows", "hash", "columns"}} for every mart table in `warehouse` (read-only)."""
+    """{mart: {"schema", "rows", "hash", "columns"}} for every mart table of `warehouse` (read-only:
+    its marts file, connectors/marts_file.py, or a file holding the marts itself)."""
     out = {}
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = duckdb.connect(str(marts_database(warehouse)), read_only=True)
     try:
         for name in names or mart_names():
             schema = _locate(con, name)
@@ -174,7 +176,8 @@ def _plain(value):
 
 def compare(incremental: Path, rebuild: Path) -> dict[str, dict]:
     """Per mart: equal or not (excluded marts say why), with row counts, hashes and, when they
-    differ, the differing rows."""
+    differ, the differing rows; `incremental` and `rebuild` are the two warehouses."""
+    incremental, rebuild = marts_database(incremental), marts_database(rebuild)
     a, b = mart_hashes(incremental), mart_hashes(rebuild)
     out = {}
     for name in mart_names():

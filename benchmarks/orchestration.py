@@ -42,6 +42,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from benchmarks.common import child_env, machine
+from connectors.marts_file import copy_warehouse
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +101,7 @@ def _child_ingest(home: Path, keep: Path | None, systems: list[str] | None = Non
             rows += sum(run_ingest(system, Settings.from_env()).rows_loaded.values())
         seconds = time.perf_counter() - started
     if keep is not None and not keep.exists():
-        shutil.copy(settings.duckdb_path, keep)
+        copy_warehouse(settings.duckdb_path, keep)
     return {"seconds": seconds, "rows": rows}
 
 
@@ -146,7 +147,7 @@ def _child_dbt(home: Path, keep: Path | None) -> dict:
     _dbt([*dbt_build_args(settings), *target], env)
     seconds = time.perf_counter() - started
     if keep is not None and not keep.exists():
-        shutil.copy(settings.duckdb_path, keep)
+        copy_warehouse(settings.duckdb_path, keep)  # with the marts file dbt built beside it
     return {"seconds": seconds, "parse_seconds": parse_seconds}
 
 
@@ -213,7 +214,7 @@ def _fresh_home(tmp: Path, sandbox: Path, as_of: str, warehouse: Path | None = N
     home = Path(tempfile.mkdtemp(dir=tmp, prefix="home-"))
     shutil.copytree(sandbox, home / "sandbox")
     if warehouse is not None:
-        shutil.copy(warehouse, home / "warehouse.duckdb")
+        copy_warehouse(warehouse, home / "warehouse.duckdb")
     env = child_env(tmp, LTC_HOME=str(home), LTC_AS_OF=as_of, LTC_FINANCE_SETTLE_S="0")
     for name in list(env):
         if name.startswith(("LTC_", "SALESFORCE_")) and name not in (

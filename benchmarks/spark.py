@@ -207,7 +207,9 @@ def duckdb_marts(warehouse: Path) -> dict:
     """Every table of the DuckDB warehouse's `marts` schema, as Arrow tables."""
     import duckdb
 
-    con = duckdb.connect(str(warehouse), read_only=True)
+    from connectors.marts_file import marts_database
+
+    con = duckdb.connect(str(marts_database(warehouse)), read_only=True)
     try:
         names = [r[0] for r in con.execute(
             "select table_name from information_schema.tables where table_schema = 'marts' "

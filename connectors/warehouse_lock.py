@@ -20,6 +20,9 @@ notebook, a BI tool on the warehouse file) still takes DuckDB's own lock: `wait_
 lets a writer wait for it too and then fail with what to do. Such readers should open the
 published copy of the marts instead (reports/warehouse.py), which no build ever locks.
 
+The lock of the warehouse file covers its marts file too (connectors/marts_file.py): dbt writes
+both in one step, and `read_connection` attaches the marts file to the warehouse's connection.
+
 Nested use in one process is allowed (an edition's many short reads inside its step's lock): the
 lock is counted per warehouse file, and a read inside a held write lock is already covered.
 """
@@ -35,6 +38,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from connectors.marts_file import attach_marts
 
 log = logging.getLogger(__name__)
 
@@ -194,13 +199,15 @@ def _holder(message: str) -> str:
 @contextmanager
 def read_connection(duckdb_path: Path | str, *, wait_s: float | None = None):
     """A read-only DuckDB connection for the block, inside the shared advisory lock: it waits for a
-    writer step instead of failing on the file lock, and no writer starts while it is open."""
+    writer step instead of failing on the file lock, and no writer starts while it is open. The
+    warehouse's marts file is attached (connectors/marts_file.py): `marts.<name>` reads it."""
     path = Path(duckdb_path)
     if not path.exists():
         raise FileNotFoundError(f"warehouse not found: {path}")
     with warehouse_lock(path, write=False, wait_s=wait_s):
         con = connect_when_free(path, read_only=True, wait_s=wait_s)
         try:
+            attach_marts(con, path)  # `marts.<name>` lives in the marts file (connectors/marts_file.py)
             yield con
         finally:
             con.close()

@@ -47,7 +47,8 @@
 
 
 {#- In the target's own schema, not the model's: `marts` is the public contract, published whole
-    (reports/warehouse.py), and this is the pipeline's bookkeeping. -#}
+    (reports/warehouse.py), and this is the pipeline's bookkeeping. In the model's database: on
+    DuckDB the marts file, which the published copy leaves `main` out of. -#}
 {% macro incremental_state_relation() -%}
     {{ return(api.Relation.create(database=this.database, schema=target.schema, identifier='ltc_incremental_state')) }}
 {%- endmacro %}
@@ -100,7 +101,9 @@
     `_loaded_at` the model's inputs hold now (one value). -#}
 {% macro save_incremental_state(fingerprint, watermark_sql) -%}
     {%- set rel = ltc.incremental_state_relation() -%}
-    create schema if not exists {{ adapter.quote(rel.schema) }};
+    {#- qualified on DuckDB: the marts' state lives in the marts file (connectors/marts_file.py), and
+        DuckDB lets the model's transaction write to that database only #}
+    create schema if not exists {% if target.type == 'duckdb' %}{{ adapter.quote(rel.database) }}.{% endif %}{{ adapter.quote(rel.schema) }};
     create table if not exists {{ rel }} (
         model_name {{ dbt.type_string() }},
         fingerprint {{ dbt.type_string() }},

@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from connectors.marts_file import connect_warehouse
 from orchestration.prepare import dbt_executable  # the dbt the pipeline runs (ltc-dbt)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,7 +58,7 @@ def run_dbt(args: list[str], duckdb_path: Path, work: Path, as_of: str = "2025-1
 
 
 def query(duckdb_path: Path, sql: str):
-    con = duckdb.connect(str(duckdb_path), read_only=True)
+    con = connect_warehouse(duckdb_path, read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:
@@ -67,7 +67,7 @@ def query(duckdb_path: Path, sql: str):
 
 def dict_rows(duckdb_path: Path, sql: str) -> list[dict]:
     """`query`, each row a dict by column name."""
-    con = duckdb.connect(str(duckdb_path), read_only=True)
+    con = connect_warehouse(duckdb_path, read_only=True)
     try:
         cur = con.execute(sql)
         names = [d[0] for d in cur.description]

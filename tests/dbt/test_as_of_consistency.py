@@ -27,9 +27,9 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from connectors.marts_file import connect_warehouse
 from conftest import dict_rows, query, run_dbt
 from raw_fixture import (AS_OF, EXPECTED, build_raw_fixture, insert_invoices, insert_receipts, invoice_row,
                          receipt_row)
@@ -60,7 +60,7 @@ EXTRA_RECEIPTS = [
 
 
 def _extend_fixture(db: Path) -> None:
-    con = duckdb.connect(str(db))
+    con = connect_warehouse(db, read_only=False)
     try:
         insert_invoices(con, EXTRA_INVOICES, "load3")
         insert_receipts(con, EXTRA_RECEIPTS, "load3")

@@ -18,11 +18,12 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from conftest import query, run_dbt
 from raw_fixture import build_raw_fixture, insert_invoices, insert_receipts, invoice_row
+
+from connectors.marts_file import connect_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -224,7 +225,7 @@ CRAFTED = {
 def crafted(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("cash_crafted")
     db = build_raw_fixture(tmp / "warehouse.duckdb")
-    con = duckdb.connect(str(db))
+    con = connect_warehouse(db, read_only=False)
     try:
         con.execute("alter table raw_erp.customers add column iban varchar")
         con.execute("update raw_erp.customers set iban = case customer_id when 'CU1' then 'US11' "

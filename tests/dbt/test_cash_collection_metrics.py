@@ -26,11 +26,12 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from conftest import dict_rows, pg_dsn, query, run_dbt
 from raw_fixture import AS_OF, build_raw_fixture, insert_invoices, insert_receipts, invoice_row, receipt_row
+
+from connectors.marts_file import connect_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +79,7 @@ METRICS = ["invoiced_amount", "collected_amount", "applied_amount", "amount_due"
 
 def _build(tmp: Path, as_of: str) -> Path:
     db = build_raw_fixture(tmp / "warehouse.duckdb")
-    con = duckdb.connect(str(db))
+    con = connect_warehouse(db, read_only=False)
     try:
         insert_invoices(con, EXTRA_INVOICES, "load_cc")
         insert_receipts(con, EXTRA_RECEIPTS, "load_cc")

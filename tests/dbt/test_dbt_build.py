@@ -17,6 +17,8 @@ import pytest
 from conftest import pg_dsn, query, run_dbt  # noqa: E402
 from raw_fixture import AS_OF, EXPECTED, build_raw_fixture
 
+from connectors.marts_file import connect_warehouse, marts_path
+
 pytestmark = pytest.mark.slow
 
 # The mart figures that ground_truth.json's "figures" are compared with.
@@ -40,8 +42,17 @@ def mart_figures(db: Path, names) -> dict:
 
 def test_build_on_raw_fixture(tmp_path: Path, dbt_work: Path):
     db = build_raw_fixture(tmp_path / "warehouse.duckdb")
+    with connect_warehouse(db, read_only=False) as con:  # marts as a build before the marts file left them
+        con.execute("create schema marts; create table marts.fct_leads as select 'stale' as lead_id")
     run = run_dbt(["build"], db, dbt_work, as_of=AS_OF)
     assert run.returncode == 0, run.output[-5000:]
+
+    # the marts are in their own file (connectors/marts_file.py), the warehouse's stale ones gone
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("select schema_name from information_schema.schemata "
+                           "where catalog_name = current_database() and schema_name = 'marts'").fetchall() == []
+    with duckdb.connect(str(marts_path(db)), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_leads where not is_deleted").fetchone() == (EXPECTED["leads"],)
 
     figures = mart_figures(db, ["leads", "converted_leads", "won_opportunities", "won_amount",
                                 "invoiced_total", "collected_total"])
@@ -90,7 +101,7 @@ def test_a_null_in_a_not_null_column_fails_its_model_and_keeps_the_mart(tmp_path
     run = run_dbt(["run", "--select", "+fct_invoices"], db, dbt_work, as_of=AS_OF)
     assert run.returncode == 0, run.output[-5000:]
     before = query(db, "select invoice_id, invoice_number from marts.fct_invoices order by invoice_id")
-    con = duckdb.connect(str(db))
+    con = connect_warehouse(db, read_only=False)
     con.execute("update intermediate.int_invoices_collected set invoice_number = null where invoice_id = 'I4'")
     con.close()
 

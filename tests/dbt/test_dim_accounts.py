@@ -21,6 +21,8 @@ import pytest
 
 from conftest import query, run_dbt
 
+from connectors.marts_file import connect_warehouse
+
 pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 UNKNOWN_PAYER_IBAN = "DE00UNKNOWNPAYER0001"
@@ -46,9 +48,8 @@ def _truth(seed: int, scale: int) -> tuple[dict, dict]:
 
 
 def _plant(db: Path) -> dict:
-    import duckdb
 
-    con = duckdb.connect(str(db))
+    con = connect_warehouse(db, read_only=False)
     try:
         rows = con.execute("select customer_id, crm_account_id from raw_erp.customers "
                            "where crm_account_id is not null order by customer_id").fetchall()

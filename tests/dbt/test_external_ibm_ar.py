@@ -26,13 +26,14 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
 
 from conftest import query, run_dbt
 from external_datasets import dataset_file, empty_raw_warehouse, insert_frame, insert_rows, round_half_up
 from raw_fixture import invoice_row, receipt_row
+
+from connectors.marts_file import connect_warehouse
 
 pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
@@ -98,7 +99,7 @@ def _load(db: Path, ar: pd.DataFrame) -> None:
                             r.InvoiceAmount, status="paid") for r in ar.itertuples()]
     receipts = [receipt_row(f"R{r.invoiceNumber}", r.SettledDate, CURRENCY, r.InvoiceAmount, f"Payment {r.number}")
                 for r in ar.itertuples()]
-    con = duckdb.connect(str(db))
+    con = connect_warehouse(db, read_only=False)
     try:
         insert_frame(con, "raw_erp.customers", pd.DataFrame({
             "customer_id": customers["customerID"], "customer_number": customers["customerID"],
@@ -142,7 +143,7 @@ def _independent(ar: pd.DataFrame) -> dict:
 
 
 def _ours(db: Path) -> dict:
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect_warehouse(db, read_only=True)
     try:
         cursor = con.execute(INVOICE_FIGURES)
         names = [c[0] for c in cursor.description]

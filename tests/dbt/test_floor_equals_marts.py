@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from benchmarks.floor import MARTS, compare_files, raw_only_copy, run_floor
+from connectors.marts_file import connect_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def comparison(floor_warehouse: Path, built_company) -> dict[str, dict]:
 
 
 def test_the_floor_reads_only_raw_tables(floor_warehouse: Path):
-    con = duckdb.connect(str(floor_warehouse), read_only=True)
+    con = connect_warehouse(floor_warehouse, read_only=True)
     try:
         schemas = {r[0] for r in con.execute(
             "select distinct table_schema from information_schema.tables "

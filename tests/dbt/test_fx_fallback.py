@@ -13,11 +13,12 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from conftest import dict_rows, run_dbt
 from raw_fixture import AS_OF, build_raw_fixture, insert_invoices, invoice_row
+
+from connectors.marts_file import connect_warehouse
 
 SF_COMMON = ("id varchar, is_deleted boolean, created_date timestamp with time zone, last_modified_date timestamp"
              " with time zone, system_modstamp timestamp with time zone")
@@ -38,7 +39,7 @@ INVOICES = [  # (id, issue date, currency, total): the rate each must get, by so
 def built(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("fx_fallback")
     db = build_raw_fixture(tmp / "warehouse.duckdb")
-    con = duckdb.connect(str(db))
+    con = connect_warehouse(db, read_only=False)
     try:
         con.execute(f"create table raw_salesforce.currency_type ({SF_COMMON}, iso_code varchar, conversion_rate"
                     " decimal(18,6), is_corporate boolean, is_active boolean)")

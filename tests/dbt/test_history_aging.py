@@ -20,11 +20,12 @@ from pathlib import Path
 
 import os
 
-import duckdb
 import pytest
 
 from conftest import dict_rows, query, run_dbt
 from raw_fixture import AS_OF, build_raw_fixture, insert_invoices, insert_receipts, invoice_row, receipt_row
+
+from connectors.marts_file import connect_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +96,7 @@ EXTRA_RECEIPTS = [
 
 
 def _extend_fixture(db: Path) -> None:
-    con = duckdb.connect(str(db))
+    con = connect_warehouse(db, read_only=False)
     try:
         con.executemany(
             "insert into raw_salesforce.opportunity_history select *, 'load2', gen_random_uuid()::varchar, "

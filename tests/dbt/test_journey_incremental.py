@@ -15,21 +15,23 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
 from conftest import dict_rows, run_dbt
 
 from benchmarks.incremental import mart_hashes
+from connectors.marts_file import MARTS_CATALOG, connect_warehouse, copy_warehouse
 
 pytestmark = pytest.mark.slow
 
 FACTS = ["fct_ltc_stage_events", "fct_lead_to_cash"]
 SELECT = ["--select", "+fct_lead_to_cash", "--indirect-selection", "cautious"]
 SCOPED_MARKER = "tombstones as ("  # the first CTE of ltc.changed_journeys: only a scoped run has it
+
+# the key-scoped marts' state lives in the marts file (macros/incremental.sql, connectors/marts_file.py)
+STATE = f"{MARTS_CATALOG}.main.ltc_incremental_state"
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Built:
 
 
 def _state(db: Path) -> dict[str, dict]:
-    return {r["model_name"]: r for r in dict_rows(db, "select * from main.ltc_incremental_state")}
+    return {r["model_name"]: r for r in dict_rows(db, f"select * from {STATE}")}
 
 
 def _compiled(work: Path) -> dict[str, str]:
@@ -55,7 +57,7 @@ def _compiled(work: Path) -> dict[str, str]:
 
 def _change_sources(db: Path) -> dict[str, str]:
     """Edit raw rows as a later load would land them (`_loaded_at` now); return what was changed."""
-    con = duckdb.connect(str(db))
+    con = connect_warehouse(db, read_only=False)
     try:
         opportunity = con.execute(
             "select opportunity_id from marts.fct_lead_to_cash where journey_type = 'opportunity' "
@@ -104,7 +106,7 @@ def built(tmp_path_factory) -> Built:
     compiled = _compiled(work)
 
     rebuilt = tmp / "rebuilt.duckdb"
-    shutil.copy(db, rebuilt)
+    copy_warehouse(db, rebuilt)
     rebuild_work = tmp / "rebuild_work"
     rebuild_work.mkdir()
     run = run_dbt(["build", *SELECT, "--full-refresh"], rebuilt, rebuild_work, as_of=as_of.isoformat())
@@ -155,9 +157,9 @@ def test_absorbed_journey_is_gone_and_the_changes_show(built: Built):
 
 
 def test_a_model_without_state_is_rebuilt_whole(built: Built, tmp_path: Path):
-    con = duckdb.connect(str(built.db))
+    con = connect_warehouse(built.db, read_only=False)
     try:
-        con.execute("delete from main.ltc_incremental_state where model_name = 'fct_lead_to_cash'")
+        con.execute(f"delete from {STATE} where model_name = 'fct_lead_to_cash'")
     finally:
         con.close()
     run = run_dbt(["build", *SELECT], built.db, built.work, as_of=built.as_of.isoformat())

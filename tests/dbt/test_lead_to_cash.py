@@ -13,11 +13,12 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from conftest import query, run_dbt
 from raw_fixture import AS_OF, build_raw_fixture
+
+from connectors.marts_file import connect_warehouse
 
 JOURNEY = "00Q000000000001AAA"  # lead L1 → opportunity O1 (USD): won, signed, ordered, invoiced, collected
 OPPORTUNITY = "006000000000001AAA"
@@ -30,7 +31,7 @@ def built(tmp_path_factory) -> Path:
     work = tmp / "work"
     work.mkdir()
     db = build_raw_fixture(tmp / "warehouse.duckdb")
-    con = duckdb.connect(str(db))
+    con = connect_warehouse(db, read_only=False)
     try:
         con.execute("alter table raw_erp.sales_orders add column is_deleted bigint default 0")
         con.execute(
@@ -50,7 +51,7 @@ def built(tmp_path_factory) -> Path:
 
 
 def _one(db: Path, sql: str, params: list | None = None) -> dict:
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect_warehouse(db, read_only=True)
     try:
         cur = con.execute(sql, params or [])
         names = [d[0] for d in cur.description]

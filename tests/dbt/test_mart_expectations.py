@@ -12,12 +12,12 @@ import datetime as dt
 from dataclasses import asdict
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from conftest import run_dbt  # noqa: E402
 from raw_fixture import AS_OF, build_raw_fixture
 
+from connectors.marts_file import connect_warehouse, copy_warehouse
 from expectations.runner import validate_marts, validate_table
 from expectations.suites import MART_SUITES, SUITES_BY_SYSTEM
 
@@ -60,8 +60,8 @@ def test_raw_fixture_never_blocks(built: Path):
 
 def test_corrupted_marts_are_caught_by_key(built: Path, tmp_path: Path):
     corrupted = tmp_path / "corrupted.duckdb"
-    corrupted.write_bytes(built.read_bytes())  # the module's build stays clean for the other tests
-    with duckdb.connect(str(corrupted)) as con:
+    copy_warehouse(built, corrupted)  # the module's build stays clean for the other tests
+    with connect_warehouse(corrupted, read_only=False) as con:
         receipt = con.execute("select receipt_id from marts.fct_cash_receipts "
                               "where application_status = 'partially applied' order by 1 limit 1").fetchall()[0][0]
         con.execute("update marts.fct_cash_receipts set unapplied_amount = unapplied_amount + 0.01 "

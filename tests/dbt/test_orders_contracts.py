@@ -19,6 +19,8 @@ import pytest
 
 from conftest import query, run_dbt
 
+from connectors.marts_file import connect_warehouse
+
 pytestmark = [pytest.mark.slow, pytest.mark.extended]
 
 CENT = Decimal("0.01")
@@ -28,9 +30,8 @@ UNKNOWN_CONTRACT = "NO-SUCH-CONTRACT"
 def _plant_deletes_and_unknown_reference(db: Path) -> dict:
     """Stamp one order and one invoice line as gone from the ERP; point one order at a contract
     number Salesforce does not have. Returns what was planted."""
-    import duckdb
 
-    con = duckdb.connect(str(db))
+    con = connect_warehouse(db, read_only=False)
     try:
         with_contract = [r[0] for r in con.execute(
             "select order_id from raw_erp.sales_orders where contract_number is not null order by order_id").fetchall()]

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from conftest import dict_rows, pg_dsn, run_dbt
+
+from connectors.marts_file import connect_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -275,7 +276,7 @@ def built(tmp_path_factory) -> Built:
                         if day == first_as_of and opp not in later and s["amount"] is not None)
     assert candidates, "no opportunity version to rewrite"
     rewritten = candidates[0]
-    con = duckdb.connect(str(db))
+    con = connect_warehouse(db, read_only=False)
     try:
         con.execute("update raw_salesforce.opportunity_history set amount = amount + 1000, "
                     "close_date = close_date + interval 7 day where id = ?", [rewritten])

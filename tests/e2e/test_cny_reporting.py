@@ -15,13 +15,12 @@ pipeline's own arguments), with region 'cn'.
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from connectors.marts_file import connect_warehouse, copy_warehouse
 from connectors.settings import Settings
 from orchestration.cli import reconcile_report
 from reports.edition import publish_reports
@@ -49,7 +48,7 @@ def cn_company(tmp_path_factory):
 
 
 def _rows(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect_warehouse(db, read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:
@@ -113,7 +112,7 @@ def test_mart_figures_equal_the_ground_truth(cn_company):
 def test_the_zh_cn_executive_report_shows_yuan_and_reconciles(cn_company, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    shutil.copy(cn_company.warehouse, home / "warehouse.duckdb")
+    copy_warehouse(cn_company.warehouse, home / "warehouse.duckdb")
     edition = publish_reports(Settings(home=home, duckdb_path=home / "warehouse.duckdb", locale="zh_CN"),
                               generated_at=GENERATED)
     (report,) = edition.path.glob("ltc_report_*.html")

@@ -13,10 +13,10 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 from chromium import chromium_path, png_stats, render
 
+from connectors.marts_file import connect_warehouse
 from reports.collection import build_collection_report
 from reports.formatting import fmt_days, fmt_money
 
@@ -38,7 +38,7 @@ def report(built_company, tmp_path_factory) -> Path:
 
 def _expected_tiles(warehouse: Path) -> dict[str, str]:
     """Total and overdue AR as the reader should see them, from an independent mart query."""
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = connect_warehouse(warehouse, read_only=True)
     try:
         total, overdue = con.execute(
             "select sum(outstanding_amount_reporting), "

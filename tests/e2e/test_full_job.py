@@ -14,9 +14,9 @@ import subprocess
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from connectors.marts_file import connect_warehouse
 from connectors.sandbox import generate
 from connectors.settings import Settings
 from orchestration.cli import RECONCILED_FIGURES, reconcile_report, serving_sandbox
@@ -196,7 +196,7 @@ def _assert_funnel_slices_match_ground_truth(warehouse: Path, truth: dict) -> No
             slot[key] += counts[key]
     for dimension in ("campaign", "owner", "region"):
         expected.update({(dimension, value): counts for value, counts in truth[dimension].items()})
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect_warehouse(warehouse, read_only=True) as con:
         rows = con.execute("""
             select dimension, dimension_value,
                    sum(journeys) filter (where stage_code = 'S1'),
@@ -230,13 +230,13 @@ def test_a_warn_check_does_not_block_and_an_error_check_keeps_the_published_repo
 
     published = _published(settings)
     marts_sql = "select count(*), sum(total_amount_reporting) from marts.fct_invoices"
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with connect_warehouse(settings.duckdb_path, read_only=True) as con:
         marts_before = con.execute(marts_sql).fetchall()
 
     # a corrupted raw load: the ERP connector quarantines bad rows itself (unknown currency,
     # negative money, a missing column), so the corruption is put straight into the raw table, as
     # a buggy loader would: an invoice in a currency that does not exist, an ERROR-level expectation
-    with duckdb.connect(str(settings.duckdb_path)) as con:
+    with connect_warehouse(settings.duckdb_path, read_only=False) as con:
         con.execute("insert into raw_erp.invoices select * replace ('CORRUPT-1' as invoice_id, "
                     "'XYZ' as currency) from raw_erp.invoices limit 1")
     with pytest.raises(PipelineError) as failure:
@@ -244,7 +244,7 @@ def test_a_warn_check_does_not_block_and_an_error_check_keeps_the_published_repo
 
     assert "raw/erp/invoices:great_expectations" in str(failure.value)
     assert _published(settings) == published, "the last good edition, `latest` or the index was touched"
-    with duckdb.connect(str(settings.duckdb_path), read_only=True) as con:
+    with connect_warehouse(settings.duckdb_path, read_only=True) as con:
         assert con.execute(marts_sql).fetchall() == marts_before, "marts were rebuilt from blocked data"
         corrupt = con.execute("select count(*) from raw_erp.invoices where currency = 'XYZ'").fetchone()[0]
     assert corrupt == 1  # still there for someone to look at; it just went no further

@@ -23,6 +23,7 @@ import pytest
 from chromium import chromium_path, render
 from openpyxl import load_workbook
 
+from connectors.marts_file import copy_warehouse
 from connectors.settings import Settings
 from reports import catalogue
 from reports.publish import Edition
@@ -47,7 +48,7 @@ def editions(built_company, tmp_path_factory) -> dict[str, Edition]:
     for locale in LOCALES:
         home = tmp_path_factory.mktemp(f"home_{locale}")
         warehouse = home / "warehouse.duckdb"
-        shutil.copy(built_company.warehouse, warehouse)
+        copy_warehouse(built_company.warehouse, warehouse)
         settings = Settings(home=home, duckdb_path=warehouse, locale=locale)
         out[locale] = publish_reports(settings, generated_at=GENERATED)
     return out

@@ -13,10 +13,10 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from chromium import chromium_path, png_stats, render
+from connectors.marts_file import connect_warehouse
 from reports.formatting import fmt_money, fmt_pct
 from reports.health_panel import MEASURES
 from reports.html import build_html_report
@@ -65,7 +65,7 @@ def page(built_company, tmp_path_factory) -> Path:
 
 
 def _mart(db: Path) -> tuple[dict[str, int], dict]:
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect_warehouse(db, read_only=True)
     try:
         counts = {m: con.execute(f"select count({m}) from marts.rpt_ltc_health").fetchone()[0] for m in MEASURES}
         latest = dict(zip(("accuracy", "on_time", "overdue"), con.execute(

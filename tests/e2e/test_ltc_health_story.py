@@ -32,10 +32,10 @@ import statistics
 from decimal import Decimal
 from html.parser import HTMLParser
 
-import duckdb
 import pytest
 
 from sandbox_company import build_company
+from connectors.marts_file import connect_warehouse
 from reports.html import build_html_report
 
 pytestmark = pytest.mark.slow
@@ -118,7 +118,7 @@ def test_the_company_spans_two_years(company):
 
 
 def test_the_panel_shows_the_mart(company, panel):
-    con = duckdb.connect(str(company.warehouse), read_only=True)
+    con = connect_warehouse(company.warehouse, read_only=True)
     try:
         rows = con.execute("select period_month, forecast_accuracy, on_time_collection_rate, overdue_ar, "
                            "work_without_signed_contract_count, work_without_signed_contract_amount "
@@ -173,7 +173,7 @@ def test_the_panel_shows_the_planted_improvement(panel, planted, name, windows, 
 def test_the_cards_state_the_change_against_a_year_earlier(company, panel):
     """The December 2025 card's change against a year earlier is the mart's; for the panel's
     count and amount it is also what the planted figures give."""
-    con = duckdb.connect(str(company.warehouse), read_only=True)
+    con = connect_warehouse(company.warehouse, read_only=True)
     try:
         row = con.execute("select work_without_signed_contract_count_change_yoy, overdue_ar_change_yoy "
                           "from marts.rpt_ltc_health where period_month = date '2025-12-01'").fetchone()

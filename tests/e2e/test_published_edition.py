@@ -12,17 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import email
 import re
-import shutil
 from decimal import Decimal
 from email import policy
 from pathlib import Path
 
-import duckdb
 import pytest
 from chromium import chromium_path, render
 from openpyxl import load_workbook
 from smtp_sink import smtp_sink
 
+from connectors.marts_file import connect_warehouse, copy_warehouse
 from connectors.settings import Settings
 from reports.collection import collection_worklists, load_collection
 from reports.edition import mail_edition, mail_summary, publish_reports, published_edition
@@ -42,7 +41,7 @@ _MARKS = re.compile(r"<(rect|path|line|polyline|polygon|circle)\b")
 def settings(built_company, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """LTC_HOME in tmp_path, reading a copy of the built company's warehouse."""
     warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copy(built_company.warehouse, warehouse)
+    copy_warehouse(built_company.warehouse, warehouse)
     for name in ("LTC_AS_OF", "LTC_SMTP_HOST", "LTC_ALERT_SMTP_HOST", "LTC_REPORT_MAIL_TO"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LTC_HOME", str(tmp_path / "home"))
@@ -146,7 +145,7 @@ def test_the_finance_workbook_ties_to_the_worklists_and_the_marts(edition, setti
             assert _number(cell) == total, f"{name}.{key}"
         if worklist.key in {spec.key for spec in EXCEPTION_WORKLISTS}:
             exceptions_total += totals["amount_reporting"]
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect_warehouse(warehouse, read_only=True) as con:
         in_mart = con.execute("select coalesce(sum(amount_reporting), 0) "
                               "from marts.fct_reconciliation_exceptions").fetchone()[0]
     assert exceptions_total == in_mart

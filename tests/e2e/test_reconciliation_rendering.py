@@ -14,10 +14,10 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 from chromium import chromium_path, png_stats, render
 
+from connectors.marts_file import connect_warehouse
 from reports.reconciliation import EXCEPTION_WORKLISTS, build_reconciliation_report
 
 pytestmark = pytest.mark.slow
@@ -32,7 +32,7 @@ def _tile_text(dom: str, metric: str) -> str:
 
 
 def _mart_queues(db: Path) -> dict[str, tuple[int, Decimal]]:
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect_warehouse(db, read_only=True)
     try:
         rows = con.execute("select exception_type, count(*), coalesce(sum(amount_reporting), 0) "
                            "from marts.fct_reconciliation_exceptions group by 1").fetchall()

@@ -14,10 +14,10 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from chromium import chromium_path, png_stats, render
+from connectors.marts_file import connect_warehouse
 from reports.formatting import environment, fmt_date_long, fmt_money, fmt_pct, write_atomic
 from reports.revenue_flow import load_revenue_flow, revenue_flow_context
 
@@ -67,7 +67,7 @@ def page(built_company, tmp_path_factory) -> Path:
 
 def _expected_text(db: Path) -> list[str]:
     """Visible text of key figures, from queries of the marts (not from the page)."""
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect_warehouse(db, read_only=True)
     try:
         (velocity,) = con.execute(
             "select sales_velocity_per_day from marts.rpt_revenue_velocity order by period_month desc limit 1"

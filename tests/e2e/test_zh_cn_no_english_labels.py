@@ -15,11 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import html as htmllib
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
+from connectors.marts_file import copy_warehouse
 from connectors.settings import Settings
 from reports.edition import publish_reports
 
@@ -50,7 +50,7 @@ def pages(built_company, tmp_path_factory) -> dict[str, dict[str, list[str]]]:
     out: dict[str, dict[str, list[str]]] = {}
     for locale in ("en", "zh_CN"):
         home = tmp_path_factory.mktemp(f"labels_{locale}")
-        shutil.copy(built_company.warehouse, home / "warehouse.duckdb")
+        copy_warehouse(built_company.warehouse, home / "warehouse.duckdb")
         edition = publish_reports(Settings(home=home, duckdb_path=home / "warehouse.duckdb", locale=locale),
                                   generated_at=GENERATED)
         out[locale] = {name: _text_nodes(_page(edition.path, name)) for name in PAGES}

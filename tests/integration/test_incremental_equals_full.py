@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from benchmarks.incremental import EXCLUDED, mart_names, one_repeat
+from connectors.marts_file import connect_warehouse
 
 pytestmark = [pytest.mark.slow, pytest.mark.extended, pytest.mark.timeout(2400)]
 
@@ -75,7 +75,7 @@ def test_deleted_opportunities_stay_in_the_days_before_their_deletion(run):
     opportunity deleted by the mutation has snapshot rows, all on days before its deletion."""
     homes: Path = run["homes"]
     for home in ("incremental", "rebuild"):
-        con = duckdb.connect(str(homes / home / "warehouse.duckdb"), read_only=True)
+        con = connect_warehouse(homes / home / "warehouse.duckdb", read_only=True)
         try:
             rows = con.execute(
                 "select o.opportunity_id, cast(o.deleted_at as date), count(s.snapshot_date), "

@@ -42,7 +42,6 @@ re-run ingest nothing is pending. After a kill before the load step the check mu
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -54,6 +53,7 @@ import duckdb
 import pytest
 
 from connectors.ingest import HalfAppliedLoad, IngestResult, pending_loads, refuse_half_applied_loads, run_ingest
+from connectors.marts_file import copy_warehouse
 from connectors.salesforce.source import DEFAULT_OBJECTS, table_name
 from connectors.sandbox.fake_salesforce import FakeSalesforce
 from connectors.sandbox.generator import generate
@@ -490,7 +490,7 @@ def test_the_torn_table_check_catches_a_writer_without_a_transaction(mode, clean
     report. Fails if the check passes a torn table, or flags an intact one."""
     *_, clean_home = clean
     warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copy(clean_home / "warehouse.duckdb", warehouse)
+    copy_warehouse(clean_home / "warehouse.duckdb", warehouse)
     before = _digests(warehouse)
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(warehouse), mode],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

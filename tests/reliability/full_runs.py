@@ -29,6 +29,8 @@ from typing import Iterator
 
 import duckdb
 
+from connectors.marts_file import connect_warehouse
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SANDBOX_SEED = 7
 # What the child `ltc run` must not inherit from the test process: it gets the sandbox's sources
@@ -239,7 +241,7 @@ class RawTable:
 def raw_landing(warehouse: Path) -> dict[str, RawTable]:
     """Per raw table: count(*), count(distinct key) and the key set."""
     out = {}
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect_warehouse(warehouse, read_only=True) as con:
         for name, key in raw_tables(con).items():
             schema, table = name.split(".", 1)
             cols = ", ".join(f'"{c}"' for c in key)

@@ -32,6 +32,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from connectors.marts_file import copy_warehouse
 from connectors.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -74,7 +75,7 @@ def company(built_company, tmp_path: Path) -> Settings:
     """A writable copy of the session's built sandbox company, with its as-of date."""
     home = tmp_path / "ltc_home"
     home.mkdir()
-    shutil.copy(built_company.warehouse, home / "warehouse.duckdb")
+    copy_warehouse(built_company.warehouse, home / "warehouse.duckdb")
     return Settings(home=home, duckdb_path=home / "warehouse.duckdb",
                     as_of=dt.date.fromisoformat(built_company.as_of))
 

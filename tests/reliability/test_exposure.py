@@ -28,11 +28,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 from secret_scan import decoded_views, file_leaks, hits
 
+from connectors.marts_file import connect_warehouse
 from connectors.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -203,7 +203,7 @@ def test_the_erp_ingest_refuses_a_hostile_mapping_before_touching_anything(ltc_h
     assert erp.read_bytes() == before, "the source database was changed"
     warehouse = Settings.from_env().duckdb_path
     if warehouse.exists():
-        with duckdb.connect(str(warehouse), read_only=True) as con:
+        with connect_warehouse(warehouse, read_only=True) as con:
             landed = con.execute("select count(*) from information_schema.tables where table_schema = 'raw_erp' "
                                  "and table_name not like '\\_dlt%' escape '\\'").fetchone()[0]
         assert landed == 0, "ERP tables landed under a refused mapping"
@@ -248,7 +248,7 @@ def _pii_values() -> dict[str, str]:
 
 
 def _leads_table(path: Path) -> None:
-    with duckdb.connect(str(path)) as con:
+    with connect_warehouse(path, read_only=False) as con:
         con.execute("create schema raw_salesforce")
         con.execute("create table raw_salesforce.lead (id varchar, email varchar, phone varchar, "
                     "first_name varchar, last_name varchar, name varchar)")
@@ -323,7 +323,7 @@ def test_personal_columns_of_leads_and_contacts_are_tagged():
 
 def test_report_ready_marts_expose_no_personal_column(built_company):
     names = set().union(*_pii_columns().values())
-    with duckdb.connect(str(built_company.warehouse), read_only=True) as con:
+    with connect_warehouse(built_company.warehouse, read_only=True) as con:
         rows = con.execute("select table_name, column_name from information_schema.columns "
                            "where table_schema = 'marts' and table_name like 'rpt\\_%' escape '\\'").fetchall()
     assert {t for t, _ in rows}, "no report-ready marts in the warehouse"
@@ -345,7 +345,7 @@ def _people(warehouse: Path) -> dict[str, str]:
     are also a user's name are left out: owners are shown by design)."""
     tagged = _pii_columns()
     values: dict[str, str] = {}
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect_warehouse(warehouse, read_only=True) as con:
         users = {n for (n,) in con.execute("select name from raw_salesforce.user").fetchall()}
         for table in ("raw_salesforce.lead", "raw_salesforce.contact"):
             for column in sorted(tagged[table] & {"email", "name"}):

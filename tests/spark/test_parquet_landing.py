@@ -11,13 +11,13 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
 from benchmarks.spark import generate_company, land, landed_tables
 from connectors.landing import LandingConfigError, make_destination
+from connectors.marts_file import connect_warehouse
 from connectors.settings import Settings
 
 SCALE = 60
@@ -35,7 +35,7 @@ def two_landings(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _duckdb_raw_tables(warehouse: Path) -> dict[str, pa.Table]:
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = connect_warehouse(warehouse, read_only=True)
     try:
         names = con.execute(
             "select table_schema, table_name from information_schema.tables "

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from connectors.marts_file import copy_warehouse
+
 SEED, SCALE = 7, 400
 
 
@@ -62,7 +64,8 @@ def _cache_key(seed: int, scale: int, story: str = "default", region: str = "def
         for path in sorted((DBT_PROJECT_DIR / folder).rglob("*")):
             if path.is_file():
                 digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode() + path.read_bytes())
-    digest.update((DBT_PROJECT_DIR / "dbt_project.yml").read_bytes())
+    for name in ("dbt_project.yml", "profiles.yml"):  # the profile decides where the marts live
+        digest.update((DBT_PROJECT_DIR / name).read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -81,11 +84,11 @@ def build_company(root: Path, *, seed: int = SEED, scale: int = SCALE, story: st
         if not (entry / "truth.json").exists():
             shutil.rmtree(entry / "build", ignore_errors=True)
             built = _build(entry / "build", seed=seed, scale=scale, story=story, region=region)
-            shutil.copy(built.warehouse, entry / "warehouse.duckdb")
+            copy_warehouse(built.warehouse, entry / "warehouse.duckdb")
             (entry / "truth.json").write_text(json.dumps(built.truth, default=str))
     home = root / "ltc_home"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(entry / "warehouse.duckdb", home / "warehouse.duckdb")
+    copy_warehouse(entry / "warehouse.duckdb", home / "warehouse.duckdb")
     return BuiltCompany(home=home, warehouse=home / "warehouse.duckdb",
                         truth=json.loads((entry / "truth.json").read_text()))
 

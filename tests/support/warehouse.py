@@ -4,13 +4,12 @@ Kept here (on `sys.path` through tests/conftest.py) because tests/ has no packag
 cannot import each other.
 """
 
-import duckdb
-
+from connectors.marts_file import connect_warehouse
 from connectors.settings import Settings
 
 
 def query(sql: str) -> list[tuple]:
-    con = duckdb.connect(str(Settings.from_env().duckdb_path), read_only=True)
+    con = connect_warehouse(Settings.from_env().duckdb_path, read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from connectors.marts_file import marts_path
 from connectors.warehouse_lock import (
     WarehouseBusy,
     read_connection,
@@ -117,7 +118,64 @@ def test_the_wait_setting_is_checked(monkeypatch):
     assert wait_seconds() == 12.5
 
 
-def test_the_marts_are_published_as_a_copy_only_when_the_edition_succeeds(warehouse: Path, tmp_path, monkeypatch):
+def _marts_file(warehouse: Path, layout: str) -> None:
+    """Lay `warehouse`'s marts out as `layout` says: `legacy`, in the warehouse itself (built before
+    the marts had a file of their own); `file`, moved to the marts file as dbt builds it, with the
+    incremental state in its `main` (connectors/marts_file.py); `file_with_log`, the same with its
+    last writes still in the write-ahead log (a build that died before checkpointing)."""
+    if layout == "legacy":
+        return
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"attach '{marts_path(warehouse)}' as ltc_marts")
+        con.execute("create schema ltc_marts.marts; create table ltc_marts.marts.fct_a as select * from marts.fct_a; "
+                    "create view ltc_marts.marts.rpt_b as select x + 1 as y from ltc_marts.marts.fct_a; "
+                    "create table ltc_marts.main.ltc_incremental_state as select 'fct_a' as model_name; "
+                    "drop schema marts cascade")
+    if layout == "file_with_log":
+        with duckdb.connect(str(marts_path(warehouse))) as con:
+            con.execute("set checkpoint_threshold = '1TB'; pragma disable_checkpoint_on_shutdown")
+            con.execute("insert into marts.fct_a values (1)")
+        assert marts_path(warehouse).with_name(marts_path(warehouse).name + ".wal").exists()
+
+
+@pytest.mark.parametrize("layout", ["file", "file_with_log", "legacy"])
+def test_the_marts_are_published_as_a_copy_only_when_the_edition_succeeds(warehouse: Path, tmp_path, monkeypatch,
+                                                                         layout: str):
+    from connectors.settings import Settings
+    from reports.warehouse import published_marts_path, reporting_warehouse
+
+    _marts_file(warehouse, layout)
+    monkeypatch.setenv("LTC_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LTC_DUCKDB_PATH", str(warehouse))
+    settings = Settings.from_env()
+    published = published_marts_path(settings)
+    with pytest.raises(ZeroDivisionError):
+        with reporting_warehouse(settings) as read_from:
+            assert read_from.parent == published.parent  # the edition reads the copy to be published
+            1 / 0
+    assert not published.exists() and list(published.parent.iterdir()) == []  # no temp copy left
+
+    with reporting_warehouse(settings) as read_from:
+        with read_connection(read_from) as con:  # as the reports read it
+            assert con.execute("select max(y), count(*) from marts.rpt_b").fetchone() == \
+                (2, 2 if layout == "file_with_log" else 1)
+        # the copy is taken: a writer step of another process need not wait for the edition
+        writer = subprocess.run(
+            [sys.executable, "-c", "import sys\nfrom connectors.warehouse_lock import warehouse_lock\n"
+             "with warehouse_lock(sys.argv[1], write=True, wait_s=0.3): pass", str(warehouse)],
+            capture_output=True, text=True)
+        assert writer.returncode == 0, writer.stderr
+    assert sorted(p.name for p in published.parent.iterdir()) == [published.name]  # no temp nor lock left
+    with duckdb.connect(str(published), read_only=True) as con:
+        tables = con.execute("select table_schema, table_name, table_type from information_schema.tables "
+                             "order by all").fetchall()
+    # the marts only, nothing of the other schemas (raw, the incremental state); the legacy and
+    # logged layouts are copied table by table (the view as a table)
+    view = "VIEW" if layout == "file" else "BASE TABLE"
+    assert tables == [("marts", "fct_a", "BASE TABLE"), ("marts", "rpt_b", view)]
+
+
+def test_a_failed_copy_fails_the_edition_and_keeps_the_last_published_marts(warehouse: Path, tmp_path, monkeypatch):
     from connectors.settings import Settings
     from reports.warehouse import published_marts_path, reporting_warehouse
 
@@ -125,37 +183,17 @@ def test_the_marts_are_published_as_a_copy_only_when_the_edition_succeeds(wareho
     monkeypatch.setenv("LTC_DUCKDB_PATH", str(warehouse))
     settings = Settings.from_env()
     published = published_marts_path(settings)
-    with pytest.raises(ZeroDivisionError):
-        with reporting_warehouse(settings) as read_from:
-            assert read_from == warehouse  # on DuckDB the edition reads the warehouse, copied meanwhile
-            1 / 0
-    assert not published.exists() and list(published.parent.iterdir()) == []  # no temp copy left
-
-    with reporting_warehouse(settings) as read_from:
-        with read_connection(read_from) as con:  # as the reports read it
-            assert con.execute("select y from marts.rpt_b").fetchone() == (2,)
-        # no writer step of another process can change the marts while the edition reads them
-        writer = subprocess.run(
-            [sys.executable, "-c", "import sys\nfrom connectors.warehouse_lock import warehouse_lock\n"
-             "with warehouse_lock(sys.argv[1], write=True, wait_s=0.3): pass", str(warehouse)],
-            capture_output=True, text=True)
-        assert writer.returncode != 0 and "WarehouseBusy" in writer.stderr, writer.stderr
-    assert sorted(p.name for p in published.parent.iterdir()) == [published.name]  # no temp nor lock left
-    with duckdb.connect(str(published), read_only=True) as con:
-        tables = con.execute("select table_schema, table_name, table_type from information_schema.tables "
-                             "order by all").fetchall()
-    # the marts only (the view as a table), nothing of the other schemas
-    assert tables == [("marts", "fct_a", "BASE TABLE"), ("marts", "rpt_b", "BASE TABLE")]
-
+    with reporting_warehouse(settings):
+        pass
     # a copy that fails (here: its file already holds bytes that are no DuckDB file) fails the
-    # edition after the block ran, and the published copy stays the last good one
+    # edition before it renders, and the published copy stays the last good one
     published.with_name(f".ltc_marts.duckdb.{os.getpid()}.tmp").write_bytes(b"not a database")
     before = published.read_bytes()
     ran = []
     with pytest.raises(duckdb.Error):
         with reporting_warehouse(settings):
             ran.append(True)
-    assert ran and published.read_bytes() == before
+    assert not ran and published.read_bytes() == before
     assert sorted(p.name for p in published.parent.iterdir()) == [published.name]
 
     # a dead run's unpublished copy is removed by the next edition; a live one's is left alone

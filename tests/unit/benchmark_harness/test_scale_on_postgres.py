@@ -12,6 +12,7 @@ import duckdb
 import pytest
 
 from benchmarks.scale import PLACEHOLDER_PASSWORD, postgres_env, warehouse_env
+from connectors.marts_file import connect_warehouse
 from connectors.settings import Settings
 from postgres_db import ADMIN_DSN, dsn, fresh_database
 
@@ -130,7 +131,7 @@ def test_raw_checks_on_postgres_give_the_duckdb_answer(postgres, require_service
         absent = validate_warehouse_table(settings, "raw_bench.absent", _suite(), "invoice_id")
 
     warehouse = ltc_home / "same.duckdb"
-    with duckdb.connect(str(warehouse)) as con:
+    with connect_warehouse(warehouse, read_only=False) as con:
         con.execute("create schema raw_bench")
         con.execute("create table raw_bench.invoices (invoice_id varchar, amount decimal(18,2), currency varchar,"
                     " issued_at timestamptz, note interval, secret varchar)")
@@ -170,7 +171,7 @@ def test_the_reports_read_a_duckdb_copy_of_the_marts_that_keeps_money_exact(post
         monkeypatch.setenv("LTC_PG_DSN", dsn(dbname))
         with reporting_warehouse(Settings.from_env()) as path:
             assert path.parent.parent == ltc_home
-            with duckdb.connect(str(path), read_only=True) as con:
+            with connect_warehouse(path, read_only=True) as con:
                 tables = {r[0] for r in con.execute(
                     "select table_name from information_schema.tables where table_schema = 'marts'").fetchall()}
                 types = dict(con.execute("select column_name, data_type from information_schema.columns "

@@ -15,9 +15,9 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from connectors.marts_file import connect_warehouse
 from reports.collection import (
     BUCKETS,
     LARGEST_RISKS,
@@ -66,7 +66,7 @@ def _parse(html: str) -> _Metrics:
 
 
 def _query(warehouse: Path, sql: str, params=()) -> list[tuple]:  # noqa: ANN001
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = connect_warehouse(warehouse, read_only=True)
     try:
         return con.execute(sql, list(params)).fetchall()
     finally:
@@ -295,7 +295,7 @@ _WORKLIST_COLUMNS = (
 
 def _tiny_marts(path: Path, *, worklist: list[tuple] = (), full_trend: bool = True) -> Path:
     """rpt_cash_collection (with or without BPDSO / CEI), fct_ar_aging and rpt_collection_worklist."""
-    con = duckdb.connect(str(path))
+    con = connect_warehouse(path, read_only=False)
     try:
         con.execute("create schema marts")
         extra = (", countback_dso_days decimal(18,2), best_possible_dso_days decimal(18,2), "

@@ -25,12 +25,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 from marts_fixture import PII_NAME, build_marts
 from postgres_db import dsn as postgres_dsn
 from postgres_db import fresh_database
 
+from connectors.marts_file import connect_warehouse
 from reports.docs_site import (
     DBT_OP_NAME,
     CatalogRow,
@@ -83,7 +83,7 @@ def small_manifest() -> dict:
 @pytest.fixture
 def small_warehouse(tmp_path: Path) -> Path:
     db = tmp_path / "warehouse.duckdb"
-    with duckdb.connect(str(db)) as con:
+    with connect_warehouse(db, read_only=False) as con:
         for schema in ("marts", "intermediate", "seeds", "raw_erp", "other"):
             con.execute(f"create schema {schema}")
         con.execute("create table marts.fct_invoices (invoice_id varchar, total_amount decimal(18,2), issue_date date)")
@@ -98,7 +98,7 @@ def small_warehouse(tmp_path: Path) -> Path:
 def _catalog(manifest: dict, db: Path) -> dict:
     from reports.docs_site import schemas_of
 
-    with duckdb.connect(str(db), read_only=True) as con:
+    with connect_warehouse(db, read_only=True) as con:
         rows = catalog_rows_duckdb(con, schemas_of(manifest))
     return build_catalog(manifest, rows, generated_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
 
@@ -136,7 +136,7 @@ def test_documented_relations_skip_ephemeral_models_and_tests():
 
 
 def test_catalog_rows_keep_to_the_schemas_asked_for(small_warehouse: Path):
-    with duckdb.connect(str(small_warehouse), read_only=True) as con:
+    with connect_warehouse(small_warehouse, read_only=True) as con:
         rows = catalog_rows_duckdb(con, ["MARTS"])
     assert {r.table for r in rows} == {"fct_invoices"}
     assert rows[0] == CatalogRow("marts", "fct_invoices", "BASE TABLE", "invoice_id", 1, "VARCHAR")
@@ -317,7 +317,7 @@ def project_manifest() -> dict:
 
 def test_dbt_docs_render_offline_in_chromium(chromium: Path, project_manifest: dict, tmp_path: Path):
     db = build_marts(tmp_path / "warehouse.duckdb")
-    with duckdb.connect(str(db)) as con:
+    with connect_warehouse(db, read_only=False) as con:
         con.execute(f"alter table marts.fct_invoices add column {PROBE_COLUMN} integer")
     site = tmp_path / "reports"
     write_dbt_docs(project_manifest, _catalog(project_manifest, db), site / "dbt_docs")

@@ -15,9 +15,9 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from connectors.marts_file import connect_warehouse
 from orchestration.cli import RECONCILED_FIGURES, reconcile_report
 from reports.html import build_html_report, read_report_metrics
 
@@ -69,7 +69,7 @@ def report(built_company, tmp_path_factory) -> tuple[Path, str, _Page]:
 
 @pytest.fixture(scope="module")
 def marts(built_company):
-    con = duckdb.connect(str(built_company.warehouse), read_only=True)
+    con = connect_warehouse(built_company.warehouse, read_only=True)
     yield con
     con.close()
 

@@ -16,10 +16,10 @@ from decimal import Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
 
+from connectors.marts_file import connect_warehouse
 from reports.reconciliation import (
     EXCEPTION_WORKLISTS, RECONCILIATION_STATUSES, ContractLine, ExceptionLine, ReconciliationData,
     build_reconciliation_report, load_reconciliation, reconciliation_worklists, render_reconciliation,
@@ -190,7 +190,7 @@ AS_OF = "2025-12-31"
 
 def _tiny_marts(path: Path, *, extra_type: str | None = None) -> Path:
     """Only the columns the report reads; three contracts rows, five exceptions."""
-    con = duckdb.connect(str(path))
+    con = connect_warehouse(path, read_only=False)
     try:
         con.execute("create schema marts")
         con.execute("""create table marts.rpt_contract_reconciliation (
@@ -298,7 +298,7 @@ def test_tiny_marts_load_with_names_numbers_and_no_payer_names(tmp_path: Path):
     assert m.values["status.not_ordered.contract_value"] == "500.00"
     assert m.values["contracts.received.total"] == "1060.00"
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
-    con = duckdb.connect(str(tmp_path / "w.duckdb"))  # read-write open works: the report closed its connection
+    con = connect_warehouse(tmp_path / "w.duckdb", read_only=False)  # read-write open works: the report closed its connection
     con.close()
 
 
@@ -321,7 +321,7 @@ def test_a_new_exception_type_fails_loudly(tmp_path: Path):
 
 
 def _q(db: Path, sql: str, params=()) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect_warehouse(db, read_only=True)
     try:
         return con.execute(sql, list(params)).fetchall()
     finally:

@@ -10,12 +10,12 @@ from html.parser import HTMLParser
 from functools import partial
 from pathlib import Path
 
-import duckdb
 import pytest
 from marts_fixture import (
     AS_OF, EXCEPTION_QUEUE, EXPECTED, EXPECTED_HEADLINE, FRESHNESS_SYSTEMS, PII_NAME, build_marts,
 )
 
+from connectors.marts_file import connect_warehouse
 from reports.datasets import Headline, load_report_data, read_cash_collection, read_funnel, read_headline
 from reports.html import build_html_report
 
@@ -205,7 +205,7 @@ def test_no_personal_data_in_report(report: tuple[Path, str]):
 
 def test_text_is_escaped(tmp_path: Path):
     path = build_marts(tmp_path / "w.duckdb")
-    con = duckdb.connect(str(path))
+    con = connect_warehouse(path, read_only=False)
     con.execute("update marts.rpt_funnel_conversion set step_name = '<b>acq</b>&' where stage_code = 'S1'")
     con.execute("update marts.rpt_cash_collection set reporting_currency = '<i>X</i>'")
     con.close()
@@ -216,7 +216,7 @@ def test_text_is_escaped(tmp_path: Path):
 
 def test_connection_released(warehouse: Path, tmp_path: Path):
     build_core_report(warehouse, tmp_path / "out", generated_at=GENERATED)
-    con = duckdb.connect(str(warehouse))  # read-write open works: the report closed its connection
+    con = connect_warehouse(warehouse, read_only=False)  # read-write open works: the report closed its connection
     con.execute("select 1").fetchall()
     con.close()
 
@@ -257,7 +257,7 @@ def test_missing_warehouse(tmp_path: Path):
 
 def test_cancelled_invoices_excluded_when_flagged(tmp_path: Path):
     path = build_marts(tmp_path / "w.duckdb")
-    con = duckdb.connect(str(path))
+    con = connect_warehouse(path, read_only=False)
     con.execute("alter table marts.fct_invoices add column is_cancelled boolean default false")
     con.execute("update marts.fct_invoices set is_cancelled = true where invoice_id = 'I3'")
     con.close()

@@ -15,9 +15,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from html.parser import HTMLParser
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from connectors.marts_file import connect_warehouse
 from reports.flow_charts import bridge_months_svg, duration_bars_svg, forecast_svg, waterfall_svg
 from reports.formatting import data_value, environment, fmt_date_long
 from reports.revenue_flow import load_revenue_flow, revenue_flow_context
@@ -27,7 +27,7 @@ PAGE = '{% extends "_base.html.j2" %}{% block content %}{% include "_exec_revenu
 
 
 def _q(db: Path, sql: str, params: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect_warehouse(db, read_only=True)
     try:
         return con.execute(sql, params or []).fetchall()
     finally:
