@@ -15,8 +15,6 @@ converted S3, Opportunity created S4, Closed Won S5). The shipped channel seed d
 Salesforce picklist values (Organic Search, Paid Search, ...), none of which is an Olist origin
 (organic_search, paid_search, ...), so every lead would fall into Other. The project is therefore built
 from a test-local copy whose channel_mapping.csv maps each Olist origin to itself, which is also the
-
-from connectors.marts_file import connect_warehouse
 "change the funnel by editing a CSV" claim at work (no model changes). A lead with no origin keeps the
 project's rule for an unmapped source: channel Other (distinct from the origin 'other').
 
@@ -34,6 +32,7 @@ import shutil
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -144,7 +143,7 @@ def olist(tmp_path_factory) -> dict:
     mqls, deals = _read_csvs()
     tmp = tmp_path_factory.mktemp("olist")
     db = empty_raw_warehouse(tmp / "olist.duckdb")
-    con = connect_warehouse(db, read_only=False)
+    con = duckdb.connect(str(db))
     try:
         for table, frame in _raw_frames(mqls, deals).items():
             insert_frame(con, table, frame, "olist")

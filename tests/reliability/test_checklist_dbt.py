@@ -32,7 +32,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from connectors.marts_file import copy_warehouse
+from connectors.marts_file import connect_warehouse, copy_warehouse
 from connectors.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -106,14 +106,14 @@ def key_scoped_models() -> set[str]:
 
 
 def mark(warehouse: Path, tables: list[tuple[str, str]]) -> None:
-    with duckdb.connect(str(warehouse)) as con:
+    with connect_warehouse(warehouse, read_only=False) as con:
         for schema, table in tables:
             con.execute(f"comment on table {schema}.{table} is '{MARKER}'")
 
 
 def state(warehouse: Path, schema: str, table: str, where: str = "true") -> dict:
     """Row count, an order-independent content hash, the creation marker, leftover dbt relations."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect_warehouse(warehouse, read_only=True) as con:
         rows, digest = con.execute(
             f"select count(*), coalesce(sum(hash(t)::hugeint), 0) from {schema}.{table} as t where {where}").fetchone()
         comment = con.execute("select comment from duckdb_tables() where schema_name = ? and table_name = ?",

@@ -38,6 +38,7 @@ from connectors.finance.camt053 import parse_camt053
 from connectors.finance.camt053_arrow import read_camt053
 from connectors.finance.mt940 import parse_mt940
 from connectors.finance.readers import PARSE_ERRORS, parsers, parse_file
+from connectors.marts_file import connect_warehouse
 from connectors.sandbox.bank_formats import to_bank_csv, to_mt940
 
 settings.register_profile("reliability", derandomize=True, deadline=None, max_examples=60, database=None,
@@ -258,7 +259,7 @@ def _apply_rules(con, tables) -> tuple[list, list]:
 def test_cash_application_invariants_hold_for_any_ledger(cash_rules, ledger, seed):
     db, tables = cash_rules
     invoices, receipts = ledger
-    with duckdb.connect(str(db)) as con:
+    with connect_warehouse(db, read_only=False) as con:  # the marts are written to their own file
         _load(con, invoices, receipts)
         got_receipts, got_apps = _apply_rules(con, tables)
         totals = dict(con.execute("select invoice_id, total_amount from staging.stg_erp__invoices").fetchall())
