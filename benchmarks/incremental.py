@@ -46,9 +46,9 @@ from pathlib import Path
 import duckdb
 
 from benchmarks.common import machine
-from connectors.marts_file import marts_database
 from benchmarks.scale import PHASES as SCALE_PHASES
 from benchmarks.scale import ROOT, SEED, _phase, _sources
+from connectors.marts_file import marts_database
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MARTS_DIR = ROOT / "dbt_project" / "models" / "marts"

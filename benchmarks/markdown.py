@@ -149,7 +149,8 @@ def _incremental_section(runs: list[dict]) -> list[str]:
         full, inc = d["median_seconds"]["full"], d["median_seconds"]["incremental"]
         lines += [f"### {d['scale']:,} leads", "",
                   f"`{d.get('command', '')}`, {d.get('when', '')}, medians of {d['repeats']}; load "
-                  f"{d.get('machine', {}).get('load_average_1m')}.", "",
+                  f"{d.get('machine', {}).get('load_average_1m')}, cpu_calibration_s "
+                  f"{d.get('machine', {}).get('cpu_calibration_s')}.", "",
                   "| phase | full s | incremental s |", "|---|---:|---:|"]
         for phase in [p for p in full if p != "total"] + ["total"]:
             lines.append(f"| {'**total**' if phase == 'total' else phase} | {_cell(full, phase, '.2f')} "
