@@ -43,10 +43,21 @@ def marts_database(duckdb_path: Path | str) -> Path:
     return marts if marts.exists() else Path(duckdb_path)
 
 
+def wal_path(duckdb_path: Path | str) -> Path:
+    """DuckDB's write-ahead log of the database file `duckdb_path`."""
+    path = Path(duckdb_path)
+    return path.with_name(path.name + ".wal")
+
+
 def companion_files(duckdb_path: Path | str) -> list[Path]:
     """The warehouse's marts file and its write-ahead log: what goes wherever the warehouse goes."""
     marts = marts_path(duckdb_path)
-    return [marts, marts.with_name(marts.name + ".wal")]
+    return [marts, wal_path(marts)]
+
+
+def warehouse_files(duckdb_path: Path | str) -> list[Path]:
+    """Every file of the warehouse `duckdb_path`: it, its log and its companions."""
+    return [Path(duckdb_path), wal_path(duckdb_path), *companion_files(duckdb_path)]
 
 
 def attach_marts(con, duckdb_path: Path | str, *, read_only: bool = True) -> bool:
@@ -68,15 +79,12 @@ def copy_warehouse(source: Path | str, target: Path | str) -> Path:
     """Copy the warehouse file `source` to `target` with what goes with it: each one's write-ahead log
     and the marts file (`companion_files`); a companion `source` lacks is removed at `target`, so
     the copy never pairs with another build's marts. Returns `target`."""
-    source, target = Path(source), Path(target)
-    pairs = [(source, target), (source.with_name(source.name + ".wal"), target.with_name(target.name + ".wal")),
-             *zip(companion_files(source), companion_files(target))]
-    for src, dst in pairs:
+    for src, dst in zip(warehouse_files(source), warehouse_files(target)):
         if src.exists():
             shutil.copyfile(src, dst)
         else:
             dst.unlink(missing_ok=True)
-    return target
+    return Path(target)
 
 
 def connect_warehouse(duckdb_path: Path | str, *, read_only: bool = True):

@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Iterator
 
-from connectors.marts_file import companion_files
+from connectors.marts_file import warehouse_files
 from connectors.settings import SYSTEMS, Settings, apply_offline_defaults
 from orchestration.cli_errors import error_lines
 from reports.i18n import UnknownLocale, _, check_locale, using
@@ -248,8 +248,7 @@ def reconcile_report(report_path: Path, truth: dict) -> list[tuple[str, str, str
 
 def _reset_warehouse(settings: Settings) -> None:
     """The demo starts from an empty warehouse so its figures match the freshly generated company."""
-    for path in (settings.duckdb_path, settings.duckdb_path.with_suffix(".duckdb.wal"),
-                 *companion_files(settings.duckdb_path)):  # the marts file too (connectors/marts_file.py)
+    for path in warehouse_files(settings.duckdb_path):  # the marts file too (connectors/marts_file.py)
         path.unlink(missing_ok=True)
     shutil.rmtree(settings.dlt_dir, ignore_errors=True)
 

@@ -33,9 +33,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from connectors.marts_file import MARTS_CATALOG, MARTS_SCHEMA, marts_path
+from connectors.marts_file import MARTS_CATALOG, MARTS_SCHEMA, marts_path, wal_path
 from connectors.warehouse import copy_postgres_schema, is_postgres, postgres_dsn
-from connectors.warehouse_lock import lock_path
+from connectors.warehouse_lock import lock_path, read_connection, warehouse_lock
 
 if TYPE_CHECKING:
     from connectors.settings import Settings
@@ -71,8 +71,6 @@ def copy_duckdb_marts(warehouse: Path, path: Path, schema: str = MARTS_SCHEMA) -
     one, connectors/marts_file.py) into a new DuckDB file at `path` (views as tables); return their
     names. The slow way (a scan and a compressed write of every mart): `publish_duckdb_marts`
     takes it only when a file copy would not do."""
-    from connectors.warehouse_lock import read_connection
-
     with read_connection(warehouse) as source:
         catalogs = [row[0] for row in source.execute(
             "select database_name from duckdb_databases() where database_name in (current_database(), ?) "
@@ -102,11 +100,9 @@ def publish_duckdb_marts(warehouse: Path, path: Path) -> None:
     a log to replay, `copy_duckdb_marts`. At 1M leads: 0.5 s against 9.5-10 s."""
     import duckdb
 
-    from connectors.warehouse_lock import warehouse_lock
-
     source = marts_path(warehouse)
     with warehouse_lock(warehouse, write=False):
-        if not source.exists() or source.with_name(source.name + ".wal").exists():
+        if not source.exists() or wal_path(source).exists():
             copy_duckdb_marts(warehouse, path)
             return
         shutil.copyfile(source, path)
@@ -161,5 +157,5 @@ def reporting_warehouse(settings: "Settings") -> Iterator[Path]:
         os.chmod(staging, 0o644)
         os.replace(staging, target)  # readers of the old copy keep it until they close it
     finally:  # the readers' advisory lock file too (connectors/warehouse_lock.py)
-        for leftover in (staging, staging.with_name(staging.name + ".wal"), lock_path(staging)):
+        for leftover in (staging, wal_path(staging), lock_path(staging)):
             leftover.unlink(missing_ok=True)
