@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -81,6 +82,27 @@ def _build_edition(duckdb_path: Path, out_dir: Path, *, as_of: dt.date | None,
                    generated_at: dt.datetime | None, pdf: bool) -> EditionBuild:
     generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
     executive = build_html_report(duckdb_path, out_dir, as_of=as_of, generated_at=generated_at)
+    # Chromium prints the executive page while this process builds the rest: the print is another
+    # process, and this thread only waits on it (1M leads, incremental run: the PDF took 1.36 s of
+    # the reports' 8.1 s, the workbook and the finance pages 5 s of one core)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ltc-pdf") as printer:
+        printing = printer.submit(print_pdf, executive, executive.with_suffix(".pdf")) if pdf else None
+        files = [executive, *_finance_files(duckdb_path, out_dir, as_of=as_of, generated_at=generated_at)]
+        skipped = []
+        if printing is not None:
+            try:
+                files.append(printing.result())
+            except (PdfUnavailable, PdfError) as exc:
+                # the PDF is the optional format: a missing or broken Chromium must not keep the
+                # HTML and the workbook from finance (the run's log and `skipped` say why)
+                log.warning("no PDF of the executive report in this edition: %s", exc)
+                skipped.append(f"PDF: {exc}")
+    return EditionBuild(files=tuple(files), skipped=tuple(skipped))
+
+
+def _finance_files(duckdb_path: Path, out_dir: Path, *, as_of: dt.date | None,
+                   generated_at: dt.datetime) -> list[Path]:
+    """The cash-collection and contract-reconciliation pages and the finance workbook."""
     # each dataset is read once: the page and the workbook sheets show the same read of the marts
     collection = load_collection(duckdb_path, as_of)
     reconciliation = load_reconciliation(duckdb_path, as_of)
@@ -89,8 +111,7 @@ def _build_edition(duckdb_path: Path, out_dir: Path, *, as_of: dt.date | None,
     # rows (the reconciliation's took 0.46 CPU seconds at 1M leads, 0.2 s now, and were built twice)
     collection_lists = collection_worklists(collection)
     reconciliation_lists = reconciliation_worklists(reconciliation)
-    files = [
-        executive,
+    return [
         _write_page(out_dir / f"cash_collection_{as_of.isoformat()}.html",
                     render_collection(collection, generated_at=generated_at, worklists=collection_lists)),
         _write_page(out_dir / f"contract_reconciliation_{as_of.isoformat()}.html",
@@ -102,16 +123,6 @@ def _build_edition(duckdb_path: Path, out_dir: Path, *, as_of: dt.date | None,
             title=_("Finance worklists as of %(date)s") % {"date": as_of.isoformat()}, as_of=as_of,
             currency=collection.reporting_currency, generated_at=generated_at),
     ]
-    skipped = []
-    if pdf:
-        try:
-            files.append(print_pdf(executive, executive.with_suffix(".pdf")))
-        except (PdfUnavailable, PdfError) as exc:
-            # the PDF is the optional format: a missing or broken Chromium must not keep the
-            # HTML and the workbook from finance (the run's log and `skipped` say why)
-            log.warning("no PDF of the executive report in this edition: %s", exc)
-            skipped.append(f"PDF: {exc}")
-    return EditionBuild(files=tuple(files), skipped=tuple(skipped))
 
 
 def publish_reports(settings: "Settings", *, run_id: str | None = None,

@@ -17,7 +17,9 @@ with the company, are serialised here straight to SpreadsheetML rows and spliced
 sheets. Measured on the 159k cells of a 100k-lead edition (median of 3, CPU seconds on a busy
 2-core machine): openpyxl, which builds a styled cell object per value, took 5.2 s; XlsxWriter's
 own per-cell writers alone take 2.0 s (only 2.6x faster); this module takes 0.5 s
-(0.2 s the rows, 0.15 s the column widths, 0.15 s compressing). Text is only ever
+(0.2 s the rows, 0.15 s the column widths, 0.15 s compressing). The entries are deflated at zlib's
+fastest level (`ZIP_LEVEL`): on the 74 MB of sheet XML of a 1M-lead edition, level 1 took 0.33 s
+against 0.97 s at zlib's default (6), for a file of 11.6 MB instead of 9.1. Text is only ever
 written as text (an inline string, and XlsxWriter's strings-to-formulas/URLs/numbers conversions
 off): a customer named "=HYPERLINK(...)" stays a name, never a formula.
 
@@ -446,6 +448,10 @@ def _splice(xml: str, sheet_data: str, dimension: str) -> str:
     return xml.replace(_EMPTY_SHEET_DATA, sheet_data)
 
 
+# zlib's fastest level: see the module docstring (any level reads the same in every spreadsheet)
+ZIP_LEVEL = 1
+
+
 def _package(skeleton: bytes, sheet_data: dict[str, tuple[str, str]], stamp: dt.datetime) -> bytes:
     """XlsxWriter's package with the worklist rows spliced into their sheets, every zip entry
     dated `stamp` (XlsxWriter dates them 1980-01-01) so equal input gives equal bytes."""
@@ -460,7 +466,7 @@ def _package(skeleton: bytes, sheet_data: dict[str, tuple[str, str]], stamp: dt.
             entry = zipfile.ZipInfo(info.filename, date_time=date_time)
             entry.compress_type = zipfile.ZIP_DEFLATED
             entry.external_attr = 0o644 << 16
-            target.writestr(entry, data)
+            target.writestr(entry, data, compresslevel=ZIP_LEVEL)
     if sheet_data:
         raise RuntimeError(f"no worksheet {sorted(sheet_data)} in XlsxWriter's package")
     return out.getvalue()
