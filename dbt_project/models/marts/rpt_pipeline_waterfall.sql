@@ -129,20 +129,15 @@ end_states as (
 
 ),
 
-deal_keys as (
-
-    select period_type, period_start, opportunity_id from start_states
-    union
-    select period_type, period_start, opportunity_id from end_states
-
-),
-
+-- every deal of a period, in its start snapshot, its end snapshot or both: one full outer join (at
+-- 1M leads the distinct union of the keys and two left joins back to the states took 1.2 of the
+-- model's 2.4 CPU seconds)
 deals as (
 
     select
-        deal_keys.period_type,
-        deal_keys.period_start,
-        deal_keys.opportunity_id,
+        coalesce(start_states.period_type, end_states.period_type) as period_type,
+        coalesce(start_states.period_start, end_states.period_start) as period_start,
+        coalesce(start_states.opportunity_id, end_states.opportunity_id) as opportunity_id,
         start_states.opportunity_id is not null as existed_at_start,
         coalesce(start_states.is_in_window, false) as in_start,
         coalesce(end_states.is_in_window, false) as in_end,
@@ -161,15 +156,11 @@ deals as (
             and coalesce(end_states.is_close_in_window, false)
             and not coalesce(start_states.is_lost, false)
         ) as is_lost_exit
-    from deal_keys
-    left join start_states
-        on deal_keys.period_type = start_states.period_type
-        and deal_keys.period_start = start_states.period_start
-        and deal_keys.opportunity_id = start_states.opportunity_id
-    left join end_states
-        on deal_keys.period_type = end_states.period_type
-        and deal_keys.period_start = end_states.period_start
-        and deal_keys.opportunity_id = end_states.opportunity_id
+    from start_states
+    full outer join end_states
+        on start_states.period_type = end_states.period_type
+        and start_states.period_start = end_states.period_start
+        and start_states.opportunity_id = end_states.opportunity_id
 
 ),
 
