@@ -33,57 +33,9 @@
     {%- set watermark = "cast('" ~ state.watermark ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
     with
 
-    tombstones as (
-
-        select record_id, sobject
-        from {{ ref('stg_salesforce__deleted_records') }}
-        where loaded_at > {{ watermark }}
-
-    ),
-
-    -- a user matters through the region of the journeys it owns: one whose region differs from
-    -- what `this` holds (Salesforce re-lands the latest-modified user on every run, unchanged). A
-    -- user cannot own a landed lead before it lands itself: the owner of a lead lands with it, and
-    -- a new owner re-lands the lead.
-    landed_users as (
-
-        select user_id, region
-        from {{ ref('stg_salesforce__users') }}
-        where loaded_at > {{ watermark }}
-
-    ),
-
-    changed_users as (
-
-        select distinct landed_users.user_id
-        from landed_users
-        inner join {{ this }} as previous
-            on landed_users.user_id = previous.owner_id
-        where previous.region is distinct from landed_users.region
-
-    ),
-
-    changed_leads as (
-
-        select lead_id
-        from {{ ref('stg_salesforce__leads') }}
-        where loaded_at > {{ watermark }}
-            or owner_id in (select user_id from changed_users)
-            or {{ ltc.between_as_of_dates(state, 'cast(created_at as date)') }}
-            or {{ ltc.between_as_of_dates(state, 'converted_date') }}
-            or {{ ltc.between_as_of_dates(state, 'cast(last_modified_at as date)') }}
-        union
-        select record_id from tombstones where sobject = 'Lead'
-        union
-        select lead_id
-        from {{ ref('stg_salesforce__campaign_members') }}
-        where lead_id is not null
-            and (
-                loaded_at > {{ watermark }}
-                or campaign_member_id in (select record_id from tombstones where sobject = 'CampaignMember')
-            )
-
-    ),
+    {{ ltc.changed_leads_ctes(state, [
+        'cast(created_at as date)', 'converted_date', 'cast(last_modified_at as date)'
+    ]) }},
 
     changed_opportunities as (
 
@@ -152,4 +104,69 @@
     {%- set previous = "cast('" ~ state.as_of_date ~ "' as date)" -%}
     ({{ column }} > least({{ previous }}, {{ ltc.as_of_date() }})
         and {{ column }} <= greatest({{ previous }}, {{ ltc.as_of_date() }}))
+{%- endmacro %}
+
+
+{#-
+    The CTEs `tombstones`, `landed_users`, `changed_users` and `changed_leads` (one column,
+    `lead_id`): the leads whose lead-grain inputs may differ from what the model's last build
+    (`state`) saw, a superset of those that changed. A lead changed when it or one of its campaign
+    memberships landed again (an edit or a deletion), when it was deleted (a getDeleted tombstone),
+    when its owner's region changed (`this` must hold owner_id and region), or when one of
+    `as_of_columns` (dates of the lead, for a model whose rows depend on the as-of date) lies
+    between the last build's as-of date and this one's. Read by ltc.changed_journeys and fct_leads.
+-#}
+{% macro changed_leads_ctes(state, as_of_columns=[]) -%}
+    {%- set watermark = "cast('" ~ state.watermark ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
+    tombstones as (
+
+        select record_id, sobject
+        from {{ ref('stg_salesforce__deleted_records') }}
+        where loaded_at > {{ watermark }}
+
+    ),
+
+    -- a user matters through the region of the rows it owns: one whose region differs from what
+    -- `this` holds (Salesforce re-lands the latest-modified user on every run, unchanged). A user
+    -- cannot own a landed lead before it lands itself: the owner of a lead lands with it, and a new
+    -- owner re-lands the lead.
+    landed_users as (
+
+        select user_id, region
+        from {{ ref('stg_salesforce__users') }}
+        where loaded_at > {{ watermark }}
+
+    ),
+
+    changed_users as (
+
+        select distinct landed_users.user_id
+        from landed_users
+        inner join {{ this }} as previous
+            on landed_users.user_id = previous.owner_id
+        where previous.region is distinct from landed_users.region
+
+    ),
+
+    changed_leads as (
+
+        select lead_id
+        from {{ ref('stg_salesforce__leads') }}
+        where loaded_at > {{ watermark }}
+            or owner_id in (select user_id from changed_users)
+            {%- for column in as_of_columns %}
+            or {{ ltc.between_as_of_dates(state, column) }}
+            {%- endfor %}
+        union
+        select record_id from tombstones where sobject = 'Lead'
+        union
+        select lead_id
+        from {{ ref('stg_salesforce__campaign_members') }}
+        where lead_id is not null
+            and (
+                loaded_at > {{ watermark }}
+                or campaign_member_id in (select record_id from tombstones where sobject = 'CampaignMember')
+            )
+
+    )
 {%- endmacro %}

@@ -1,14 +1,17 @@
-"""fct_ltc_stage_events and fct_lead_to_cash rebuild only the changed journeys, and equal a rebuild.
+"""fct_ltc_stage_events, fct_lead_to_cash and fct_leads rebuild only the changed keys, and equal a rebuild.
 
-Issue 8: the journey-grain facts are incremental and key-scoped (dbt_project/macros/incremental.sql,
-changed_journeys.sql). On the landed sandbox (300 leads): a first build as of the sandbox's as-of
-date; then, in the raw tables, stamped as a later load, a lead converted into an opportunity that
-had no lead (its opportunity journey must vanish), an opportunity deleted, a user moved to another
-region (every journey it owns changes region, though none of them landed again) and an invoice
-deleted; then an incremental build a day later, and a --full-refresh build of a copy. Both facts
-must be equal (every column of every row), the incremental run must have been scoped (its compiled
-SQL holds the change detection), and its state must record the new as-of date and watermark. A
-third build after the state row of one model is dropped rebuilds that model whole, still equal.
+Issue 8: the journey-grain facts and the lead fact are incremental and key-scoped
+(dbt_project/macros/incremental.sql, changed_journeys.sql). On the landed sandbox (300 leads), one
+lead given the email of an earlier one (a duplicate); a first build as of the sandbox's as-of date;
+then, in the raw tables, stamped as a later load, a lead converted into an opportunity that had no
+lead (its opportunity journey must vanish), an opportunity deleted, a user moved to another region
+(every journey it owns changes region, though none of them landed again), an invoice deleted and
+the earlier lead of the duplicate pair given another email (the duplicate, which did not land
+again, is no longer one); then an incremental build a day later, and a --full-refresh build of a
+copy. The facts must be equal (every column of every row), the incremental run must have been
+scoped (its compiled SQL holds the change detection), and its state must record the new as-of date
+and watermark. A third build after the state row of one model is dropped rebuilds that model
+whole, still equal.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from connectors.marts_file import MARTS_CATALOG, connect_warehouse, copy_warehou
 
 pytestmark = pytest.mark.slow
 
-FACTS = ["fct_ltc_stage_events", "fct_lead_to_cash"]
-SELECT = ["--select", "+fct_lead_to_cash", "--indirect-selection", "cautious"]
+FACTS = ["fct_ltc_stage_events", "fct_lead_to_cash", "fct_leads"]
+SELECT = ["--select", "+fct_lead_to_cash", "+fct_leads", "--indirect-selection", "cautious"]
 SCOPED_MARKER = "tombstones as ("  # the first CTE of ltc.changed_journeys: only a scoped run has it
 
 # the key-scoped marts' state lives in the marts file (macros/incremental.sql, connectors/marts_file.py)
@@ -81,9 +84,33 @@ def _change_sources(db: Path) -> dict[str, str]:
                     [user])
         con.execute("update raw_erp.invoices set is_deleted = true, _loaded_at = now() where invoice_id = ?",
                     [invoice])
+        first, duplicate = _duplicate_pair(con)
+        con.execute("update raw_salesforce.lead set email = 'moved.' || email, _loaded_at = now() where id = ?",
+                    [first])
     finally:
         con.close()
-    return {"opportunity": opportunity, "lead": lead, "deleted": deleted, "user": user, "invoice": invoice}
+    return {"opportunity": opportunity, "lead": lead, "deleted": deleted, "user": user, "invoice": invoice,
+            "first": first, "duplicate": duplicate}
+
+
+def _duplicate_pair(con) -> tuple[str, str]:
+    """The two leads the fixture gave one email before the first build: (earlier, duplicate)."""
+    return tuple(r[0] for r in con.execute(
+        "select id from raw_salesforce.lead where email = 'duplicate.pair@example.com' order by created_date, id"
+    ).fetchall())
+
+
+def _make_duplicate(db: Path) -> None:
+    """Two non-deleted leads, created on different days, share one email before the first build."""
+    con = connect_warehouse(db, read_only=False)
+    try:
+        first, later = con.execute(
+            "select min_by(id, created_date), max_by(id, created_date) from raw_salesforce.lead "
+            "where not coalesce(is_deleted, false) and email is not null").fetchone()
+        con.execute("update raw_salesforce.lead set email = 'duplicate.pair@example.com' where id in (?, ?)",
+                    [first, later])
+    finally:
+        con.close()
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +120,16 @@ def built(tmp_path_factory) -> Built:
     tmp = tmp_path_factory.mktemp("journey_incremental")
     with pytest.MonkeyPatch.context() as mp:
         db, truth = land_sandbox(tmp, seed=42, scale=int(os.environ.get("LTC_TEST_SCALE", "300")), monkeypatch=mp)
+    _make_duplicate(db)
     work = tmp / "dbt_work"
     work.mkdir()
     run = run_dbt(["build", *SELECT], db, work, as_of=truth["as_of"])
     assert run.returncode == 0, run.output[-5000:]
+    duplicates = dict_rows(db, "select lead_id from marts.fct_leads where is_duplicate")
     first_state = _state(db)
 
     changed = _change_sources(db)
+    assert {"lead_id": changed["duplicate"]} in duplicates  # a duplicate before the change
     as_of = dt.date.fromisoformat(truth["as_of"]) + dt.timedelta(days=1)
     run = run_dbt(["build", *SELECT], db, work, as_of=as_of.isoformat())
     assert run.returncode == 0, run.output[-5000:]
@@ -154,6 +184,25 @@ def test_absorbed_journey_is_gone_and_the_changes_show(built: Built):
     regions = {r["region"] for r in journeys.values() if r["owner_id"] == c["user"]}
     assert regions == {"Antarctica"}
     assert all(r["as_of_date"] == built.as_of for r in journeys.values())
+
+
+def test_lead_attributes_were_scoped_and_equal_a_rebuild(built: Built):
+    """int_leads_attributed (the warehouse's intermediate schema, its state beside it) is key-scoped too."""
+    compiled = (built.work / "target" / "compiled" / "ltc" / "models" / "intermediate"
+                / "int_leads_attributed.sql").read_text()
+    assert SCOPED_MARKER in compiled
+    sql = "select * from intermediate.int_leads_attributed order by lead_id"
+    rows = dict_rows(built.db, sql)
+    assert rows and rows == dict_rows(built.rebuilt, sql)
+    regions = {r["region"] for r in rows if r["owner_id"] == built.changed["user"]}
+    assert regions == {"Antarctica"}
+
+
+def test_a_duplicate_whose_first_lead_moved_away_is_not_one_any_more(built: Built):
+    """The duplicate did not land again: only the lead it duplicated did, with another email."""
+    leads = {r["lead_id"]: r for r in dict_rows(built.db, "select lead_id, is_duplicate from marts.fct_leads")}
+    assert leads[built.changed["duplicate"]]["is_duplicate"] is False
+    assert leads[built.changed["first"]]["is_duplicate"] is False
 
 
 def test_a_model_without_state_is_rebuilt_whole(built: Built, tmp_path: Path):

@@ -2,11 +2,57 @@
 -- channel_mapping seed; a source the seed does not list is 'Other'), the first-touch campaign (the
 -- earliest campaign membership), the lead owner and the owner's region. Written once here so
 -- fct_leads and the journey slices in rpt_funnel_conversion cannot disagree.
+-- Incremental, key-scoped like fct_leads (macros/incremental.sql): a run rebuilds only the leads
+-- whose inputs changed since its last build (ltc.changed_leads_ctes); a change of code, seed or var
+-- rebuilds it whole. Spark's Parquet tables take no delete: a table there.
+{{
+    config(
+        materialized=('table' if target.type == 'spark' else 'incremental'),
+        incremental_strategy='replace_keys',
+        unique_key='lead_id',
+        replace_marker_column='channel',
+        on_schema_change='fail',
+        post_hook=([] if target.type == 'spark' else [
+            "{{ ltc.save_incremental_state(ltc.incremental_fingerprint(), ltc.journey_inputs_watermark()) }}",
+        ]),
+    )
+}}
+-- what the incremental run reads (ltc.changed_leads_ctes, ltc.journey_inputs_watermark):
+-- depends_on: {{ ref('stg_salesforce__deleted_records') }}
+-- depends_on: {{ ref('stg_salesforce__opportunities') }}
+-- depends_on: {{ ref('stg_salesforce__opportunity_history') }}
+{%- set state = ltc.incremental_state() if is_incremental() else none %}
+{%- set scoped = ltc.incremental_scoped(state, ltc.incremental_fingerprint()) %}
+
 with
+
+{% if scoped -%}
+{{ ltc.changed_leads_ctes(state) }},
+
+replaced as (
+
+    select lead_id from changed_leads
+
+),
+
+{% elif is_incremental() -%}
+-- every lead there is or was: the model is rebuilt whole (no state, or another code, seed or var)
+replaced as (
+
+    select lead_id from {{ ref('stg_salesforce__leads') }}
+    union
+    select lead_id from {{ this }}
+
+),
+
+{% endif -%}
 
 leads as (
 
     select * from {{ ref('stg_salesforce__leads') }}
+    {%- if scoped %}
+    where lead_id in (select lead_id from replaced)
+    {%- endif %}
 
 ),
 
@@ -44,12 +90,15 @@ first_campaigns as (
         from campaign_members
         where lead_id is not null
             and not is_deleted
+            {%- if scoped %}
+            and lead_id in (select lead_id from replaced)
+            {%- endif %}
     ) as ranked
     where membership_rank = 1
 
 ),
 
-final as (
+lead_rows as (
 
     select
         leads.lead_id,
@@ -65,6 +114,27 @@ final as (
         on leads.lead_id = first_campaigns.lead_id
     left join channel_mapping
         on leads.lead_source = channel_mapping.lead_source
+
+),
+
+{% if is_incremental() -%}
+-- one marker row per replaced lead (channel null): the strategy deletes the row of each replaced
+-- lead, then inserts the rows above
+markers as (
+
+    {{ ltc.replace_key_markers('lead_id', 'replaced') }}
+
+),
+
+{% endif -%}
+-- this run's rows, and on an incremental run the replaced leads' markers
+final as (
+
+    select * from lead_rows
+    {%- if is_incremental() %}
+    union all
+    select * from markers
+    {%- endif %}
 
 )
 
