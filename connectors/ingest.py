@@ -20,9 +20,9 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
-import sqlalchemy as sa
 import urllib3
 from dlt.common.schema.exceptions import DataValidationError
 from dlt.common.storages import FileStorage, LoadStorage
@@ -44,6 +44,9 @@ from connectors.landing import (
 from connectors.settings import SYSTEMS, Settings
 from connectors.values import FileFormatError
 from connectors.warehouse_lock import WarehouseBusy, write_access
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 class IngestError(RuntimeError):
@@ -83,6 +86,9 @@ def _salesforce(settings: Settings, objects: list[str] | None, run_start, notes,
 
 
 def _erp(settings: Settings, objects: list[str] | None, run_start, notes, closers, after):
+    # SQLAlchemy only here: 0.22 s of import that the other systems' ingests need not pay
+    import sqlalchemy as sa
+
     from connectors.erp.mapping import ErpMappingError, load_mapping
     from connectors.erp.source import QUARANTINE, check_source, erp_source, reconcile_deletes
 
