@@ -125,3 +125,51 @@
         {%- endfor %}
     from {{ keys }}
 {%- endmacro %}
+
+
+{#- The config of a key-scoped model (the `replace_keys` strategy above), said once: incremental
+    with its state saved by a post-hook, except on Spark, whose Parquet tables take no delete (a
+    table there). `fingerprint_vars`: the vars the model reads (ltc.incremental_fingerprint). Use:
+    {{ config(**ltc.key_scoped_config('lead_id', 'is_duplicate')) }} -#}
+{% macro key_scoped_config(unique_key, replace_marker_column, as_of_column=none, fingerprint_vars=[]) -%}
+    {%- set spark = target.type == 'spark' -%}
+    {%- set options = {
+        'materialized': 'table' if spark else 'incremental',
+        'incremental_strategy': 'replace_keys',
+        'unique_key': unique_key,
+        'replace_marker_column': replace_marker_column,
+        'on_schema_change': 'fail',
+        'post_hook': [] if spark else [
+            "{{ ltc.save_incremental_state(ltc.incremental_fingerprint(), ltc.journey_inputs_watermark()) }}"
+        ],
+    } -%}
+    {%- if as_of_column -%}{%- do options.update({'as_of_column': as_of_column}) -%}{%- endif -%}
+    {%- if fingerprint_vars -%}{%- do options.update({'fingerprint_vars': fingerprint_vars}) -%}{%- endif -%}
+    {{ return(options) }}
+{%- endmacro %}
+
+
+{#- The last CTEs of a key-scoped model, `markers` and `final`: `rows` (a CTE of the model's rows),
+    and on an incremental run one marker row per key of `replaced` (every column null but `key`,
+    the marker column among them): the strategy deletes every row of each replaced key, then
+    inserts the real rows; the markers themselves are not inserted. -#}
+{% macro key_scoped_final(rows, key) -%}
+{% if is_incremental() -%}
+markers as (
+
+    {{ ltc.replace_key_markers(key, 'replaced') }}
+
+),
+
+{% endif -%}
+-- this run's rows, and on an incremental run the replaced keys' markers
+final as (
+
+    select * from {{ rows }}
+    {%- if is_incremental() %}
+    union all
+    select * from markers
+    {%- endif %}
+
+)
+{%- endmacro %}

@@ -80,26 +80,38 @@ def company(built_company, tmp_path: Path) -> Settings:
                     as_of=dt.date.fromisoformat(built_company.as_of))
 
 
-def incremental_models() -> list[tuple[str, str]]:
-    """(schema, table) of every enabled incremental model in the project's manifest."""
+def _incremental_nodes() -> list[dict]:
+    """Every enabled incremental model of the project's manifest."""
     from orchestration.prepare import prepare_dbt_manifest
 
     manifest = json.loads(prepare_dbt_manifest().read_text())
-    found = [(n["schema"], n["alias"] or n["name"]) for n in manifest["nodes"].values()
-             if n["resource_type"] == "model" and n["config"].get("materialized") == "incremental"
-             and n["config"].get("enabled", True)]
+    return [n for n in manifest["nodes"].values()
+            if n["resource_type"] == "model" and n["config"].get("materialized") == "incremental"
+            and n["config"].get("enabled", True)]
+
+
+def incremental_models() -> list[tuple[str, str]]:
+    """(schema, table) of every enabled incremental model in the project's manifest."""
+    found = [(n["schema"], n["alias"] or n["name"]) for n in _incremental_nodes()]
     assert found, "the project has no incremental model: this test checks nothing"
     return sorted(found)
 
 
-def key_scoped_models() -> set[str]:
+def key_scoped_models() -> dict[str, str | None]:
     """The incremental models that replace changed keys (strategy `replace_keys`, issue 8) rather
-    than append days: an incremental run rewrites rows of theirs, and moves every row's as-of date."""
-    from orchestration.prepare import prepare_dbt_manifest
+    than append days, each with its `as_of_column` (None for a model whose rows do not depend on
+    the as-of date): an incremental run rewrites rows of theirs, and moves that column on every row."""
+    return {n["alias"] or n["name"]: n["config"].get("as_of_column") for n in _incremental_nodes()
+            if n["config"].get("incremental_strategy") == "replace_keys"}
 
-    manifest = json.loads(prepare_dbt_manifest().read_text())
-    return {n["alias"] or n["name"] for n in manifest["nodes"].values()
-            if n["resource_type"] == "model" and n["config"].get("incremental_strategy") == "replace_keys"}
+
+def key_columns() -> dict[str, str]:
+    """Each incremental model's unique key (the first column of a composite one)."""
+    out = {}
+    for n in _incremental_nodes():
+        key = n["config"]["unique_key"]
+        out[n["alias"] or n["name"]] = key if isinstance(key, str) else key[0]
+    return out
 
 
 # -- reading the tables ----------------------------------------------------------------------------
@@ -136,8 +148,8 @@ def test_an_incremental_run_adds_to_every_incremental_model_without_recreating_i
     lost rows (expected deletes: none, as delete+insert only replaces the keys of the new days,
     which are all after the last captured day), if any earlier row changed (frozen days), or if
     the run added nothing (then it was not an incremental run at all). A key-scoped model
-    (`key_scoped_models`) replaces the keys that changed instead: it must keep its table and carry
-    the new as-of date on every row (the incremental run's last step)."""
+    (`key_scoped_models`) replaces the keys that changed instead: it must keep its table, and one
+    whose rows carry the as-of date must carry the new one on every row (the run's last step)."""
     models = incremental_models()
     keyed = key_scoped_models()
     days = [m for m in models if m[1] not in keyed]
@@ -155,8 +167,10 @@ def test_an_incremental_run_adds_to_every_incremental_model_without_recreating_i
         assert after["marker"] == MARKER, f"{m}: the incremental run recreated the table"
         assert not after["leftovers"], f"{m}: dbt left {after['leftovers']}"
         if m[1] in keyed:
-            stale = state(company.duckdb_path, *m, where=f"as_of_date <> date '{later.as_of.isoformat()}'")
-            assert after["rows"] > 0 and stale["rows"] == 0, f"{m}: {stale['rows']} rows kept the old as-of date"
+            assert after["rows"] > 0, f"{m}: no rows after the incremental run"
+            if column := keyed[m[1]]:
+                stale = state(company.duckdb_path, *m, where=f"{column} <> date '{later.as_of.isoformat()}'")
+                assert stale["rows"] == 0, f"{m}: {stale['rows']} rows kept the old as-of date"
             continue
         assert after["rows"] > before[m]["rows"], f"{m}: nothing added ({before[m]['rows']} → {after['rows']})"
         kept = state(company.duckdb_path, *m, where=f"snapshot_date <= date '{old_as_of}'")
@@ -166,16 +180,17 @@ def test_an_incremental_run_adds_to_every_incremental_model_without_recreating_i
 # -- #10 -------------------------------------------------------------------------------------------
 
 
-def _project_with_failing_model(dest: Path, model: str) -> Path:
+def _project_with_failing_model(dest: Path, model: str, column: str) -> Path:
     """A copy of the dbt project whose `model` fails at run time, inside its create statement: a
-    cast DuckDB can only reject while reading the rows (the value comes from the data)."""
+    cast DuckDB can only reject while reading the rows (the value comes from the data: `column`,
+    one the model's rows have)."""
     from orchestration.defs.transform.dbt import DBT_PROJECT_DIR
 
     shutil.copytree(DBT_PROJECT_DIR, dest, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     path = next(dest.joinpath("models").rglob(f"{model}.sql"))
     sql = path.read_text()
     assert sql.rstrip().endswith("select * from final"), f"{path}: the injection point moved"
-    path.write_text(sql.rstrip() + "\nwhere cast('injected-failure-' || opportunity_id as integer) is not null\n")
+    path.write_text(sql.rstrip() + f"\nwhere cast('injected-failure-' || {column} as integer) is not null\n")
     return dest
 
 
@@ -189,11 +204,12 @@ def test_a_failing_full_refresh_keeps_the_incremental_table(company, tmp_path):
     (It passes: dbt-duckdb 1.11.1 builds a full refresh into `<model>__dbt_tmp` inside the model's
     transaction and renames only after; it drops first only for tables with foreign keys, which
     no model here has.)"""
+    keys = key_columns()
     for schema, model in incremental_models():
         mark(company.duckdb_path, [(schema, model)])
         before = state(company.duckdb_path, schema, model)
         assert before["rows"] > 0
-        project = _project_with_failing_model(tmp_path / f"project_{model}", model)
+        project = _project_with_failing_model(tmp_path / f"project_{model}", model, keys[model])
 
         failed = _dbt(["run", "--full-refresh", "--select", model], company, tmp_path / "failed", project_dir=project)
         assert failed.returncode != 0, f"the injected failure did not fail the run:\n{failed.stdout[-2000:]}"

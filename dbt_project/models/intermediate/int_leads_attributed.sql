@@ -5,18 +5,7 @@
 -- Incremental, key-scoped like fct_leads (macros/incremental.sql): a run rebuilds only the leads
 -- whose inputs changed since its last build (ltc.changed_leads_ctes); a change of code, seed or var
 -- rebuilds it whole. Spark's Parquet tables take no delete: a table there.
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        incremental_strategy='replace_keys',
-        unique_key='lead_id',
-        replace_marker_column='channel',
-        on_schema_change='fail',
-        post_hook=([] if target.type == 'spark' else [
-            "{{ ltc.save_incremental_state(ltc.incremental_fingerprint(), ltc.journey_inputs_watermark()) }}",
-        ]),
-    )
-}}
+{{ config(**ltc.key_scoped_config('lead_id', 'channel')) }}
 -- what the incremental run reads (ltc.changed_leads_ctes, ltc.journey_inputs_watermark):
 -- depends_on: {{ ref('stg_salesforce__deleted_records') }}
 -- depends_on: {{ ref('stg_salesforce__opportunities') }}
@@ -117,25 +106,6 @@ lead_rows as (
 
 ),
 
-{% if is_incremental() -%}
--- one marker row per replaced lead (channel null): the strategy deletes the row of each replaced
--- lead, then inserts the rows above
-markers as (
-
-    {{ ltc.replace_key_markers('lead_id', 'replaced') }}
-
-),
-
-{% endif -%}
--- this run's rows, and on an incremental run the replaced leads' markers
-final as (
-
-    select * from lead_rows
-    {%- if is_incremental() %}
-    union all
-    select * from markers
-    {%- endif %}
-
-)
+{{ ltc.key_scoped_final('lead_rows', 'lead_id') }}
 
 select * from final

@@ -6,20 +6,9 @@
 -- Incremental, key-scoped like fct_ltc_stage_events (macros/incremental.sql): a run rebuilds only
 -- the journeys whose inputs changed (macros/changed_journeys.sql); every journey that reached the
 -- contract stage (S5) is among them, as the ERP and bank side is recomputed whole.
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        incremental_strategy='replace_keys',
-        unique_key='journey_id',
-        replace_marker_column='journey_type',
-        as_of_column='as_of_date',
-        fingerprint_vars=['reporting_currency'],
-        on_schema_change='fail',
-        post_hook=([] if target.type == 'spark' else [
-            "{{ ltc.save_incremental_state(ltc.incremental_fingerprint(), ltc.journey_inputs_watermark()) }}",
-        ]),
-    )
-}}
+{{ config(**ltc.key_scoped_config(
+    'journey_id', 'journey_type', as_of_column='as_of_date', fingerprint_vars=['reporting_currency']
+)) }}
 -- what the incremental run reads (ltc.changed_journeys, ltc.journey_inputs_watermark):
 -- depends_on: {{ ref('stg_salesforce__deleted_records') }}
 -- depends_on: {{ ref('stg_salesforce__users') }}
@@ -275,25 +264,6 @@ journey_rows as (
 
 ),
 
-{% if is_incremental() -%}
--- one marker row per replaced journey (journey_type null): the strategy deletes the row of each
--- replaced journey, then inserts the rows above (a journey that no longer exists has none)
-markers as (
-
-    {{ ltc.replace_key_markers('journey_id', 'replaced') }}
-
-),
-
-{% endif -%}
--- this run's rows, and on an incremental run the replaced journeys' markers
-final as (
-
-    select * from journey_rows
-    {%- if is_incremental() %}
-    union all
-    select * from markers
-    {%- endif %}
-
-)
+{{ ltc.key_scoped_final('journey_rows', 'journey_id') }}
 
 select * from final

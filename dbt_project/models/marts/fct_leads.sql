@@ -5,18 +5,7 @@
 -- owner's region) and every lead whose duplicate flag may have moved with them (below); a change
 -- of code, seed or var rebuilds it whole. No column depends on the as-of date. Spark's Parquet
 -- tables take no delete: a table there. At 1M leads, after 1 % changes: 1.4 s -> see BENCHMARKS.md.
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        incremental_strategy='replace_keys',
-        unique_key='lead_id',
-        replace_marker_column='is_duplicate',
-        on_schema_change='fail',
-        post_hook=([] if target.type == 'spark' else [
-            "{{ ltc.save_incremental_state(ltc.incremental_fingerprint(), ltc.journey_inputs_watermark()) }}",
-        ]),
-    )
-}}
+{{ config(**ltc.key_scoped_config('lead_id', 'is_duplicate')) }}
 -- what the incremental run reads (ltc.changed_leads_ctes, ltc.journey_inputs_watermark):
 -- depends_on: {{ ref('stg_salesforce__deleted_records') }}
 -- depends_on: {{ ref('stg_salesforce__users') }}
@@ -146,25 +135,6 @@ lead_rows as (
 
 ),
 
-{% if is_incremental() -%}
--- one marker row per replaced lead (is_duplicate null): the strategy deletes the row of each
--- replaced lead, then inserts the rows above
-markers as (
-
-    {{ ltc.replace_key_markers('lead_id', 'replaced') }}
-
-),
-
-{% endif -%}
--- this run's rows, and on an incremental run the replaced leads' markers
-final as (
-
-    select * from lead_rows
-    {%- if is_incremental() %}
-    union all
-    select * from markers
-    {%- endif %}
-
-)
+{{ ltc.key_scoped_final('lead_rows', 'lead_id') }}
 
 select * from final

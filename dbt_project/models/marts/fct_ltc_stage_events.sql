@@ -4,19 +4,7 @@
 -- Incremental, key-scoped (macros/incremental.sql): a run rebuilds only the journeys whose inputs
 -- changed since the last build (macros/changed_journeys.sql), replacing every row of each; a change
 -- of code, seed or var rebuilds it whole. Spark's Parquet tables take no delete: a table there.
-{{
-    config(
-        materialized=('table' if target.type == 'spark' else 'incremental'),
-        incremental_strategy='replace_keys',
-        unique_key='journey_id',
-        replace_marker_column='stage_code',
-        as_of_column='as_of_date',
-        on_schema_change='fail',
-        post_hook=([] if target.type == 'spark' else [
-            "{{ ltc.save_incremental_state(ltc.incremental_fingerprint(), ltc.journey_inputs_watermark()) }}",
-        ]),
-    )
-}}
+{{ config(**ltc.key_scoped_config('journey_id', 'stage_code', as_of_column='as_of_date')) }}
 -- what the incremental run reads (ltc.changed_journeys, ltc.journey_inputs_watermark,
 -- ltc.ltc_stage_events):
 -- depends_on: {{ ref('int_lead_to_cash_journeys_joined') }}
@@ -212,25 +200,6 @@ stage_rows as (
 
 ),
 
-{% if is_incremental() -%}
--- one marker row per replaced journey (stage_code null): the strategy deletes every row of each
--- replaced journey, then inserts the rows above; the markers themselves are not inserted
-markers as (
-
-    {{ ltc.replace_key_markers('journey_id', 'replaced') }}
-
-),
-
-{% endif -%}
--- this run's rows, and on an incremental run the replaced journeys' markers
-final as (
-
-    select * from stage_rows
-    {%- if is_incremental() %}
-    union all
-    select * from markers
-    {%- endif %}
-
-)
+{{ ltc.key_scoped_final('stage_rows', 'journey_id') }}
 
 select * from final
