@@ -39,9 +39,12 @@ email_groups as (
 
     select * from {{ ref('stg_salesforce__leads') }}
     where email_normalized in (
+        -- a blank email is in no group (the duplicates below leave it out): it must not pull in
+        -- every lead without one
         select email_normalized
         from {{ ref('stg_salesforce__leads') }}
         where lead_id in (select lead_id from seed_leads)
+            and email_normalized <> ''
     )
 
 ),
