@@ -22,15 +22,13 @@
     {%- if scoped -%}
     {{ ltc.changed_journeys(state, footprint) }}
     {%- else -%}
-    select journey_id from {{ ref('int_lead_to_cash_journeys_joined') }}
-    union
-    select journey_id from {{ this }}
+    {{ ltc.every_key('journey_id', ref('int_lead_to_cash_journeys_joined')) }}
     {%- endif %}
 {%- endmacro %}
 
 
 {% macro changed_journeys(state, footprint) -%}
-    {%- set watermark = "cast('" ~ state.watermark ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
+    {%- set watermark = ltc.state_watermark(state) -%}
     with
 
     {{ ltc.changed_leads_ctes(state, [
@@ -117,7 +115,7 @@
     between the last build's as-of date and this one's. Read by ltc.changed_journeys and fct_leads.
 -#}
 {% macro changed_leads_ctes(state, as_of_columns=[]) -%}
-    {%- set watermark = "cast('" ~ state.watermark ~ "' as " ~ dbt.type_timestamp() ~ ")" -%}
+    {%- set watermark = ltc.state_watermark(state) -%}
     tombstones as (
 
         select record_id, sobject

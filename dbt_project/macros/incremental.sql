@@ -173,3 +173,19 @@ final as (
 
 )
 {%- endmacro %}
+
+
+{#- Every key the model's table holds or `relation` (its source of keys) has now, as one select of
+    `key`: what an incremental run replaces when it cannot be scoped (no state, or another code,
+    seed or var), so that the model is rebuilt whole. -#}
+{% macro every_key(key, relation) -%}
+    select {{ key }} from {{ relation }}
+    union
+    select {{ key }} from {{ this }}
+{%- endmacro %}
+
+
+{#- The state's landing watermark as a SQL timestamp: rows landed after it are the changes. -#}
+{% macro state_watermark(state) -%}
+    cast('{{ state.watermark }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}

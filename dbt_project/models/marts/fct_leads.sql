@@ -61,9 +61,7 @@ replaced as (
 -- every lead there is or was: the model is rebuilt whole (no state, or another code, seed or var)
 replaced as (
 
-    select lead_id from {{ ref('stg_salesforce__leads') }}
-    union
-    select lead_id from {{ this }}
+    {{ ltc.every_key('lead_id', ref('stg_salesforce__leads')) }}
 
 ),
 
