@@ -83,12 +83,14 @@
 {%- endmacro %}
 
 
-{#- The landing watermark of the journey facts' inputs: the latest `_loaded_at` they hold. -#}
-{% macro journey_inputs_watermark() -%}
+{#- The landing watermark of a key-scoped model's inputs: the latest `_loaded_at` they hold.
+    `models`: its staging inputs, by default the journey and lead models' (every Salesforce object
+    they read); the opportunity-history models name theirs. -#}
+{% macro journey_inputs_watermark(models=none) -%}
     select max(loaded_at) from (
-        {%- for model in ['stg_salesforce__leads', 'stg_salesforce__opportunities',
-                          'stg_salesforce__opportunity_history', 'stg_salesforce__campaign_members',
-                          'stg_salesforce__users', 'stg_salesforce__deleted_records'] %}
+        {%- for model in models or ['stg_salesforce__leads', 'stg_salesforce__opportunities',
+                                    'stg_salesforce__opportunity_history', 'stg_salesforce__campaign_members',
+                                    'stg_salesforce__users', 'stg_salesforce__deleted_records'] %}
         select max(loaded_at) as loaded_at from {{ ref(model) }}
         {{- ' union all' if not loop.last }}
         {%- endfor %}
@@ -165,6 +167,43 @@
                 loaded_at > {{ watermark }}
                 or campaign_member_id in (select record_id from tombstones where sobject = 'CampaignMember')
             )
+
+    )
+{%- endmacro %}
+
+
+{#-
+    The CTEs `opportunity_tombstones` and `changed_opportunities` (one column, `opportunity_id`):
+    the opportunities whose OpportunityHistory-grain rows (int_opportunity_versions_reconstructed,
+    fct_opportunity_stage_history) may differ from what the model's last build (`state`) saw, a
+    superset of those that changed. An opportunity changed when it landed again (account, owner,
+    currency, deletion), when getDeleted reported it deleted, when one of its history rows landed
+    again or anew, or when one of its history rows was created between the last build's as-of date
+    and this one's (moving the as-of date shows or hides it).
+-#}
+{% macro changed_opportunities_ctes(state) -%}
+    {%- set watermark = ltc.state_watermark(state) -%}
+    opportunity_tombstones as (
+
+        select record_id as opportunity_id
+        from {{ ref('stg_salesforce__deleted_records') }}
+        where loaded_at > {{ watermark }}
+            and sobject = 'Opportunity'
+
+    ),
+
+    changed_opportunities as (
+
+        select opportunity_id
+        from {{ ref('stg_salesforce__opportunities') }}
+        where loaded_at > {{ watermark }}
+        union
+        select opportunity_id from opportunity_tombstones
+        union
+        select opportunity_id
+        from {{ ref('stg_salesforce__opportunity_history') }}
+        where loaded_at > {{ watermark }}
+            or {{ ltc.between_as_of_dates(state, 'cast(created_at as date)') }}
 
     )
 {%- endmacro %}

@@ -46,6 +46,33 @@
 {%- endmacro %}
 
 
+{#- Every state table the project's key-scoped models write (the warehouse's and, on DuckDB, the
+    marts file's), created before any model runs: two models creating one at once conflict
+    (DuckDB: "Catalog write-write conflict on create"). An on-run-start hook. -#}
+{% macro create_incremental_state_tables() -%}
+    {%- if target.type == 'spark' -%}
+    select 1
+    {%- else -%}
+    {%- set databases = [target.database] + (['ltc_marts'] if target.type == 'duckdb' else []) -%}
+    {%- for database in databases -%}
+    {%- set rel = api.Relation.create(database=database, schema=target.schema, identifier='ltc_incremental_state') %}
+    create schema if not exists {% if target.type == 'duckdb' %}{{ adapter.quote(database) }}.{% endif %}{{ adapter.quote(target.schema) }};
+    {{ ltc.incremental_state_ddl(rel) }};
+    {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro incremental_state_ddl(rel) -%}
+    create table if not exists {{ rel }} (
+        model_name {{ dbt.type_string() }},
+        fingerprint {{ dbt.type_string() }},
+        as_of_date date,
+        watermark {{ dbt.type_timestamp() }}
+    )
+{%- endmacro %}
+
+
 {#- In the target's own schema, not the model's: `marts` is the public contract, published whole
     (reports/warehouse.py), and this is the pipeline's bookkeeping. In the model's database: on
     DuckDB the marts file, which the published copy leaves `main` out of. -#}
@@ -59,7 +86,8 @@
     in the model's config: its body and its post-hook both read it; as_of is handled by the model
     itself). -#}
 {% macro incremental_fingerprint() -%}
-    {%- if not execute -%}{{ return('') }}{%- endif -%}
+    {#- a unit test's context has no graph of nodes (and no state to compare with) #}
+    {%- if not execute or graph.get('nodes') is none -%}{{ return('') }}{%- endif -%}
     {%- set parts = [] -%}
     {%- for node in graph.nodes.values() | sort(attribute='unique_id') -%}
         {%- if node.resource_type in ('model', 'seed') -%}
@@ -104,12 +132,7 @@
     {#- qualified on DuckDB: the marts' state lives in the marts file (connectors/marts_file.py), and
         DuckDB lets the model's transaction write to that database only #}
     create schema if not exists {% if target.type == 'duckdb' %}{{ adapter.quote(rel.database) }}.{% endif %}{{ adapter.quote(rel.schema) }};
-    create table if not exists {{ rel }} (
-        model_name {{ dbt.type_string() }},
-        fingerprint {{ dbt.type_string() }},
-        as_of_date date,
-        watermark {{ dbt.type_timestamp() }}
-    );
+    {{ ltc.incremental_state_ddl(rel) }};
     delete from {{ rel }} where model_name = '{{ this.identifier }}';
     insert into {{ rel }} (model_name, fingerprint, as_of_date, watermark)
     select '{{ this.identifier }}', '{{ fingerprint }}', {{ ltc.as_of_date() }}, ({{ watermark_sql }})
@@ -129,9 +152,12 @@
 
 {#- The config of a key-scoped model (the `replace_keys` strategy above), said once: incremental
     with its state saved by a post-hook, except on Spark, whose Parquet tables take no delete (a
-    table there). `fingerprint_vars`: the vars the model reads (ltc.incremental_fingerprint). Use:
+    table there). `fingerprint_vars`: the vars the model reads (ltc.incremental_fingerprint);
+    `post_hook`: the model's own hooks, run after its state is saved; `watermark_inputs`: the staging
+    models whose landings the state's watermark covers (ltc.journey_inputs_watermark). Use:
     {{ config(**ltc.key_scoped_config('lead_id', 'is_duplicate')) }} -#}
-{% macro key_scoped_config(unique_key, replace_marker_column, as_of_column=none, fingerprint_vars=[]) -%}
+{% macro key_scoped_config(unique_key, replace_marker_column, as_of_column=none, fingerprint_vars=[],
+                           post_hook=[], watermark_inputs=none) -%}
     {%- set spark = target.type == 'spark' -%}
     {%- set options = {
         'materialized': 'table' if spark else 'incremental',
@@ -140,8 +166,9 @@
         'replace_marker_column': replace_marker_column,
         'on_schema_change': 'fail',
         'post_hook': [] if spark else [
-            "{{ ltc.save_incremental_state(ltc.incremental_fingerprint(), ltc.journey_inputs_watermark()) }}"
-        ],
+            "{{ ltc.save_incremental_state(ltc.incremental_fingerprint(), ltc.journey_inputs_watermark("
+            ~ (watermark_inputs | tojson if watermark_inputs else '') ~ ")) }}"
+        ] + post_hook,
     } -%}
     {%- if as_of_column -%}{%- do options.update({'as_of_column': as_of_column}) -%}{%- endif -%}
     {%- if fingerprint_vars -%}{%- do options.update({'fingerprint_vars': fingerprint_vars}) -%}{%- endif -%}
@@ -188,4 +215,16 @@ final as (
 {#- The state's landing watermark as a SQL timestamp: rows landed after it are the changes. -#}
 {% macro state_watermark(state) -%}
     cast('{{ state.watermark }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+
+{#- fct_opportunity_stage_history's post-hook: the days of each current interval (not exited yet)
+    are counted to this run's as-of date, in the rows an incremental run kept as well as those it
+    wrote (the same expression as the model's). Rows whose days are right already are not written. -#}
+{% macro refresh_current_stage_days() -%}
+    {%- set days = ltc.days_between('entered_date', ltc.as_of_date()) -%}
+    update {{ this }}
+    set days_in_stage = {{ days }}
+    where exited_at is null
+        and days_in_stage <> {{ days }}
 {%- endmacro %}

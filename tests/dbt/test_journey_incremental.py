@@ -1,13 +1,14 @@
-"""fct_ltc_stage_events, fct_lead_to_cash and fct_leads rebuild only the changed keys, and equal a rebuild.
+"""The key-scoped models rebuild only the changed keys, and equal a rebuild.
 
-Issue 8: the journey-grain facts and the lead fact are incremental and key-scoped
-(dbt_project/macros/incremental.sql, changed_journeys.sql). On the landed sandbox (300 leads), one
+Issue 8: the journey-grain facts, the lead fact and the opportunity-history models are
+incremental and key-scoped (dbt_project/macros/incremental.sql, changed_journeys.sql). On the landed sandbox (300 leads), one
 lead given the email of an earlier one (a duplicate); a first build as of the sandbox's as-of date;
 then, in the raw tables, stamped as a later load, a lead converted into an opportunity that had no
 lead (its opportunity journey must vanish), an opportunity deleted, a user moved to another region
 (every journey it owns changes region, though none of them landed again), an invoice deleted and
 the earlier lead of the duplicate pair given another email (the duplicate, which did not land
-again, is no longer one); then an incremental build a day later, and a --full-refresh build of a
+again, is no longer one), an open opportunity moved to another stage on the new as-of date (a
+new history row); then an incremental build a day later, and a --full-refresh build of a
 copy. The facts must be equal (every column of every row), the incremental run must have been
 scoped (its compiled SQL holds the change detection), and its state must record the new as-of date
 and watermark. A third build after the state row of one model is dropped rebuilds that model
@@ -29,9 +30,10 @@ from connectors.marts_file import MARTS_CATALOG, connect_warehouse, copy_warehou
 
 pytestmark = pytest.mark.slow
 
-FACTS = ["fct_ltc_stage_events", "fct_lead_to_cash", "fct_leads"]
-SELECT = ["--select", "+fct_lead_to_cash", "+fct_leads", "--indirect-selection", "cautious"]
-SCOPED_MARKER = "tombstones as ("  # the first CTE of ltc.changed_journeys: only a scoped run has it
+FACTS = ["fct_ltc_stage_events", "fct_lead_to_cash", "fct_leads", "fct_opportunity_stage_history"]
+SELECT = ["--select", "+fct_lead_to_cash", "+fct_leads", "+fct_opportunity_stage_history",
+          "+int_opportunity_versions_reconstructed", "--indirect-selection", "cautious"]
+SCOPED_MARKER = "tombstones as ("  # the first CTE of the change detection: only a scoped run has it
 
 # the key-scoped marts' state lives in the marts file (macros/incremental.sql, connectors/marts_file.py)
 STATE = f"{MARTS_CATALOG}.main.ltc_incremental_state"
@@ -58,7 +60,7 @@ def _compiled(work: Path) -> dict[str, str]:
     return {name: (root / f"{name}.sql").read_text() for name in FACTS}
 
 
-def _change_sources(db: Path) -> dict[str, str]:
+def _change_sources(db: Path, as_of: dt.date) -> dict[str, str]:
     """Edit raw rows as a later load would land them (`_loaded_at` now); return what was changed."""
     con = connect_warehouse(db, read_only=False)
     try:
@@ -87,10 +89,27 @@ def _change_sources(db: Path) -> dict[str, str]:
         first, duplicate = _duplicate_pair(con)
         con.execute("update raw_salesforce.lead set email = 'moved.' || email, _loaded_at = now() where id = ?",
                     [first])
+        moved = _move_stage(con, as_of, exclude=(opportunity, deleted))
     finally:
         con.close()
     return {"opportunity": opportunity, "lead": lead, "deleted": deleted, "user": user, "invoice": invoice,
-            "first": first, "duplicate": duplicate}
+            "first": first, "duplicate": duplicate, "moved": moved}
+
+
+def _move_stage(con, as_of: dt.date, exclude: tuple[str, ...]) -> str:
+    """A new history row for an open opportunity: Negotiation/Review, created at noon on `as_of`."""
+    history_id, opportunity = con.execute(
+        "select max_by(h.id, h.created_date), h.opportunity_id from raw_salesforce.opportunity_history as h "
+        "inner join marts.fct_opportunity_stage_history as s on s.opportunity_id = h.opportunity_id "
+        "where s.is_current and s.stage_name not in ('Closed Won', 'Closed Lost', 'Negotiation/Review') "
+        "and h.opportunity_id not in (?, ?) group by h.opportunity_id order by h.opportunity_id limit 1",
+        list(exclude)).fetchone()
+    created = dt.datetime.combine(as_of, dt.time(12), tzinfo=dt.timezone.utc)
+    con.execute("insert into raw_salesforce.opportunity_history select * replace ("
+                "'moved-' || id as id, 'Negotiation/Review' as stage_name, ? as created_date, "
+                "? as last_modified_date, ? as system_modstamp, now() as _loaded_at, 'moved-' || _dlt_id as _dlt_id) "
+                "from raw_salesforce.opportunity_history where id = ?", [created, created, created, history_id])
+    return opportunity
 
 
 def _duplicate_pair(con) -> tuple[str, str]:
@@ -128,9 +147,9 @@ def built(tmp_path_factory) -> Built:
     duplicates = dict_rows(db, "select lead_id from marts.fct_leads where is_duplicate")
     first_state = _state(db)
 
-    changed = _change_sources(db)
-    assert {"lead_id": changed["duplicate"]} in duplicates  # a duplicate before the change
     as_of = dt.date.fromisoformat(truth["as_of"]) + dt.timedelta(days=1)
+    changed = _change_sources(db, as_of)
+    assert {"lead_id": changed["duplicate"]} in duplicates  # a duplicate before the change
     run = run_dbt(["build", *SELECT], db, work, as_of=as_of.isoformat())
     assert run.returncode == 0, run.output[-5000:]
     compiled = _compiled(work)
@@ -147,7 +166,7 @@ def built(tmp_path_factory) -> Built:
 def _max_loaded_at(db: Path) -> dt.datetime:
     """The latest landing among the Salesforce tables this test changes (UTC, naive)."""
     union = " union all ".join(f"select max(_loaded_at) as t from raw_salesforce.{t}"
-                               for t in ("lead", "opportunity", '"user"'))
+                               for t in ("lead", "opportunity", "opportunity_history", '"user"'))
     rows = dict_rows(db, f"select cast(max(t) at time zone 'UTC' as timestamp) as t from ({union})")
     return rows[0]["t"]
 
@@ -219,3 +238,26 @@ def test_a_model_without_state_is_rebuilt_whole(built: Built, tmp_path: Path):
     for fact in FACTS:
         assert mart_hashes(built.db, [fact])[fact] == mart_hashes(built.rebuilt, [fact])[fact]
     assert set(_state(built.db)) == set(FACTS)
+
+
+def test_opportunity_versions_were_scoped_and_equal_a_rebuild(built: Built):
+    """int_opportunity_versions_reconstructed (intermediate, its state beside it) is key-scoped too."""
+    compiled = (built.work / "target" / "compiled" / "ltc" / "models" / "intermediate"
+                / "int_opportunity_versions_reconstructed.sql").read_text()
+    assert SCOPED_MARKER in compiled
+    sql = "select * from intermediate.int_opportunity_versions_reconstructed order by opportunity_version_id"
+    rows = dict_rows(built.db, sql)
+    assert rows and rows == dict_rows(built.rebuilt, sql)
+    assert built.changed["deleted"] in {r["opportunity_id"] for r in rows if r["is_opportunity_deleted"]}
+
+
+def test_a_stage_move_and_the_as_of_date_show_in_the_stage_history(built: Built):
+    """The moved opportunity has a new current interval; every other current interval, which the
+    incremental run kept, counts its days to the new as-of date."""
+    rows = dict_rows(built.db, "select * from marts.fct_opportunity_stage_history where is_current")
+    moved = [r for r in rows if r["opportunity_id"] == built.changed["moved"]]
+    assert [(r["stage_name"], r["entered_date"], r["days_in_stage"]) for r in moved] == [
+        ("Negotiation/Review", built.as_of, 0)]
+    assert all(r["days_in_stage"] == (built.as_of - r["entered_date"]).days and r["as_of_date"] == built.as_of
+               for r in rows)
+    assert built.changed["deleted"] not in {r["opportunity_id"] for r in rows}

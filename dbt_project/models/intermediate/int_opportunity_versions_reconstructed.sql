@@ -18,20 +18,58 @@
 --   then, so a point-in-time reader (fct_pipeline_snapshots) shows it on the days before, exactly as
 --   a snapshot captured on those days did, while readers of the current pipeline
 --   (int_pipeline_periods_spined) filter is_opportunity_deleted.
+-- Incremental, key-scoped (macros/incremental.sql): a run rebuilds only the opportunities whose
+-- history may differ from what its last build saw (ltc.changed_opportunities_ctes); a change of code,
+-- seed or var rebuilds it whole. No column holds the as-of date: it only decides which history rows
+-- are seen, and the history rows created between two runs' as-of dates are changes. Spark's Parquet
+-- tables take no delete: a table there.
+{{ config(**ltc.key_scoped_config(
+    'opportunity_id', 'opportunity_version_id',
+    fingerprint_vars=['opportunity_won_stages', 'opportunity_lost_stages'],
+    watermark_inputs=['stg_salesforce__opportunities', 'stg_salesforce__opportunity_history',
+                      'stg_salesforce__deleted_records'])) }}
+-- what the incremental run reads (ltc.changed_opportunities_ctes, ltc.journey_inputs_watermark):
+-- depends_on: {{ ref('stg_salesforce__deleted_records') }}
 {%- set won_stages = var('opportunity_won_stages') %}
 {%- set lost_stages = var('opportunity_lost_stages') %}
+{%- set state = ltc.incremental_state() if is_incremental() else none %}
+{%- set scoped = ltc.incremental_scoped(state, ltc.incremental_fingerprint()) %}
 
 with
 
+{% if scoped -%}
+{{ ltc.changed_opportunities_ctes(state) }},
+
+replaced as (
+
+    select opportunity_id from changed_opportunities
+
+),
+
+{% elif is_incremental() -%}
+-- every opportunity there is or was: the model is rebuilt whole (no state, or another code, seed or var)
+replaced as (
+
+    {{ ltc.every_key('opportunity_id', ref('stg_salesforce__opportunities')) }}
+
+),
+
+{% endif -%}
 opportunity_history as (
 
     select * from {{ ref('stg_salesforce__opportunity_history') }}
+    {%- if scoped %}
+    where opportunity_id in (select opportunity_id from replaced)
+    {%- endif %}
 
 ),
 
 opportunities as (
 
     select * from {{ ref('stg_salesforce__opportunities') }}
+    {%- if scoped %}
+    where opportunity_id in (select opportunity_id from replaced)
+    {%- endif %}
 
 ),
 
@@ -82,7 +120,7 @@ versions as (
 
 ),
 
-final as (
+version_rows as (
 
     select
         opportunity_history_id as opportunity_version_id,
@@ -122,6 +160,8 @@ final as (
         ), false) as is_lost
     from versions
 
-)
+),
+
+{{ ltc.key_scoped_final('version_rows', 'opportunity_id') }}
 
 select * from final

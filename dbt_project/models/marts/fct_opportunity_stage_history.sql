@@ -10,19 +10,58 @@
 -- * Deleted opportunities (IsDeleted or a getDeleted tombstone, as stg_salesforce__opportunities
 --   and fct_opportunities flag them), deleted history rows and history rows without a stage or
 --   without a landed opportunity are left out.
+-- * Incremental, key-scoped (macros/incremental.sql): a run rebuilds only the opportunities whose
+--   history may differ from what its last build saw (ltc.changed_opportunities_ctes); every other
+--   row keeps its intervals, and only what the as-of date decides moves: as_of_date (the strategy)
+--   and the days of each current interval (the post-hook). A change of code, seed or var rebuilds
+--   it whole. Spark's Parquet tables take no delete: a table there.
+{{ config(**ltc.key_scoped_config(
+    'opportunity_id', 'stage_interval_id', as_of_column='as_of_date',
+    fingerprint_vars=['opportunity_stage_rank'],
+    post_hook=["{{ ltc.refresh_current_stage_days() }}"],
+    watermark_inputs=['stg_salesforce__opportunities', 'stg_salesforce__opportunity_history',
+                      'stg_salesforce__deleted_records'])) }}
+-- what the incremental run reads (ltc.changed_opportunities_ctes, ltc.journey_inputs_watermark):
+-- depends_on: {{ ref('stg_salesforce__deleted_records') }}
 {%- set stage_rank = var('opportunity_stage_rank') %}
+{%- set state = ltc.incremental_state() if is_incremental() else none %}
+{%- set scoped = ltc.incremental_scoped(state, ltc.incremental_fingerprint()) %}
 
 with
 
+{% if scoped -%}
+{{ ltc.changed_opportunities_ctes(state) }},
+
+replaced as (
+
+    select opportunity_id from changed_opportunities
+
+),
+
+{% elif is_incremental() -%}
+-- every opportunity there is or was: the model is rebuilt whole (no state, or another code, seed or var)
+replaced as (
+
+    {{ ltc.every_key('opportunity_id', ref('stg_salesforce__opportunities')) }}
+
+),
+
+{% endif -%}
 opportunity_history as (
 
     select * from {{ ref('stg_salesforce__opportunity_history') }}
+    {%- if scoped %}
+    where opportunity_id in (select opportunity_id from replaced)
+    {%- endif %}
 
 ),
 
 opportunities as (
 
     select * from {{ ref('stg_salesforce__opportunities') }}
+    {%- if scoped %}
+    where opportunity_id in (select opportunity_id from replaced)
+    {%- endif %}
 
 ),
 
@@ -129,7 +168,7 @@ intervals_linked as (
 
 ),
 
-final as (
+interval_rows as (
 
     select
         entered_history_id as stage_interval_id,
@@ -153,6 +192,8 @@ final as (
         {{ as_of_date() }} as as_of_date
     from intervals_linked
 
-)
+),
+
+{{ ltc.key_scoped_final('interval_rows', 'opportunity_id') }}
 
 select * from final
