@@ -207,3 +207,45 @@
 
     )
 {%- endmacro %}
+
+
+{#- The first CTEs of the opportunity-history models: `replaced` (on an incremental run: the changed
+    opportunities when `scoped`, else every opportunity there is or was, the model rebuilt whole),
+    then their inputs `opportunity_history` and `opportunities`, scoped to the replaced ones. -#}
+{% macro opportunity_history_inputs(state, scoped) -%}
+{% if scoped -%}
+{{ ltc.changed_opportunities_ctes(state) }},
+
+replaced as (
+
+    select opportunity_id from changed_opportunities
+
+),
+
+{% elif is_incremental() -%}
+-- every opportunity there is or was: the model is rebuilt whole (no state, or another code, seed or var)
+replaced as (
+
+    {{ ltc.every_key('opportunity_id', ref('stg_salesforce__opportunities')) }}
+
+),
+
+{% endif -%}
+opportunity_history as (
+
+    select * from {{ ref('stg_salesforce__opportunity_history') }}
+    {%- if scoped %}
+    where opportunity_id in (select opportunity_id from replaced)
+    {%- endif %}
+
+),
+
+opportunities as (
+
+    select * from {{ ref('stg_salesforce__opportunities') }}
+    {%- if scoped %}
+    where opportunity_id in (select opportunity_id from replaced)
+    {%- endif %}
+
+)
+{%- endmacro %}

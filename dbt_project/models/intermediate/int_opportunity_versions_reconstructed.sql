@@ -37,41 +37,7 @@
 
 with
 
-{% if scoped -%}
-{{ ltc.changed_opportunities_ctes(state) }},
-
-replaced as (
-
-    select opportunity_id from changed_opportunities
-
-),
-
-{% elif is_incremental() -%}
--- every opportunity there is or was: the model is rebuilt whole (no state, or another code, seed or var)
-replaced as (
-
-    {{ ltc.every_key('opportunity_id', ref('stg_salesforce__opportunities')) }}
-
-),
-
-{% endif -%}
-opportunity_history as (
-
-    select * from {{ ref('stg_salesforce__opportunity_history') }}
-    {%- if scoped %}
-    where opportunity_id in (select opportunity_id from replaced)
-    {%- endif %}
-
-),
-
-opportunities as (
-
-    select * from {{ ref('stg_salesforce__opportunities') }}
-    {%- if scoped %}
-    where opportunity_id in (select opportunity_id from replaced)
-    {%- endif %}
-
-),
+{{ ltc.opportunity_history_inputs(state, scoped) }},
 
 history as (
 
