@@ -278,8 +278,9 @@ def built(tmp_path_factory) -> Built:
     rewritten = candidates[0]
     con = connect_warehouse(db, read_only=False)
     try:
+        # landed again, as every landing is stamped (the versions are rebuilt for what landed)
         con.execute("update raw_salesforce.opportunity_history set amount = amount + 1000, "
-                    "close_date = close_date + interval 7 day where id = ?", [rewritten])
+                    "close_date = close_date + interval 7 day, _loaded_at = now() where id = ?", [rewritten])
     finally:
         con.close()
     raw_after = read_raw(db)
@@ -435,7 +436,9 @@ def test_incremental_snapshots_on_postgres(tmp_path: Path, dbt_work: Path, requi
             cur.execute(snapshot_sql)
             first = {(r[0], r[1]): r for r in cur.fetchall()}
             # O2's Qualification version (2025-02-20) is current from then on: rewrite its amount
-            cur.execute("update raw_salesforce.opportunity_history set amount = 2500 where id = '008000000000003AAA'")
+            # ... landed again, as every landing is stamped (the versions are rebuilt for what landed)
+            cur.execute("update raw_salesforce.opportunity_history set amount = 2500, _loaded_at = now() "
+                        "where id = '008000000000003AAA'")
             run = run_dbt(["build", *select], tmp_path / "unused.duckdb", dbt_work, as_of="2025-12-31", extra_env=env)
             assert run.returncode == 0, run.output[-5000:]
             cur.execute(snapshot_sql)
