@@ -46,17 +46,16 @@
 {%- endmacro %}
 
 
-{#- Every state table the project's key-scoped models write (the warehouse's and, on DuckDB, the
+{#- Every state table the key-scoped models write on DuckDB (the warehouse's and the
     marts file's), created before any model runs: two models creating one at once conflict
     (DuckDB: "Catalog write-write conflict on create"). An on-run-start hook. -#}
 {% macro create_incremental_state_tables() -%}
     {%- if target.type != 'duckdb' -%}
     select 1
     {%- else -%}
-    {%- set databases = [target.database] + (['ltc_marts'] if target.type == 'duckdb' else []) -%}
-    {%- for database in databases -%}
+    {%- for database in [target.database, 'ltc_marts'] -%}
     {%- set rel = api.Relation.create(database=database, schema=target.schema, identifier='ltc_incremental_state') %}
-    create schema if not exists {% if target.type == 'duckdb' %}{{ adapter.quote(database) }}.{% endif %}{{ adapter.quote(target.schema) }};
+    create schema if not exists {{ adapter.quote(database) }}.{{ adapter.quote(target.schema) }};
     {{ ltc.incremental_state_ddl(rel) }};
     {%- endfor -%}
     {%- endif -%}
@@ -162,14 +161,14 @@
         ("UNION types integer and text cannot be matched"); casting them to the columns' types left
         the batch out of sync with the table (on_schema_change). Rebuilt whole there until the
         strategy works on it (tests/dbt/test_pipeline_snapshots.py builds twice on Postgres). #}
-    {%- set spark = target.type in ('spark', 'postgres') -%}
+    {%- set whole = target.type in ('spark', 'postgres') -%}
     {%- set options = {
-        'materialized': 'table' if spark else 'incremental',
+        'materialized': 'table' if whole else 'incremental',
         'incremental_strategy': 'replace_keys',
         'unique_key': unique_key,
         'replace_marker_column': replace_marker_column,
         'on_schema_change': 'fail',
-        'post_hook': [] if spark else [
+        'post_hook': [] if whole else [
             "{{ ltc.save_incremental_state(ltc.incremental_fingerprint(), ltc.journey_inputs_watermark("
             ~ (watermark_inputs | tojson if watermark_inputs else '') ~ ")) }}"
         ] + post_hook,
