@@ -24,7 +24,7 @@ from babel.numbers import (
     format_compact_currency, format_compact_decimal, format_currency, format_decimal, get_decimal_symbol,
     get_group_symbol, parse_pattern,
 )
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
 from reports import i18n
@@ -322,11 +322,20 @@ def cell_values(values: Sequence[object]) -> list[str]:
             else cell_value(value) for value in values]
 
 
+@functools.cache
 def environment() -> Environment:
     """The Jinja environment of every report template, with the formatting filters and gettext
-    (`_()`, `{% trans %}`) in the current locale (reports/i18n.py)."""
+    (`_()`, `{% trans %}`) in the current locale (reports/i18n.py).
+
+    Compiling the templates was a fixed cost of every edition: 17 compilations of the 10 templates
+    (each page's environment compiled the shared base and macros again), 0.3-0.6 s of a 2 s
+    edition at 10k leads. Now one environment per process keeps what it compiled, and Jinja's
+    bytecode cache (a folder of the user's own under the system temp folder, files replaced
+    atomically) keeps the compiled code between runs, keyed by each template's path and a
+    checksum of its source, so an edited template is compiled anew."""
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
+        bytecode_cache=FileSystemBytecodeCache(),
         autoescape=True,  # every interpolated string is escaped; SVG is passed as Markup
         undefined=StrictUndefined,
         trim_blocks=True,
